@@ -1,0 +1,1 @@
+"""The pure domain: geometry, rules, conflicts, lifecycle. Standard library, Shapely and pyproj only."""

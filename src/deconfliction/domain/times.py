@@ -1,0 +1,80 @@
+"""Time: RFC 3339 instants with a required offset, kept in UTC, and time windows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from deconfliction.errors import InvalidInput
+
+MAX_LEAD = timedelta(days=400)
+
+
+def parse_instant(value: Any, field: str) -> datetime:
+    """An aware UTC datetime from an RFC 3339 string; a missing offset is an error, not a guess."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and len(value) <= 40 and "T" in value.upper():
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput.one(
+                field, "must be an RFC 3339 date-time such as 2026-05-01T06:00:00Z"
+            ) from None
+    else:
+        raise InvalidInput.one(field, "must be an RFC 3339 date-time such as 2026-05-01T06:00:00Z")
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise InvalidInput.one(field, "needs a UTC offset (Z or ±hh:mm); local time is ambiguous")
+    return parsed.astimezone(UTC)
+
+
+def format_instant(moment: datetime) -> str:
+    """RFC 3339 in UTC with a Z, keeping fractions of a second only when there are any."""
+    utc = moment.astimezone(UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if utc.microsecond:
+        text += f".{utc.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def from_epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """A half-open interval [start, end) in UTC."""
+
+    start: datetime
+    end: datetime
+
+    def gap_seconds(self, other: TimeWindow) -> float:
+        """Signed gap between the windows: negative when they overlap."""
+        return max(
+            (other.start - self.end).total_seconds(), (self.start - other.end).total_seconds()
+        )
+
+
+def parse_window(
+    start: Any, end: Any, field: str, *, now: datetime, max_duration: timedelta
+) -> TimeWindow:
+    """Validate a window: start < end, not over, not too long, not absurdly far ahead."""
+    begin = parse_instant(start, f"{field}.start")
+    finish = parse_instant(end, f"{field}.end")
+    if not begin < finish:
+        raise InvalidInput.one(f"{field}.end", "must be later than start")
+    if finish <= now:
+        raise InvalidInput.one(
+            f"{field}.end", f"is in the past (now is {format_instant(now)}): nothing to notify"
+        )
+    if finish - begin > max_duration:
+        hours = max_duration.total_seconds() / 3600
+        raise InvalidInput.one(
+            f"{field}.end", f"window is longer than the mechanism's maximum of {hours:g} h"
+        )
+    if begin - now > MAX_LEAD:
+        raise InvalidInput.one(
+            f"{field}.start", f"is more than {MAX_LEAD.days} days ahead; notify closer to the time"
+        )
+    return TimeWindow(begin, finish)

@@ -1,0 +1,1 @@
+"""Conversions to and from the standards around us (GeoJSON first)."""

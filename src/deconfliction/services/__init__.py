@@ -1,0 +1,1 @@
+"""Use cases: one transaction each, keyword-only arguments, views shaped by disclosure."""

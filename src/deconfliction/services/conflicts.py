@@ -1,0 +1,162 @@
+"""Conflict use cases: recompute a notification's conflicts in its transaction; list, read, ack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deconfliction.domain.conflicts import Finding, Placed, find_conflicts
+from deconfliction.domain.rules import Rules
+from deconfliction.domain.times import format_instant
+from deconfliction.domain.volumes import Box
+from deconfliction.errors import InvalidInput, NotFound
+from deconfliction.services.context import Actor, Context, RequestKey, dumps, new_id, once
+from deconfliction.services.events import record_event
+from deconfliction.services.ports import Row, Transaction
+from deconfliction.services.views import conflict_view
+
+CONFLICT_STATES = ("open", "resolved")
+MAX_LIST = 1_000
+
+
+def _overlaps_json(finding: Finding) -> str:
+    return dumps(
+        [
+            {"a": o.a.to_json(), "b": o.b.to_json(), "horizontal_gap_m": round(o.horizontal_gap_m, 1)}
+            for o in finding.overlaps
+        ]
+    )
+
+
+def recompute(
+    tx: Transaction,
+    *,
+    notification: Row,
+    placed: list[tuple[Placed, Box]],
+    rules: Rules,
+    at: str,
+    because: str,
+) -> None:
+    """Bring the notification's open conflicts in line with its current volumes.
+
+    New conflicts are recorded, changed overlaps updated, vanished ones resolved with `because`.
+    The caller's transaction makes this atomic with the change that caused it.
+    """
+    candidates: dict[tuple[str, int], Placed] = {}
+    for volume, box in placed:
+        for candidate in tx.candidates(
+            notification["mechanism_id"], notification["party_id"], box.widened(rules)
+        ):
+            candidates[(candidate.notification_id, candidate.index)] = candidate
+    findings = find_conflicts([v for v, _ in placed], list(candidates.values()), rules)
+    nid = notification["id"]
+    existing = {
+        (row["notification_a"], row["notification_b"]): row for row in tx.open_conflicts_of(nid)
+    }
+    for finding in findings:
+        pair = (finding.notification_a, finding.notification_b)
+        overlaps = _overlaps_json(finding)
+        audience = [finding.party_a, finding.party_b]
+        row = existing.pop(pair, None)
+        if row is None:
+            conflict_id = new_id("cfl")
+            tx.insert_conflict(
+                {
+                    "id": conflict_id,
+                    "mechanism_id": notification["mechanism_id"],
+                    "notification_a": finding.notification_a,
+                    "party_a": finding.party_a,
+                    "notification_b": finding.notification_b,
+                    "party_b": finding.party_b,
+                    "overlaps_json": overlaps,
+                    "detected_at": at,
+                    "updated_at": at,
+                }
+            )
+            record_event(tx, notification["mechanism_id"], "conflict.detected", conflict_id,
+                         audience, {"conflict_id": conflict_id}, at)
+        elif row["overlaps_json"] != overlaps:
+            tx.update_conflict_overlaps(row["id"], overlaps, at)
+            record_event(tx, notification["mechanism_id"], "conflict.updated", row["id"],
+                         audience, {"conflict_id": row["id"]}, at)
+    for row in existing.values():
+        resolve(tx, row, at=at, because=because)
+
+
+def resolve(tx: Transaction, row: Row, *, at: str, because: str) -> None:
+    tx.resolve_conflict(row["id"], at, because)
+    record_event(tx, row["mechanism_id"], "conflict.resolved", row["id"],
+                 [row["party_a"], row["party_b"]], {"conflict_id": row["id"], "resolution": because},
+                 at)
+
+
+def list_conflicts(
+    ctx: Context,
+    actor: Actor,
+    *,
+    mechanism_id: str | None = None,
+    state: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Conflicts that involve the caller's party (all of them for the operator)."""
+    if state is not None and state not in CONFLICT_STATES:
+        raise InvalidInput.one("state", f"must be one of {', '.join(CONFLICT_STATES)}")
+    with ctx.store.read() as tx:
+        rows = tx.conflicts(party=actor.party_id, mechanism_id=mechanism_id, state=state,
+                            limit=min(limit, MAX_LIST))
+        return [conflict_view(tx, row, actor) for row in rows]
+
+
+def _visible(tx: Transaction, actor: Actor, conflict_id: str) -> Row:
+    row = tx.conflict(conflict_id)
+    if row is None or (
+        actor.party_id is not None and actor.party_id not in (row["party_a"], row["party_b"])
+    ):
+        raise NotFound(f"no conflict {conflict_id}")
+    return row
+
+
+def get_conflict(ctx: Context, actor: Actor, *, conflict_id: str) -> dict[str, Any]:
+    with ctx.store.read() as tx:
+        return conflict_view(tx, _visible(tx, actor, conflict_id), actor)
+
+
+def acknowledge_conflict(
+    ctx: Context, actor: Actor, *, conflict_id: str, request: RequestKey | None = None
+) -> dict[str, Any]:
+    """Record that the caller's party received and read the conflict's current revision."""
+    party = actor.require_party()
+    with ctx.store.write() as tx:
+        row = _visible(tx, actor, conflict_id)
+        now = format_instant(ctx.now())
+
+        def run() -> dict[str, Any]:
+            wanted = {
+                "subject_type": "conflict",
+                "subject_id": conflict_id,
+                "party_id": party,
+                "version": row["revision"],
+                "token_id": actor.token_id,
+                "acknowledged_at": now,
+            }
+            ack = tx.acknowledge(wanted)
+            if ack == wanted:
+                record_event(tx, row["mechanism_id"], "conflict.acknowledged", conflict_id,
+                             [row["party_a"], row["party_b"]],
+                             {"conflict_id": conflict_id, "party_id": party,
+                              "revision": row["revision"]}, now)
+            return acknowledgement_view(ack)
+
+        return once(tx, actor, request, now, run)
+
+
+def acknowledgement_view(ack: Row) -> dict[str, Any]:
+    return {
+        "subject_type": ack["subject_type"],
+        "subject_id": ack["subject_id"],
+        "party_id": ack["party_id"],
+        "version": ack["version"],
+        "token_id": ack["token_id"],
+        "acknowledged_at": ack["acknowledged_at"],
+        "meaning": "received and read",
+    }
+

@@ -1,0 +1,117 @@
+"""What every use case gets: the store, the clock, who is acting, and how to run idempotently."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from deconfliction.errors import IdempotencyKeyReused, NotFound, PermissionDenied, StateConflict
+from deconfliction.services.ports import Clock, Row, Store, Transaction
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Context:
+    """The service's dependencies, injected so tests can use a real file and move the clock."""
+
+    store: Store
+    clock: Clock = system_clock
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is calling: a token, and the party it belongs to (None for the operator)."""
+
+    token_id: str
+    party_id: str | None
+
+    @property
+    def is_operator(self) -> bool:
+        return self.party_id is None
+
+    def require_operator(self) -> None:
+        if not self.is_operator:
+            raise PermissionDenied("only the operator may do this")
+
+    def require_party(self) -> str:
+        if self.party_id is None:
+            raise PermissionDenied("only a party may do this; the operator token is not a party")
+        return self.party_id
+
+
+@dataclass(frozen=True)
+class RequestKey:
+    """An Idempotency-Key and a fingerprint of the request it was sent with."""
+
+    key: str
+    fingerprint: str
+
+
+def new_id(prefix: str) -> str:
+    """A random, unguessable identifier such as `ntf_3f9c0e1a2b4d5e6f`."""
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+def dumps(value: Any) -> str:
+    """Compact, stable JSON for stored documents; NaN and infinity are refused."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, allow_nan=False)
+
+
+def once(
+    tx: Transaction,
+    actor: Actor,
+    request: RequestKey | None,
+    now: str,
+    run: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """Run a write use case at most once per Idempotency-Key, replaying the first response.
+
+    Runs inside the use case's transaction, so the response is stored together with its effects.
+    """
+    if request is None:
+        return run()
+    stored = tx.idempotent_response(actor.token_id, request.key)
+    if stored is not None:
+        if stored["fingerprint"] != request.fingerprint:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was already used for a different request"
+            )
+        if stored["response_json"] is None:
+            raise StateConflict(
+                "this Idempotency-Key already created a token; a token is shown only once — "
+                "revoke it and create another if it was lost"
+            )
+        result: dict[str, Any] = json.loads(stored["response_json"])
+        return result
+    response = run()
+    secret = "token" in response
+    tx.store_idempotent_response(
+        {
+            "token_id": actor.token_id,
+            "key": request.key,
+            "fingerprint": request.fingerprint,
+            "response_json": None if secret else dumps(response),
+            "created_at": now,
+        }
+    )
+    return response
+
+
+def visible_mechanism(tx: Transaction, actor: Actor, mechanism_id: str) -> Row:
+    """The mechanism if the actor may see it (operator, or a member); else NotFound."""
+    mechanism = tx.mechanism(mechanism_id)
+    if mechanism is None or (
+        actor.party_id is not None and not tx.is_member(mechanism_id, actor.party_id)
+    ):
+        raise NotFound(f"no mechanism {mechanism_id}")
+    return mechanism

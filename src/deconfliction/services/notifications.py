@@ -1,0 +1,387 @@
+"""Notification use cases: notify, revise, cancel, read, list, revisions, acknowledge."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from deconfliction.domain.conflicts import Placed
+from deconfliction.domain.lifecycle import KINDS, STATES, is_late, state_at
+from deconfliction.domain.rules import Rules
+from deconfliction.domain.times import format_instant, from_epoch, parse_instant
+from deconfliction.domain.volumes import Box, Volume, box_of, parse_volumes
+from deconfliction.errors import (
+    FieldError,
+    InvalidInput,
+    NotFound,
+    PreconditionRequired,
+    StateConflict,
+    VersionMismatch,
+)
+from deconfliction.interop.geojson import view_intersects_bbox
+from deconfliction.services import conflicts
+from deconfliction.services.context import (
+    Actor,
+    Context,
+    RequestKey,
+    dumps,
+    new_id,
+    once,
+    visible_mechanism,
+)
+from deconfliction.services.events import record_event
+from deconfliction.services.ports import Row, Transaction
+from deconfliction.services.views import notification_view
+
+CONTENT_FIELDS = {"kind", "title", "reference", "volumes"}
+MAX_TEXT = 200
+MAX_LIST = 1_000
+
+
+def _rules(mechanism: Row) -> Rules:
+    return Rules(**json.loads(mechanism["rules_json"]))
+
+
+def _content(body: Any, rules: Rules, now: datetime) -> tuple[dict[str, str], list[Volume]]:
+    """Validate kind, title, reference and volumes, reporting every bad field at once."""
+    if not isinstance(body, dict):
+        raise InvalidInput.one("body", "must be an object")
+    errors = [FieldError(k, "unknown field") for k in sorted(set(body) - CONTENT_FIELDS)]
+    if body.get("kind") not in KINDS:
+        errors.append(FieldError("kind", f"must be one of {', '.join(KINDS)}"))
+    texts = {}
+    for name, required in (("title", True), ("reference", False)):
+        value = body.get(name, None if required else "")
+        if not isinstance(value, str) or (required and not value.strip()):
+            errors.append(FieldError(name, "must be a non-empty string" if required
+                                     else "must be a string"))
+        elif len(value) > MAX_TEXT or not value.isprintable():
+            errors.append(FieldError(name, f"must be printable and at most {MAX_TEXT} characters"))
+        else:
+            texts[name] = value
+    volumes: list[Volume] = []
+    try:
+        volumes = parse_volumes(body.get("volumes"), rules=rules, now=now)
+    except InvalidInput as error:
+        errors.extend(error.errors)
+    if errors:
+        raise InvalidInput(errors)
+    return {"kind": body["kind"], **texts}, volumes
+
+
+def _placed(notification_id: str, party_id: str, volumes: list[Volume]) -> list[tuple[Placed, Box]]:
+    return [
+        (
+            Placed(
+                notification_id=notification_id,
+                party_id=party_id,
+                index=i,
+                shape=v.area.shape,
+                altitude=v.altitude,
+                window=v.window,
+            ),
+            box_of(v),
+        )
+        for i, v in enumerate(volumes)
+    ]
+
+
+def _content_row(
+    texts: dict[str, str], volumes: list[Volume], rules: Rules, now: datetime
+) -> dict[str, Any]:
+    start = min(v.window.start for v in volumes)
+    return {
+        **texts,
+        "volumes_json": dumps([v.to_json() for v in volumes]),
+        "start_ts": start.timestamp(),
+        "end_ts": max(v.window.end for v in volumes).timestamp(),
+        "late": int(is_late(start=start, received_at=now, rules=rules)),
+    }
+
+
+def _audience(tx: Transaction, row: Row, rules: Rules) -> list[str]:
+    """Who hears of a change to a notification: its owner, and everyone under a `full` policy."""
+    if rules.disclosure == "full":
+        return [m["id"] for m in tx.members(row["mechanism_id"])]
+    return [row["party_id"]]
+
+
+def _record_revision(tx: Transaction, row: Row, actor: Actor, at: str) -> None:
+    tx.insert_revision(
+        {
+            "notification_id": row["id"],
+            "version": row["version"],
+            "kind": row["kind"],
+            "title": row["title"],
+            "reference": row["reference"],
+            "volumes_json": row["volumes_json"],
+            "late": row["late"],
+            "received_at": at,
+            "token_id": actor.token_id,
+        }
+    )
+
+
+def notify(
+    ctx: Context,
+    actor: Actor,
+    *,
+    mechanism_id: str,
+    body: Any,
+    request: RequestKey | None = None,
+) -> dict[str, Any]:
+    """Record a new notification and its conflicts, atomically; late ones are flagged, not refused."""
+    party = actor.require_party()
+    with ctx.store.write() as tx:
+        mechanism = visible_mechanism(tx, actor, mechanism_id)
+        rules = _rules(mechanism)
+        moment = ctx.now()
+        now = format_instant(moment)
+
+        def run() -> dict[str, Any]:
+            texts, volumes = _content(body, rules, moment)
+            row = {
+                "id": new_id("ntf"),
+                "mechanism_id": mechanism_id,
+                "party_id": party,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+                **_content_row(texts, volumes, rules, moment),
+            }
+            tx.insert_notification(row)
+            _record_revision(tx, row, actor, now)
+            placed = _placed(row["id"], party, volumes)
+            tx.replace_volumes(row, placed)
+            record_event(tx, mechanism_id, "notification.created", row["id"],
+                         _audience(tx, row, rules), {"notification_id": row["id"], "version": 1,
+                                                     "late": bool(row["late"])}, now)
+            conflicts.recompute(tx, notification=row, placed=placed, rules=rules, at=now,
+                                because="")
+            stored = tx.notification(row["id"])
+            assert stored is not None
+            return notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)
+
+        return once(tx, actor, request, now, run)
+
+
+def _owned(tx: Transaction, actor: Actor, notification_id: str) -> Row:
+    """A notification of the caller's own party; others' are NotFound for changes."""
+    row = tx.notification(notification_id)
+    if row is None or row["party_id"] != actor.party_id:
+        raise NotFound(f"no notification {notification_id} of yours")
+    return row
+
+
+def revise(
+    ctx: Context,
+    actor: Actor,
+    *,
+    notification_id: str,
+    body: Any,
+    expected_version: int | None,
+) -> dict[str, Any]:
+    """Replace the volumes (a new version; the old one is kept) and recompute conflicts."""
+    actor.require_party()
+    with ctx.store.write() as tx:
+        row = _owned(tx, actor, notification_id)
+        if expected_version is None:
+            raise PreconditionRequired(
+                f"send If-Match with the version you revise (current: {row['version']})"
+            )
+        if expected_version != row["version"]:
+            raise VersionMismatch(
+                f"version {expected_version} is stale; the current version is {row['version']}",
+                current_version=row["version"],
+            )
+        moment = ctx.now()
+        _require_open(row, moment)
+        mechanism = tx.mechanism(row["mechanism_id"])
+        assert mechanism is not None
+        rules = _rules(mechanism)
+        texts, volumes = _content(body, rules, moment)
+        now = format_instant(moment)
+        revised = {**row, **_content_row(texts, volumes, rules, moment),
+                   "version": row["version"] + 1, "updated_at": now}
+        tx.update_notification(revised)
+        _record_revision(tx, revised, actor, now)
+        placed = _placed(row["id"], row["party_id"], volumes)
+        tx.replace_volumes(revised, placed)
+        record_event(tx, row["mechanism_id"], "notification.revised", row["id"],
+                     _audience(tx, row, rules) + _conflicting_parties(tx, row["id"]),
+                     {"notification_id": row["id"], "version": revised["version"]}, now)
+        conflicts.recompute(
+            tx, notification=revised, placed=placed, rules=rules, at=now,
+            because=f"revision {revised['version']} of {row['id']} removed the overlap",
+        )
+        stored = tx.notification(row["id"])
+        assert stored is not None
+        return notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)
+
+
+def _conflicting_parties(tx: Transaction, notification_id: str) -> list[str]:
+    return [
+        party
+        for c in tx.open_conflicts_of(notification_id)
+        for party in (c["party_a"], c["party_b"])
+    ]
+
+
+def _require_open(row: Row, moment: datetime) -> None:
+    state = state_at(cancelled=row["cancelled_at"] is not None, start=from_epoch(row["start_ts"]),
+                     end=from_epoch(row["end_ts"]), now=moment)
+    if state in ("cancelled", "ended"):
+        raise StateConflict(f"notification {row['id']} is {state} and can no longer change")
+
+
+def cancel(
+    ctx: Context,
+    actor: Actor,
+    *,
+    notification_id: str,
+    reason: Any = None,
+    request: RequestKey | None = None,
+) -> dict[str, Any]:
+    """Cancel a notification of one's own; its open conflicts are resolved."""
+    actor.require_party()
+    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_TEXT
+                               or not reason.isprintable()):
+        raise InvalidInput.one("reason", f"must be printable text of at most {MAX_TEXT} characters")
+    with ctx.store.write() as tx:
+        row = _owned(tx, actor, notification_id)
+        moment = ctx.now()
+        now = format_instant(moment)
+
+        def run() -> dict[str, Any]:
+            _require_open(row, moment)
+            mechanism = tx.mechanism(row["mechanism_id"])
+            assert mechanism is not None
+            rules = _rules(mechanism)
+            record_event(tx, row["mechanism_id"], "notification.cancelled", row["id"],
+                         _audience(tx, row, rules) + _conflicting_parties(tx, row["id"]),
+                         {"notification_id": row["id"]}, now)
+            tx.cancel_notification(row["id"], now, reason or "")
+            tx.remove_volumes(row["id"])
+            for conflict in tx.open_conflicts_of(row["id"]):
+                conflicts.resolve(tx, conflict, at=now,
+                                  because=f"notification {row['id']} was cancelled by its owner")
+            stored = tx.notification(row["id"])
+            assert stored is not None
+            return notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)
+
+        return once(tx, actor, request, now, run)
+
+
+def _readable(tx: Transaction, actor: Actor, notification_id: str) -> tuple[Row, Rules]:
+    row = tx.notification(notification_id)
+    if row is None:
+        raise NotFound(f"no notification {notification_id}")
+    mechanism = visible_mechanism(tx, actor, row["mechanism_id"])
+    return row, _rules(mechanism)
+
+
+def get_notification(ctx: Context, actor: Actor, *, notification_id: str) -> dict[str, Any]:
+    """A notification as far as the caller may see it (NotFound when not at all)."""
+    with ctx.store.read() as tx:
+        row, rules = _readable(tx, actor, notification_id)
+        return notification_view(tx, row, actor, policy=rules.disclosure, now=ctx.now())
+
+
+def revisions(ctx: Context, actor: Actor, *, notification_id: str) -> list[dict[str, Any]]:
+    """Every version of a notification, for whoever may see it whole."""
+    with ctx.store.read() as tx:
+        row, rules = _readable(tx, actor, notification_id)
+        view = notification_view(tx, row, actor, policy=rules.disclosure, now=ctx.now())
+        if view["disclosure"] != "whole":
+            raise NotFound(f"no revisions of {notification_id} visible to you")
+        return [
+            {
+                "version": r["version"],
+                "kind": r["kind"],
+                "title": r["title"],
+                "reference": r["reference"],
+                "volumes": json.loads(r["volumes_json"]),
+                "late": bool(r["late"]),
+                "received_at": r["received_at"],
+                "token_id": r["token_id"],
+            }
+            for r in tx.revisions(notification_id)
+        ]
+
+
+def list_notifications(
+    ctx: Context,
+    actor: Actor,
+    *,
+    mechanism_id: str,
+    state: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    bbox: list[float] | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """The caller's notifications in full, and others' as far as the policy lets it see them."""
+    errors = []
+    if state is not None and state not in STATES:
+        errors.append(FieldError("state", f"must be one of {', '.join(STATES)}"))
+    window: dict[str, float | None] = {"start": None, "end": None}
+    for name, value in (("start", start), ("end", end)):
+        if value is not None:
+            try:
+                window[name] = parse_instant(value, name).timestamp()
+            except InvalidInput as error:
+                errors.extend(error.errors)
+    if bbox is not None and (len(bbox) != 4 or not (-180 <= bbox[0] <= bbox[2] <= 180
+                                                    and -90 <= bbox[1] <= bbox[3] <= 90)):
+        errors.append(FieldError("bbox", "must be west,south,east,north in degrees, west ≤ east"))
+    if not 1 <= limit <= MAX_LIST:
+        errors.append(FieldError("limit", f"must be between 1 and {MAX_LIST}"))
+    if errors:
+        raise InvalidInput(errors)
+    moment = ctx.now()
+    with ctx.store.read() as tx:
+        mechanism = visible_mechanism(tx, actor, mechanism_id)
+        rules = _rules(mechanism)
+        need_to_know = actor.party_id is not None and rules.disclosure != "full"
+        rows = tx.notifications(mechanism_id, visible_to=actor.party_id if need_to_know else None,
+                                state=state, now=moment.timestamp(), start=window["start"],
+                                end=window["end"], limit=limit)
+        views = [notification_view(tx, r, actor, policy=rules.disclosure, now=moment)
+                 for r in rows]
+    if bbox is not None:
+        views = [v for v in views if view_intersects_bbox(v, bbox)]
+    return views
+
+
+def acknowledge_notification(
+    ctx: Context, actor: Actor, *, notification_id: str, request: RequestKey | None = None
+) -> dict[str, Any]:
+    """Record that the caller's party received and read another party's notification."""
+    party = actor.require_party()
+    with ctx.store.write() as tx:
+        row, rules = _readable(tx, actor, notification_id)
+        moment = ctx.now()
+        notification_view(tx, row, actor, policy=rules.disclosure, now=moment)
+        if row["party_id"] == party:
+            raise StateConflict("a party does not acknowledge its own notification")
+        now = format_instant(moment)
+
+        def run() -> dict[str, Any]:
+            wanted = {
+                "subject_type": "notification",
+                "subject_id": notification_id,
+                "party_id": party,
+                "version": row["version"],
+                "token_id": actor.token_id,
+                "acknowledged_at": now,
+            }
+            ack = tx.acknowledge(wanted)
+            if ack == wanted:
+                record_event(tx, row["mechanism_id"], "notification.acknowledged",
+                             notification_id, [row["party_id"], party],
+                             {"notification_id": notification_id, "party_id": party,
+                              "version": row["version"]}, now)
+            return conflicts.acknowledgement_view(ack)
+
+        return once(tx, actor, request, now, run)

@@ -1,0 +1,135 @@
+"""Bearer tokens: random, shown once, stored as SHA-256 hashes, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from deconfliction.domain.times import format_instant
+from deconfliction.errors import InvalidInput, NotFound, StateConflict, Unauthenticated
+from deconfliction.services.context import Actor, Context, RequestKey, new_id, once
+from deconfliction.services.ports import Row, Transaction
+
+TOKEN_PREFIX = "dcf_"
+MIN_TOKEN_LENGTH = 32
+MAX_TOKEN_LENGTH = 256
+
+
+def hash_token(token: str) -> str:
+    # Tokens carry 256 random bits, so a plain hash cannot be reversed by guessing.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_view(row: Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "party_id": row["party_id"],
+        "label": row["label"],
+        "created_at": row["created_at"],
+        "revoked_at": row["revoked_at"],
+    }
+
+
+def authenticate(ctx: Context, token: str | None) -> Actor:
+    """The actor a bearer token stands for; unknown and revoked tokens are refused alike."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise Unauthenticated("a valid bearer token is required")
+    with ctx.store.read() as tx:
+        row = tx.token_by_hash(hash_token(token))
+    if row is None or row["revoked_at"] is not None:
+        raise Unauthenticated("a valid bearer token is required")
+    return Actor(token_id=row["id"], party_id=row["party_id"])
+
+
+def _insert(tx: Transaction, *, token: str, party_id: str | None, label: str, at: str) -> Row:
+    row = {
+        "id": new_id("tok"),
+        "token_hash": hash_token(token),
+        "party_id": party_id,
+        "label": label,
+        "created_at": at,
+        "revoked_at": None,
+    }
+    tx.insert_token(row)
+    return row
+
+
+def create_operator_token(ctx: Context, *, label: str = "operator") -> str:
+    """A new operator token; the caller shows it once."""
+    token = new_token()
+    with ctx.store.write() as tx:
+        _insert(tx, token=token, party_id=None, label=label, at=format_instant(ctx.now()))
+    return token
+
+
+def ensure_operator_token(ctx: Context, token: str) -> bool:
+    """Make a given token (e.g. from DECONFLICTION_OPERATOR_TOKEN) an operator token."""
+    if not MIN_TOKEN_LENGTH <= len(token) <= MAX_TOKEN_LENGTH or not token.isprintable():
+        raise InvalidInput.one(
+            "DECONFLICTION_OPERATOR_TOKEN",
+            f"must be {MIN_TOKEN_LENGTH}–{MAX_TOKEN_LENGTH} printable characters",
+        )
+    with ctx.store.write() as tx:
+        existing = tx.token_by_hash(hash_token(token))
+        if existing is not None:
+            if existing["party_id"] is not None or existing["revoked_at"] is not None:
+                raise InvalidInput.one(
+                    "DECONFLICTION_OPERATOR_TOKEN", "is a party's token or a revoked token"
+                )
+            return False
+        _insert(tx, token=token, party_id=None, label="operator (environment)",
+                at=format_instant(ctx.now()))
+        return True
+
+
+def has_operator_token(ctx: Context) -> bool:
+    with ctx.store.read() as tx:
+        return any(row["revoked_at"] is None for row in tx.tokens(None))
+
+
+def create_party_token(
+    ctx: Context, actor: Actor, *, party_id: str, label: str, request: RequestKey | None = None
+) -> dict[str, Any]:
+    """A new token for a party's member (operator only); the response shows it once."""
+    actor.require_operator()
+    with ctx.store.write() as tx:
+        if tx.party(party_id) is None:
+            raise NotFound(f"no party {party_id}")
+        now = format_instant(ctx.now())
+
+        def run() -> dict[str, Any]:
+            token = new_token()
+            row = _insert(tx, token=token, party_id=party_id, label=label, at=now)
+            return {**token_view(row), "token": token}
+
+        return once(tx, actor, request, now, run)
+
+
+def list_tokens(ctx: Context, actor: Actor, *, party_id: str) -> list[dict[str, Any]]:
+    """A party's tokens, never their secrets: the operator's, or a party's own."""
+    if not actor.is_operator and actor.party_id != party_id:
+        raise NotFound(f"no party {party_id}")
+    with ctx.store.read() as tx:
+        if tx.party(party_id) is None:
+            raise NotFound(f"no party {party_id}")
+        return [token_view(row) for row in tx.tokens(party_id)]
+
+
+def revoke_token(ctx: Context, actor: Actor, *, token_id: str) -> dict[str, Any]:
+    """Revoke a token: the operator any, a party its own party's."""
+    with ctx.store.write() as tx:
+        row = tx.token(token_id)
+        if row is None or (not actor.is_operator and row["party_id"] != actor.party_id):
+            raise NotFound(f"no token {token_id}")
+        active_operators = [t for t in tx.tokens(None) if t["revoked_at"] is None]
+        if row["party_id"] is None and [t["id"] for t in active_operators] == [token_id]:
+            raise StateConflict("this is the last operator token; create another one first")
+        tx.revoke_token(token_id, format_instant(ctx.now()))
+        revoked = tx.token(token_id)
+        assert revoked is not None
+        return token_view(revoked)

@@ -1,0 +1,172 @@
+"""Versioned schema migrations of the SQLite store; each runs once, in order, in a transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "parties, mechanisms, tokens, notifications, volumes index, conflicts, events",
+        """
+        CREATE TABLE parties (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            code TEXT NOT NULL UNIQUE,
+            contact TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE tokens (
+            id TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            party_id TEXT REFERENCES parties(id),
+            label TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        CREATE INDEX tokens_party ON tokens(party_id);
+        CREATE TABLE mechanisms (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            area_json TEXT,
+            rules_json TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE members (
+            mechanism_id TEXT NOT NULL REFERENCES mechanisms(id),
+            party_id TEXT NOT NULL REFERENCES parties(id),
+            joined_at TEXT NOT NULL,
+            PRIMARY KEY (mechanism_id, party_id)
+        );
+        CREATE INDEX members_party ON members(party_id);
+        CREATE TABLE notifications (
+            id TEXT PRIMARY KEY,
+            mechanism_id TEXT NOT NULL REFERENCES mechanisms(id),
+            party_id TEXT NOT NULL REFERENCES parties(id),
+            kind TEXT NOT NULL,
+            title TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            volumes_json TEXT NOT NULL,
+            start_ts REAL NOT NULL,
+            end_ts REAL NOT NULL,
+            late INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            cancelled_at TEXT,
+            cancel_reason TEXT
+        );
+        CREATE INDEX notifications_mechanism ON notifications(mechanism_id, party_id, start_ts);
+        CREATE TABLE revisions (
+            notification_id TEXT NOT NULL REFERENCES notifications(id),
+            version INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            title TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            volumes_json TEXT NOT NULL,
+            late INTEGER NOT NULL,
+            received_at TEXT NOT NULL,
+            token_id TEXT NOT NULL,
+            PRIMARY KEY (notification_id, version)
+        );
+        CREATE TABLE volumes (
+            id INTEGER PRIMARY KEY,
+            notification_id TEXT NOT NULL REFERENCES notifications(id),
+            party_id TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            core_wkb BLOB NOT NULL,
+            radius_m REAL NOT NULL,
+            centre_lon REAL NOT NULL,
+            centre_lat REAL NOT NULL,
+            lower_m REAL NOT NULL,
+            upper_m REAL NOT NULL,
+            reference TEXT NOT NULL,
+            start_ts REAL NOT NULL,
+            end_ts REAL NOT NULL
+        );
+        CREATE INDEX volumes_notification ON volumes(notification_id);
+        CREATE VIRTUAL TABLE volume_index USING rtree(
+            id, x0, x1, y0, y1, z0, z1, a0, a1, t0, t1, +mechanism_id, +party_id
+        );
+        CREATE TABLE conflicts (
+            id TEXT PRIMARY KEY,
+            mechanism_id TEXT NOT NULL REFERENCES mechanisms(id),
+            notification_a TEXT NOT NULL REFERENCES notifications(id),
+            party_a TEXT NOT NULL,
+            notification_b TEXT NOT NULL REFERENCES notifications(id),
+            party_b TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('open', 'resolved')),
+            revision INTEGER NOT NULL,
+            overlaps_json TEXT NOT NULL,
+            detected_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            resolved_at TEXT,
+            resolution TEXT
+        );
+        CREATE UNIQUE INDEX conflicts_open_pair ON conflicts(notification_a, notification_b)
+            WHERE state = 'open';
+        CREATE INDEX conflicts_a ON conflicts(party_a, mechanism_id);
+        CREATE INDEX conflicts_b ON conflicts(party_b, mechanism_id);
+        CREATE INDEX conflicts_na ON conflicts(notification_a);
+        CREATE INDEX conflicts_nb ON conflicts(notification_b);
+        CREATE TABLE acknowledgements (
+            subject_type TEXT NOT NULL,
+            subject_id TEXT NOT NULL,
+            party_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            token_id TEXT NOT NULL,
+            acknowledged_at TEXT NOT NULL,
+            PRIMARY KEY (subject_type, subject_id, party_id, version)
+        );
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            mechanism_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            subject_id TEXT NOT NULL,
+            audience_json TEXT NOT NULL,
+            payload_json TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE idempotency (
+            token_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            response_json TEXT,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (token_id, key)
+        );
+        """,
+    ),
+]
+
+
+def migrate(connection: sqlite3.Connection) -> list[int]:
+    """Apply every migration the database lacks; returns the versions applied."""
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    applied = []
+    for version, description, script in MIGRATIONS:
+        # Checked inside the write lock, so two processes opening a new file migrate it once.
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            if connection.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+            ).fetchone():
+                connection.execute("COMMIT")
+                continue
+            for statement in script.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                (version, description, datetime.now(UTC).isoformat()),
+            )
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied

@@ -1,0 +1,476 @@
+"""The embedded SQLite store: one writer, WAL, synchronous=FULL, an R*Tree over volume boxes."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import shapely
+
+from deconfliction.domain.altitude import AltitudeBand
+from deconfliction.domain.areas import Shape
+from deconfliction.domain.conflicts import Placed
+from deconfliction.domain.times import TimeWindow, from_epoch
+from deconfliction.domain.volumes import Box
+from deconfliction.storage.sqlite.migrations import migrate
+
+# R*Tree coordinates are 32-bit floats (rounded outwards, so never too small). Time is kept in
+# minutes since 2000 so that one float step is about a minute, not two.
+EPOCH_2000 = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _minutes(seconds: float) -> float:
+    return (seconds - EPOCH_2000) / 60.0
+
+
+def _rtree_box(box: Box) -> list[float]:
+    low = [*box.low[:4], _minutes(box.low[4])]
+    high = [*box.high[:4], _minutes(box.high[4])]
+    return [value for pair in zip(low, high, strict=True) for value in pair]
+
+
+def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    return [dict(row) for row in cursor.fetchall()]
+
+
+def _one(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
+    row = cursor.fetchone()
+    return dict(row) if row is not None else None
+
+
+class SqliteStore:
+    """A SQLite file holding every mechanism; writes are serialised, reads run in parallel."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._writer = self._connect()
+        migrate(self._writer)
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        connection.row_factory = sqlite3.Row
+        connection.execute("PRAGMA journal_mode=WAL")
+        # FULL: a write the client saw acknowledged survives a power cut, not only a crash.
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA foreign_keys=ON")
+        connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return connection
+
+    @contextmanager
+    def write(self) -> Iterator[SqliteTransaction]:
+        """One write transaction; only one runs at a time, across threads and processes."""
+        with self._write_lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield SqliteTransaction(self._writer)
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            self._writer.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[SqliteTransaction]:
+        """A consistent read-only snapshot on this thread's own connection."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            self._local.connection = connection
+        connection.execute("BEGIN")
+        try:
+            yield SqliteTransaction(connection)
+        finally:
+            connection.execute("ROLLBACK")
+
+    def ping(self) -> bool:
+        with self.read() as tx:
+            return tx.ping()
+
+
+class SqliteTransaction:
+    """The queries of one transaction: the store's side of every use case."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.db = connection
+
+    def ping(self) -> bool:
+        return self.db.execute("SELECT 1").fetchone()[0] == 1
+
+    # Parties, tokens, mechanisms, members.
+
+    def insert_party(self, row: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO parties (id, name, code, contact, created_at) "
+            "VALUES (:id, :name, :code, :contact, :created_at)",
+            row,
+        )
+
+    def party(self, party_id: str) -> dict[str, Any] | None:
+        return _one(self.db.execute("SELECT * FROM parties WHERE id = ?", (party_id,)))
+
+    def party_by_code(self, code: str) -> dict[str, Any] | None:
+        return _one(self.db.execute("SELECT * FROM parties WHERE code = ?", (code,)))
+
+    def parties(self) -> list[dict[str, Any]]:
+        return _dicts(self.db.execute("SELECT * FROM parties ORDER BY code"))
+
+    def insert_token(self, row: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO tokens (id, token_hash, party_id, label, created_at) "
+            "VALUES (:id, :token_hash, :party_id, :label, :created_at)",
+            row,
+        )
+
+    def token_by_hash(self, token_hash: str) -> dict[str, Any] | None:
+        return _one(self.db.execute("SELECT * FROM tokens WHERE token_hash = ?", (token_hash,)))
+
+    def token(self, token_id: str) -> dict[str, Any] | None:
+        return _one(self.db.execute("SELECT * FROM tokens WHERE id = ?", (token_id,)))
+
+    def tokens(self, party_id: str | None) -> list[dict[str, Any]]:
+        return _dicts(
+            self.db.execute(
+                "SELECT * FROM tokens WHERE party_id IS ? ORDER BY created_at", (party_id,)
+            )
+        )
+
+    def revoke_token(self, token_id: str, at: str) -> None:
+        self.db.execute(
+            "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (at, token_id)
+        )
+
+    def insert_mechanism(self, row: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO mechanisms (id, name, area_json, rules_json, created_at) "
+            "VALUES (:id, :name, :area_json, :rules_json, :created_at)",
+            row,
+        )
+
+    def mechanism(self, mechanism_id: str) -> dict[str, Any] | None:
+        return _one(self.db.execute("SELECT * FROM mechanisms WHERE id = ?", (mechanism_id,)))
+
+    def mechanisms(self, member: str | None) -> list[dict[str, Any]]:
+        if member is None:
+            return _dicts(self.db.execute("SELECT * FROM mechanisms ORDER BY created_at, id"))
+        return _dicts(
+            self.db.execute(
+                "SELECT m.* FROM mechanisms m JOIN members p ON p.mechanism_id = m.id "
+                "WHERE p.party_id = ? ORDER BY m.created_at, m.id",
+                (member,),
+            )
+        )
+
+    def add_member(self, mechanism_id: str, party_id: str, at: str) -> bool:
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO members VALUES (?, ?, ?)", (mechanism_id, party_id, at)
+        )
+        return cursor.rowcount == 1
+
+    def is_member(self, mechanism_id: str, party_id: str) -> bool:
+        return (
+            self.db.execute(
+                "SELECT 1 FROM members WHERE mechanism_id = ? AND party_id = ?",
+                (mechanism_id, party_id),
+            ).fetchone()
+            is not None
+        )
+
+    def members(self, mechanism_id: str) -> list[dict[str, Any]]:
+        return _dicts(
+            self.db.execute(
+                "SELECT p.*, m.joined_at FROM members m JOIN parties p ON p.id = m.party_id "
+                "WHERE m.mechanism_id = ? ORDER BY p.code",
+                (mechanism_id,),
+            )
+        )
+
+    # Notifications, revisions and the volume index.
+
+    def insert_notification(self, row: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO notifications (id, mechanism_id, party_id, kind, title, reference, "
+            "version, volumes_json, start_ts, end_ts, late, created_at, updated_at) VALUES "
+            "(:id, :mechanism_id, :party_id, :kind, :title, :reference, :version, "
+            ":volumes_json, :start_ts, :end_ts, :late, :created_at, :updated_at)",
+            row,
+        )
+
+    def update_notification(self, row: dict[str, Any]) -> None:
+        self.db.execute(
+            "UPDATE notifications SET kind = :kind, title = :title, reference = :reference, "
+            "version = :version, volumes_json = :volumes_json, start_ts = :start_ts, "
+            "end_ts = :end_ts, late = :late, updated_at = :updated_at WHERE id = :id",
+            row,
+        )
+
+    def cancel_notification(self, notification_id: str, at: str, reason: str) -> None:
+        self.db.execute(
+            "UPDATE notifications SET cancelled_at = ?, cancel_reason = ?, updated_at = ? "
+            "WHERE id = ?",
+            (at, reason, at, notification_id),
+        )
+
+    def notification(self, notification_id: str) -> dict[str, Any] | None:
+        return _one(
+            self.db.execute("SELECT * FROM notifications WHERE id = ?", (notification_id,))
+        )
+
+    def notifications(
+        self,
+        mechanism_id: str,
+        *,
+        visible_to: str | None,
+        state: str | None,
+        now: float,
+        start: float | None,
+        end: float | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """Notifications of a mechanism, filtered.
+
+        `visible_to` keeps a party's own notifications and those in a conflict with one of them
+        (the need-to-know candidates); None keeps all.
+        """
+        where = ["mechanism_id = ?"]
+        args: list[Any] = [mechanism_id]
+        if visible_to is not None:
+            where.append(
+                "(party_id = ? OR id IN (SELECT notification_b FROM conflicts WHERE party_a = ? "
+                "UNION SELECT notification_a FROM conflicts WHERE party_b = ?))"
+            )
+            args.extend([visible_to] * 3)
+        states = {
+            "cancelled": "cancelled_at IS NOT NULL",
+            "notified": "cancelled_at IS NULL AND start_ts > ?",
+            "active": "cancelled_at IS NULL AND start_ts <= ? AND end_ts > ?",
+            "ended": "cancelled_at IS NULL AND end_ts <= ?",
+        }
+        if state is not None:
+            where.append(states[state])
+            args.extend([now] * states[state].count("?"))
+        if start is not None:
+            where.append("end_ts > ?")
+            args.append(start)
+        if end is not None:
+            where.append("start_ts < ?")
+            args.append(end)
+        sql = (
+            f"SELECT * FROM notifications WHERE {' AND '.join(where)} "
+            "ORDER BY start_ts, id LIMIT ?"
+        )
+        return _dicts(self.db.execute(sql, [*args, limit]))
+
+    def insert_revision(self, row: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO revisions (notification_id, version, kind, title, reference, "
+            "volumes_json, late, received_at, token_id) VALUES (:notification_id, :version, "
+            ":kind, :title, :reference, :volumes_json, :late, :received_at, :token_id)",
+            row,
+        )
+
+    def revisions(self, notification_id: str) -> list[dict[str, Any]]:
+        return _dicts(
+            self.db.execute(
+                "SELECT * FROM revisions WHERE notification_id = ? ORDER BY version",
+                (notification_id,),
+            )
+        )
+
+    def replace_volumes(
+        self, notification: dict[str, Any], placed: list[tuple[Placed, Box]]
+    ) -> None:
+        """Index a notification's current volumes, replacing whatever was indexed before."""
+        self.remove_volumes(notification["id"])
+        for volume, box in placed:
+            cursor = self.db.execute(
+                "INSERT INTO volumes (notification_id, party_id, idx, core_wkb, radius_m, "
+                "centre_lon, centre_lat, lower_m, upper_m, reference, start_ts, end_ts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    volume.notification_id, volume.party_id, volume.index,
+                    shapely.to_wkb(volume.shape.core), volume.shape.radius_m,
+                    volume.shape.centre[0], volume.shape.centre[1],
+                    volume.altitude.lower_m, volume.altitude.upper_m, volume.altitude.reference,
+                    volume.window.start.timestamp(), volume.window.end.timestamp(),
+                ),
+            )
+            self.db.execute(
+                "INSERT INTO volume_index VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (cursor.lastrowid, *_rtree_box(box), notification["mechanism_id"],
+                 volume.party_id),
+            )
+
+    def remove_volumes(self, notification_id: str) -> None:
+        self.db.execute(
+            "DELETE FROM volume_index WHERE id IN "
+            "(SELECT id FROM volumes WHERE notification_id = ?)",
+            (notification_id,),
+        )
+        self.db.execute("DELETE FROM volumes WHERE notification_id = ?", (notification_id,))
+
+    def candidates(self, mechanism_id: str, party_id: str, box: Box) -> list[Placed]:
+        """Other parties' indexed volumes in the mechanism whose boxes touch `box`."""
+        bounds = _rtree_box(box)
+        rows = self.db.execute(
+            "SELECT v.notification_id, v.party_id, v.idx, v.core_wkb, v.radius_m, v.centre_lon, "
+            "v.centre_lat, v.lower_m, v.upper_m, v.reference, v.start_ts, v.end_ts "
+            "FROM volume_index i JOIN volumes v ON v.id = i.id "
+            "WHERE i.x1 >= ? AND i.x0 <= ? AND i.y1 >= ? AND i.y0 <= ? AND i.z1 >= ? "
+            "AND i.z0 <= ? AND i.a1 >= ? AND i.a0 <= ? AND i.t1 >= ? AND i.t0 <= ? "
+            "AND i.mechanism_id = ? AND i.party_id != ?",
+            (*bounds, mechanism_id, party_id),
+        ).fetchall()
+        if not rows:
+            return []
+        cores = shapely.from_wkb([row[3] for row in rows])
+        return [
+            Placed(
+                notification_id=row[0],
+                party_id=row[1],
+                index=row[2],
+                shape=Shape(core=core, radius_m=row[4], centre=(row[5], row[6])),
+                altitude=AltitudeBand(row[7], row[8], row[9], {}),
+                window=TimeWindow(from_epoch(row[10]), from_epoch(row[11])),
+            )
+            for row, core in zip(rows, cores, strict=True)
+        ]
+
+    # Conflicts and acknowledgements.
+
+    def insert_conflict(self, row: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO conflicts (id, mechanism_id, notification_a, party_a, notification_b, "
+            "party_b, state, revision, overlaps_json, detected_at, updated_at) VALUES (:id, "
+            ":mechanism_id, :notification_a, :party_a, :notification_b, :party_b, 'open', 1, "
+            ":overlaps_json, :detected_at, :updated_at)",
+            row,
+        )
+
+    def update_conflict_overlaps(self, conflict_id: str, overlaps_json: str, at: str) -> None:
+        self.db.execute(
+            "UPDATE conflicts SET overlaps_json = ?, revision = revision + 1, updated_at = ? "
+            "WHERE id = ?",
+            (overlaps_json, at, conflict_id),
+        )
+
+    def resolve_conflict(self, conflict_id: str, at: str, resolution: str) -> None:
+        self.db.execute(
+            "UPDATE conflicts SET state = 'resolved', resolved_at = ?, updated_at = ?, "
+            "resolution = ? WHERE id = ?",
+            (at, at, resolution, conflict_id),
+        )
+
+    def open_conflicts_of(self, notification_id: str) -> list[dict[str, Any]]:
+        return _dicts(
+            self.db.execute(
+                "SELECT * FROM conflicts WHERE state = 'open' AND "
+                "(notification_a = ? OR notification_b = ?)",
+                (notification_id, notification_id),
+            )
+        )
+
+    def conflict(self, conflict_id: str) -> dict[str, Any] | None:
+        return _one(self.db.execute("SELECT * FROM conflicts WHERE id = ?", (conflict_id,)))
+
+    def conflicts(
+        self,
+        *,
+        party: str | None,
+        mechanism_id: str | None,
+        state: str | None,
+        notification_id: str | None = None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        where, args = [], []
+        if party is not None:
+            where.append("(party_a = ? OR party_b = ?)")
+            args += [party, party]
+        if mechanism_id is not None:
+            where.append("mechanism_id = ?")
+            args.append(mechanism_id)
+        if state is not None:
+            where.append("state = ?")
+            args.append(state)
+        if notification_id is not None:
+            where.append("(notification_a = ? OR notification_b = ?)")
+            args += [notification_id, notification_id]
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return _dicts(
+            self.db.execute(
+                f"SELECT * FROM conflicts {clause} ORDER BY detected_at, id LIMIT ?",
+                [*args, limit],
+            )
+        )
+
+    def conflicts_between(self, party: str, other_notification: str) -> list[dict[str, Any]]:
+        """Conflicts pairing `other_notification` with a notification of `party`."""
+        return _dicts(
+            self.db.execute(
+                "SELECT * FROM conflicts WHERE (notification_a = ? AND party_b = ?) "
+                "OR (notification_b = ? AND party_a = ?) ORDER BY detected_at, id",
+                (other_notification, party, other_notification, party),
+            )
+        )
+
+    def acknowledge(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Record an acknowledgement once; a repeat returns the first one unchanged."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO acknowledgements (subject_type, subject_id, party_id, version, "
+            "token_id, acknowledged_at) VALUES (:subject_type, :subject_id, :party_id, :version, "
+            ":token_id, :acknowledged_at)",
+            row,
+        )
+        stored = _one(
+            self.db.execute(
+                "SELECT * FROM acknowledgements WHERE subject_type = ? AND subject_id = ? "
+                "AND party_id = ? AND version = ?",
+                (row["subject_type"], row["subject_id"], row["party_id"], row["version"]),
+            )
+        )
+        assert stored is not None
+        return stored
+
+    def acknowledgements(self, subject_type: str, subject_id: str) -> list[dict[str, Any]]:
+        return _dicts(
+            self.db.execute(
+                "SELECT * FROM acknowledgements WHERE subject_type = ? AND subject_id = ? "
+                "ORDER BY acknowledged_at",
+                (subject_type, subject_id),
+            )
+        )
+
+    # Events and idempotency.
+
+    def append_event(self, row: dict[str, Any]) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO events (mechanism_id, type, subject_id, audience_json, payload_json, "
+            "created_at) VALUES (:mechanism_id, :type, :subject_id, :audience_json, "
+            ":payload_json, :created_at)",
+            row,
+        )
+        return int(cursor.lastrowid or 0)
+
+    def idempotent_response(self, token_id: str, key: str) -> dict[str, Any] | None:
+        return _one(
+            self.db.execute(
+                "SELECT * FROM idempotency WHERE token_id = ? AND key = ?", (token_id, key)
+            )
+        )
+
+    def store_idempotent_response(self, row: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO idempotency (token_id, key, fingerprint, response_json, created_at) "
+            "VALUES (:token_id, :key, :fingerprint, :response_json, :created_at)",
+            row,
+        )
+

@@ -1,0 +1,67 @@
+"""The HTTP API application: routes under /v1, health, offline docs, the error table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from deconfliction import __version__
+from deconfliction.api import problems, routes_admin, routes_line
+from deconfliction.api.limits import Limits
+from deconfliction.config import Settings
+from deconfliction.errors import DeconflictionError
+from deconfliction.services.context import Context
+
+DESCRIPTION = """
+The coordination line of a deconfliction mechanism. Parties notify where and when they will
+operate; the service detects conflicts at once and shows each party only what it needs to know.
+
+Every endpoint but `/healthz` and `/readyz` needs `Authorization: Bearer <token>`.
+*Acknowledged* always means **received and read** — never approved, never safe.
+Errors are RFC 9457 `application/problem+json` naming each bad field.
+"""
+
+
+def _http_problem(request: Any, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    code = {400: "malformed-request", 401: "unauthenticated", 403: "permission-denied",
+            404: "not-found", 413: "payload-too-large"}.get(error.status_code)
+    if code is None:
+        return JSONResponse({"detail": error.detail}, status_code=error.status_code,
+                            media_type=problems.MEDIA_TYPE)
+    return problems.problem(code, str(error.detail), instance=request.url.path)
+
+
+def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
+    """The API over a service context; the context's store must already be open."""
+    settings = settings or Settings()
+    app = FastAPIOffline(title="deconfliction", version=__version__, description=DESCRIPTION)
+    app.state.context = ctx
+    app.add_exception_handler(DeconflictionError, problems.from_domain)
+    app.add_exception_handler(RequestValidationError, problems.from_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_problem)
+    app.add_middleware(Limits, max_body_bytes=settings.max_body_bytes)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> JSONResponse:
+        """The database answers."""
+        try:
+            ready = ctx.store.ping()
+        except Exception:  # noqa: BLE001 - any failure means "not ready", reported as such
+            ready = False
+        return JSONResponse({"status": "ready" if ready else "unavailable"},
+                            status_code=200 if ready else 503)
+
+    app.include_router(routes_admin.router)
+    app.include_router(routes_line.router)
+    return app

@@ -1,0 +1,47 @@
+"""Request dependencies: the service context, the authenticated actor, idempotency keys."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from deconfliction.services import tokens
+from deconfliction.services.context import Actor, Context, RequestKey
+
+bearer = HTTPBearer(auto_error=False, description="a party's or the operator's token")
+
+
+def context(request: Request) -> Context:
+    ctx: Context = request.app.state.context
+    return ctx
+
+
+def actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Actor:
+    return tokens.authenticate(context(request), credentials.credentials if credentials else None)
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+           description="retrying a POST with the same key never creates a duplicate"),
+]
+
+Ctx = Annotated[Context, Depends(context)]
+Caller = Annotated[Actor, Depends(actor)]
+
+
+def request_key(request: Request, key: str | None, body: BaseModel | None = None) -> (
+        RequestKey | None):
+    """The key with a fingerprint of what it was sent with, so reuse for another request fails."""
+    if key is None:
+        return None
+    content = body.model_dump_json() if body is not None else ""
+    digest = hashlib.sha256(f"{request.method} {request.url.path}\n{content}".encode())
+    return RequestKey(key=key, fingerprint=digest.hexdigest())

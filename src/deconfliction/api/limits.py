@@ -1,0 +1,90 @@
+"""ASGI middleware: a request body size limit and security headers on every response."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from deconfliction.api.problems import MEDIA_TYPE, TABLE
+
+API_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cache-control", b"no-store"),
+]
+STRICT_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+# The offline Swagger UI page needs its own scripts and one inline bootstrap script.
+DOCS_CSP = (
+    b"content-security-policy",
+    b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; frame-ancestors 'none'",
+)
+DOCS_PATHS = ("/docs", "/redoc", "/static-offline-docs")
+
+
+class Limits:
+    """Refuse bodies over `max_body_bytes` with 413 (declared or streamed); add headers."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        docs = str(scope.get("path", "")).startswith(DOCS_PATHS)
+        csp = DOCS_CSP if docs else STRICT_CSP
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *API_HEADERS, csp]
+            await send(message)
+
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) >
+                                     self.max_body_bytes):
+            await self._too_large(send_with_headers)
+            return
+        # The body is read here, whole, so that an over-long stream is refused before any
+        # handler sees it; the limit keeps the buffer small.
+        chunks: list[bytes] = []
+        seen = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_body_bytes:
+                await self._too_large(send_with_headers)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send_with_headers)
+
+    async def _too_large(self, send: Any) -> None:
+        status, title = TABLE["payload-too-large"]
+        body = json.dumps({
+            "type": "urn:deconfliction:problem:payload-too-large", "title": title,
+            "status": status, "code": "payload-too-large",
+            "detail": f"the request body is larger than {self.max_body_bytes} bytes",
+        }).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", MEDIA_TYPE.encode()),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})

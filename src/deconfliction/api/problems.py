@@ -1,0 +1,78 @@
+"""The one error table: domain exceptions and request errors → RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from deconfliction import errors
+
+MEDIA_TYPE = "application/problem+json"
+
+# code → (HTTP status, title). Every DeconflictionError subclass has a row here.
+TABLE: dict[str, tuple[int, str]] = {
+    errors.InvalidInput.code: (422, "Invalid input"),
+    errors.Unauthenticated.code: (401, "Authentication required"),
+    errors.PermissionDenied.code: (403, "Not permitted"),
+    errors.NotFound.code: (404, "Not found"),
+    errors.AlreadyExists.code: (409, "Already exists"),
+    errors.StateConflict.code: (409, "Conflicting state"),
+    errors.IdempotencyKeyReused.code: (422, "Idempotency key reused"),
+    errors.PreconditionRequired.code: (428, "Precondition required"),
+    errors.VersionMismatch.code: (412, "Version mismatch"),
+    "malformed-request": (400, "Malformed request"),
+    "payload-too-large": (413, "Payload too large"),
+}
+
+
+def problem(
+    code: str, detail: str, *, instance: str | None = None, **extra: Any
+) -> JSONResponse:
+    status, title = TABLE[code]
+    body = {"type": f"urn:deconfliction:problem:{code}", "title": title, "status": status,
+            "detail": detail, "code": code, **extra}
+    if instance:
+        body["instance"] = instance
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def from_domain(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, errors.DeconflictionError)
+    extra: dict[str, Any] = {}
+    if isinstance(error, errors.InvalidInput):
+        extra["errors"] = [{"field": e.field, "reason": e.reason} for e in error.errors]
+    if isinstance(error, errors.VersionMismatch):
+        extra["current_version"] = error.current_version
+    return problem(error.code, error.message, instance=request.url.path, **extra)
+
+
+def _field_path(location: tuple[Any, ...]) -> str:
+    path = ""
+    parts = list(location[1:]) if location and location[0] in ("body", "query", "header",
+                                                                "path") else list(location)
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("Polygon", "Circle", "Corridor") or "[" in str(part):
+            continue
+        else:
+            path += f".{part}" if path else str(part)
+    return path or str(location[0] if location else "body")
+
+
+def from_validation(request: Request, error: Exception) -> JSONResponse:
+    """Pydantic's structural errors, each with its field path and reason."""
+    assert isinstance(error, RequestValidationError)
+    items = []
+    for e in error.errors():
+        if e.get("type") == "json_invalid":
+            return problem("malformed-request", "the body is not valid JSON: "
+                           f"{e.get('ctx', {}).get('error', 'parse error')}",
+                           instance=request.url.path)
+        items.append({"field": _field_path(tuple(e.get("loc", ()))), "reason": e.get("msg", "")})
+    summary = "; ".join(f"{i['field']}: {i['reason']}" for i in items[:5])
+    return problem("invalid-input", summary, instance=request.url.path, errors=items)

@@ -1,4 +1,7 @@
-"""Settings from the environment, each with a default and a description (`deconfliction settings`)."""
+"""Settings from the environment, each with a default and a description.
+
+`deconfliction settings` prints them.
+"""
 
 from __future__ import annotations
 

@@ -1,15 +1,15 @@
 """The service's exceptions: each has a stable code and a message safe to show to the caller.
 
-    DeconflictionError            code                  HTTP (mapped once, in api/problems.py)
-    ├── InvalidInput              invalid-input         422, lists every (field, reason)
-    ├── Unauthenticated           unauthenticated       401
-    ├── PermissionDenied          permission-denied     403 (a role may not do this at all)
-    ├── NotFound                  not-found             404 (also for what the caller may not see)
-    ├── AlreadyExists             already-exists        409
-    ├── StateConflict             state-conflict        409 (e.g. revising a cancelled notification)
-    ├── IdempotencyKeyReused      idempotency-key-reused 422
-    ├── PreconditionRequired      precondition-required 428 (a revision without If-Match)
-    └── VersionMismatch           version-mismatch      412 (If-Match names a stale version)
+DeconflictionError            code                  HTTP (mapped once, in api/problems.py)
+├── InvalidInput              invalid-input         422, lists every (field, reason)
+├── Unauthenticated           unauthenticated       401
+├── PermissionDenied          permission-denied     403 (a role may not do this at all)
+├── NotFound                  not-found             404 (also for what the caller may not see)
+├── AlreadyExists             already-exists        409
+├── StateConflict             state-conflict        409 (e.g. revising a cancelled notification)
+├── IdempotencyKeyReused      idempotency-key-reused 422
+├── PreconditionRequired      precondition-required 428 (a revision without If-Match)
+└── VersionMismatch           version-mismatch      412 (If-Match names a stale version)
 """
 
 from __future__ import annotations

@@ -29,11 +29,17 @@ Errors are RFC 9457 `application/problem+json` naming each bad field.
 
 def _http_problem(request: Any, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
-    code = {400: "malformed-request", 401: "unauthenticated", 403: "permission-denied",
-            404: "not-found", 413: "payload-too-large"}.get(error.status_code)
+    code = {
+        400: "malformed-request",
+        401: "unauthenticated",
+        403: "permission-denied",
+        404: "not-found",
+        413: "payload-too-large",
+    }.get(error.status_code)
     if code is None:
-        return JSONResponse({"detail": error.detail}, status_code=error.status_code,
-                            media_type=problems.MEDIA_TYPE)
+        return JSONResponse(
+            {"detail": error.detail}, status_code=error.status_code, media_type=problems.MEDIA_TYPE
+        )
     return problems.problem(code, str(error.detail), instance=request.url.path)
 
 
@@ -59,8 +65,9 @@ def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
             ready = ctx.store.ping()
         except Exception:  # noqa: BLE001 - any failure means "not ready", reported as such
             ready = False
-        return JSONResponse({"status": "ready" if ready else "unavailable"},
-                            status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable"}, status_code=200 if ready else 503
+        )
 
     app.include_router(routes_admin.router)
     app.include_router(routes_line.router)

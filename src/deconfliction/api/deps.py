@@ -29,16 +29,21 @@ def actor(
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
-           description="retrying a POST with the same key never creates a duplicate"),
+    Header(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="retrying a POST with the same key never creates a duplicate",
+    ),
 ]
 
 Ctx = Annotated[Context, Depends(context)]
 Caller = Annotated[Actor, Depends(actor)]
 
 
-def request_key(request: Request, key: str | None, body: BaseModel | None = None) -> (
-        RequestKey | None):
+def request_key(
+    request: Request, key: str | None, body: BaseModel | None = None
+) -> RequestKey | None:
     """The key with a fingerprint of what it was sent with, so reuse for another request fails."""
     if key is None:
         return None

@@ -45,8 +45,7 @@ class Limits:
             await send(message)
 
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) >
-                                     self.max_body_bytes):
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
             await self._too_large(send_with_headers)
             return
         # The body is read here, whole, so that an over-long stream is refused before any
@@ -79,12 +78,23 @@ class Limits:
 
     async def _too_large(self, send: Any) -> None:
         status, title = TABLE["payload-too-large"]
-        body = json.dumps({
-            "type": "urn:deconfliction:problem:payload-too-large", "title": title,
-            "status": status, "code": "payload-too-large",
-            "detail": f"the request body is larger than {self.max_body_bytes} bytes",
-        }).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", MEDIA_TYPE.encode()),
-                                (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {
+                "type": "urn:deconfliction:problem:payload-too-large",
+                "title": title,
+                "status": status,
+                "code": "payload-too-large",
+                "detail": f"the request body is larger than {self.max_body_bytes} bytes",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", MEDIA_TYPE.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -28,12 +28,16 @@ TABLE: dict[str, tuple[int, str]] = {
 }
 
 
-def problem(
-    code: str, detail: str, *, instance: str | None = None, **extra: Any
-) -> JSONResponse:
+def problem(code: str, detail: str, *, instance: str | None = None, **extra: Any) -> JSONResponse:
     status, title = TABLE[code]
-    body = {"type": f"urn:deconfliction:problem:{code}", "title": title, "status": status,
-            "detail": detail, "code": code, **extra}
+    body = {
+        "type": f"urn:deconfliction:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
     if instance:
         body["instance"] = instance
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
@@ -52,8 +56,11 @@ def from_domain(request: Request, error: Exception) -> JSONResponse:
 
 def _field_path(location: tuple[Any, ...]) -> str:
     path = ""
-    parts = list(location[1:]) if location and location[0] in ("body", "query", "header",
-                                                                "path") else list(location)
+    parts = (
+        list(location[1:])
+        if location and location[0] in ("body", "query", "header", "path")
+        else list(location)
+    )
     for part in parts:
         if isinstance(part, int):
             path += f"[{part}]"
@@ -70,9 +77,11 @@ def from_validation(request: Request, error: Exception) -> JSONResponse:
     items = []
     for e in error.errors():
         if e.get("type") == "json_invalid":
-            return problem("malformed-request", "the body is not valid JSON: "
-                           f"{e.get('ctx', {}).get('error', 'parse error')}",
-                           instance=request.url.path)
+            return problem(
+                "malformed-request",
+                f"the body is not valid JSON: {e.get('ctx', {}).get('error', 'parse error')}",
+                instance=request.url.path,
+            )
         items.append({"field": _field_path(tuple(e.get("loc", ()))), "reason": e.get("msg", "")})
     summary = "; ".join(f"{i['field']}: {i['reason']}" for i in items[:5])
     return problem("invalid-input", summary, instance=request.url.path, errors=items)

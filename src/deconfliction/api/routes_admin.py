@@ -21,16 +21,26 @@ def me(ctx: Ctx, caller: Caller) -> dict[str, Any]:
         with ctx.store.read() as tx:
             row = tx.party(caller.party_id)
         party = admin.party_view(row) if row else None
-    return {"token_id": caller.token_id, "role": "operator" if caller.is_operator else "party",
-            "party": party}
+    return {
+        "token_id": caller.token_id,
+        "role": "operator" if caller.is_operator else "party",
+        "party": party,
+    }
 
 
 @router.post("/mechanisms", status_code=201, tags=["mechanisms"])
-def create_mechanism(request: Request, body: MechanismIn, ctx: Ctx, caller: Caller,
-                     idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+def create_mechanism(
+    request: Request,
+    body: MechanismIn,
+    ctx: Ctx,
+    caller: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
     """Create a mechanism with its rules (operator)."""
     return admin.create_mechanism(
-        ctx, caller, name=body.name,
+        ctx,
+        caller,
+        name=body.name,
         area=body.area.model_dump() if body.area else None,
         rules=body.rules.model_dump(exclude_none=True) if body.rules else None,
         request=request_key(request, idempotency_key, body),
@@ -49,11 +59,22 @@ def get_mechanism(mechanism_id: str, ctx: Ctx, caller: Caller) -> dict[str, Any]
 
 
 @router.post("/mechanisms/{mechanism_id}/members", status_code=201, tags=["mechanisms"])
-def add_member(request: Request, mechanism_id: str, body: MemberIn, ctx: Ctx, caller: Caller,
-               idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+def add_member(
+    request: Request,
+    mechanism_id: str,
+    body: MemberIn,
+    ctx: Ctx,
+    caller: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
     """Make a party a member of a mechanism (operator)."""
-    return admin.add_member(ctx, caller, mechanism_id=mechanism_id, party_id=body.party_id,
-                            request=request_key(request, idempotency_key, body))
+    return admin.add_member(
+        ctx,
+        caller,
+        mechanism_id=mechanism_id,
+        party_id=body.party_id,
+        request=request_key(request, idempotency_key, body),
+    )
 
 
 @router.get("/mechanisms/{mechanism_id}/members", tags=["mechanisms"])
@@ -63,11 +84,22 @@ def list_members(mechanism_id: str, ctx: Ctx, caller: Caller) -> list[dict[str, 
 
 
 @router.post("/parties", status_code=201, tags=["parties"])
-def create_party(request: Request, body: PartyIn, ctx: Ctx, caller: Caller,
-                 idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+def create_party(
+    request: Request,
+    body: PartyIn,
+    ctx: Ctx,
+    caller: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
     """Create a party (operator)."""
-    return admin.create_party(ctx, caller, name=body.name, code=body.code, contact=body.contact,
-                              request=request_key(request, idempotency_key, body))
+    return admin.create_party(
+        ctx,
+        caller,
+        name=body.name,
+        code=body.code,
+        contact=body.contact,
+        request=request_key(request, idempotency_key, body),
+    )
 
 
 @router.get("/parties", tags=["parties"])
@@ -77,11 +109,22 @@ def list_parties(ctx: Ctx, caller: Caller) -> list[dict[str, Any]]:
 
 
 @router.post("/parties/{party_id}/tokens", status_code=201, tags=["auth"])
-def create_token(request: Request, party_id: str, body: TokenIn, ctx: Ctx, caller: Caller,
-                 idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+def create_token(
+    request: Request,
+    party_id: str,
+    body: TokenIn,
+    ctx: Ctx,
+    caller: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
     """A new token for a party (operator). The token is in this response only: keep it."""
-    return tokens.create_party_token(ctx, caller, party_id=party_id, label=body.label,
-                                     request=request_key(request, idempotency_key, body))
+    return tokens.create_party_token(
+        ctx,
+        caller,
+        party_id=party_id,
+        label=body.label,
+        request=request_key(request, idempotency_key, body),
+    )
 
 
 @router.get("/parties/{party_id}/tokens", tags=["auth"])

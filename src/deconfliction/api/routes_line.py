@@ -17,8 +17,11 @@ from deconfliction.services import conflicts, notifications
 router = APIRouter(prefix="/v1")
 
 GEOJSON_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {geojson.MEDIA_TYPE: {}}, "description": "JSON, or a GeoJSON "
-          "FeatureCollection when the request says Accept: application/geo+json"}
+    200: {
+        "content": {geojson.MEDIA_TYPE: {}},
+        "description": "JSON, or a GeoJSON "
+        "FeatureCollection when the request says Accept: application/geo+json",
+    }
 }
 
 
@@ -26,13 +29,19 @@ def _wants_geojson(request: Request) -> bool:
     return geojson.MEDIA_TYPE in request.headers.get("accept", "")
 
 
-def _respond(request: Request, data: Any, features: Callable[[Any], list[dict[str, Any]]],
-             status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+def _respond(
+    request: Request,
+    data: Any,
+    features: Callable[[Any], list[dict[str, Any]]],
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
     if _wants_geojson(request):
         items = data if isinstance(data, list) else [data]
         collection = geojson.feature_collection([f for item in items for f in features(item)])
-        return JSONResponse(collection, status_code=status_code, media_type=geojson.MEDIA_TYPE,
-                            headers=headers)
+        return JSONResponse(
+            collection, status_code=status_code, media_type=geojson.MEDIA_TYPE, headers=headers
+        )
     return JSONResponse(data, status_code=status_code, headers=headers)
 
 
@@ -45,30 +54,45 @@ def _if_match(value: str | None) -> int | None:
         return None
     text = value.strip().removeprefix("W/").strip('"')
     if not text.isdigit() or len(text) > 9:
-        raise InvalidInput.one("If-Match", "must be the notification's version, e.g. \"3\"")
+        raise InvalidInput.one("If-Match", 'must be the notification\'s version, e.g. "3"')
     return int(text)
 
 
 @router.post("/mechanisms/{mechanism_id}/notifications", status_code=201, tags=["notifications"])
-def notify(request: Request, mechanism_id: str, body: NotificationIn, ctx: Ctx, caller: Caller,
-           idempotency_key: IdempotencyKey = None) -> Response:
+def notify(
+    request: Request,
+    mechanism_id: str,
+    body: NotificationIn,
+    ctx: Ctx,
+    caller: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     """Notify planned activity; the response lists the conflicts found, as this party may see
     them. A notification later than the minimum notice is accepted and flagged `late`."""
-    view = notifications.notify(ctx, caller, mechanism_id=mechanism_id,
-                                body=body.model_dump(exclude_unset=True),
-                                request=request_key(request, idempotency_key, body))
+    view = notifications.notify(
+        ctx,
+        caller,
+        mechanism_id=mechanism_id,
+        body=body.model_dump(exclude_unset=True),
+        request=request_key(request, idempotency_key, body),
+    )
     return _respond(request, view, geojson.notification_features, 201, _etag(view))
 
 
-@router.get("/mechanisms/{mechanism_id}/notifications", tags=["notifications"],
-            responses=GEOJSON_RESPONSES)
+@router.get(
+    "/mechanisms/{mechanism_id}/notifications", tags=["notifications"], responses=GEOJSON_RESPONSES
+)
 def list_notifications(
-    request: Request, mechanism_id: str, ctx: Ctx, caller: Caller,
+    request: Request,
+    mechanism_id: str,
+    ctx: Ctx,
+    caller: Caller,
     state: Annotated[str | None, Query(description="notified, active, ended or cancelled")] = None,
     start: Annotated[str | None, Query(description="only those still running after this")] = None,
     end: Annotated[str | None, Query(description="only those starting before this")] = None,
-    bbox: Annotated[str | None, Query(description="west,south,east,north in degrees",
-                                      max_length=200)] = None,
+    bbox: Annotated[
+        str | None, Query(description="west,south,east,north in degrees", max_length=200)
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     """Own notifications whole; others' as far as the mechanism's disclosure policy allows."""
@@ -78,13 +102,20 @@ def list_notifications(
             box = [float(part) for part in bbox.split(",")]
         except ValueError:
             raise InvalidInput.one("bbox", "must be four numbers: west,south,east,north") from None
-    views = notifications.list_notifications(ctx, caller, mechanism_id=mechanism_id, state=state,
-                                             start=start, end=end, bbox=box, limit=limit)
+    views = notifications.list_notifications(
+        ctx,
+        caller,
+        mechanism_id=mechanism_id,
+        state=state,
+        start=start,
+        end=end,
+        bbox=box,
+        limit=limit,
+    )
     return _respond(request, views, geojson.notification_features)
 
 
-@router.get("/notifications/{notification_id}", tags=["notifications"],
-            responses=GEOJSON_RESPONSES)
+@router.get("/notifications/{notification_id}", tags=["notifications"], responses=GEOJSON_RESPONSES)
 def get_notification(request: Request, notification_id: str, ctx: Ctx, caller: Caller) -> Response:
     """A notification: whole for its owner, otherwise only the overlap with your own."""
     view = notifications.get_notification(ctx, caller, notification_id=notification_id)
@@ -92,23 +123,44 @@ def get_notification(request: Request, notification_id: str, ctx: Ctx, caller: C
 
 
 @router.put("/notifications/{notification_id}", tags=["notifications"])
-def revise(request: Request, notification_id: str, body: NotificationIn, ctx: Ctx, caller: Caller,
-           if_match: Annotated[str | None, Header(description="the version being revised",
-                                                  max_length=20)] = None) -> Response:
+def revise(
+    request: Request,
+    notification_id: str,
+    body: NotificationIn,
+    ctx: Ctx,
+    caller: Caller,
+    if_match: Annotated[
+        str | None, Header(description="the version being revised", max_length=20)
+    ] = None,
+) -> Response:
     """Revise: replaces kind, title, reference and volumes; needs If-Match with the version."""
-    view = notifications.revise(ctx, caller, notification_id=notification_id,
-                                body=body.model_dump(exclude_unset=True),
-                                expected_version=_if_match(if_match))
+    view = notifications.revise(
+        ctx,
+        caller,
+        notification_id=notification_id,
+        body=body.model_dump(exclude_unset=True),
+        expected_version=_if_match(if_match),
+    )
     return _respond(request, view, geojson.notification_features, headers=_etag(view))
 
 
 @router.post("/notifications/{notification_id}/cancel", tags=["notifications"])
-def cancel(request: Request, notification_id: str, ctx: Ctx, caller: Caller,
-           body: CancelIn | None = None, idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+def cancel(
+    request: Request,
+    notification_id: str,
+    ctx: Ctx,
+    caller: Caller,
+    body: CancelIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
     """Cancel one of your notifications; its conflicts are resolved."""
-    return notifications.cancel(ctx, caller, notification_id=notification_id,
-                                reason=body.reason if body else None,
-                                request=request_key(request, idempotency_key, body))
+    return notifications.cancel(
+        ctx,
+        caller,
+        notification_id=notification_id,
+        reason=body.reason if body else None,
+        request=request_key(request, idempotency_key, body),
+    )
 
 
 @router.get("/notifications/{notification_id}/revisions", tags=["notifications"])
@@ -118,17 +170,24 @@ def revisions(notification_id: str, ctx: Ctx, caller: Caller) -> list[dict[str, 
 
 
 @router.post("/notifications/{notification_id}/acknowledge", tags=["notifications"])
-def acknowledge_notification(request: Request, notification_id: str, ctx: Ctx, caller: Caller,
-                             idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+def acknowledge_notification(
+    request: Request,
+    notification_id: str,
+    ctx: Ctx,
+    caller: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
     """Acknowledge another party's notification: received and read (never approval)."""
     return notifications.acknowledge_notification(
-        ctx, caller, notification_id=notification_id,
-        request=request_key(request, idempotency_key))
+        ctx, caller, notification_id=notification_id, request=request_key(request, idempotency_key)
+    )
 
 
 @router.get("/conflicts", tags=["conflicts"], responses=GEOJSON_RESPONSES)
 def list_conflicts(
-    request: Request, ctx: Ctx, caller: Caller,
+    request: Request,
+    ctx: Ctx,
+    caller: Caller,
     mechanism: Annotated[str | None, Query(max_length=64)] = None,
     state: Annotated[str | None, Query(description="open or resolved")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -145,8 +204,14 @@ def get_conflict(request: Request, conflict_id: str, ctx: Ctx, caller: Caller) -
 
 
 @router.post("/conflicts/{conflict_id}/acknowledge", tags=["conflicts"])
-def acknowledge_conflict(request: Request, conflict_id: str, ctx: Ctx, caller: Caller,
-                         idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+def acknowledge_conflict(
+    request: Request,
+    conflict_id: str,
+    ctx: Ctx,
+    caller: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
     """Acknowledge a conflict's current revision: received and read (never approval)."""
-    return conflicts.acknowledge_conflict(ctx, caller, conflict_id=conflict_id,
-                                          request=request_key(request, idempotency_key))
+    return conflicts.acknowledge_conflict(
+        ctx, caller, conflict_id=conflict_id, request=request_key(request, idempotency_key)
+    )

@@ -12,8 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from deconfliction.domain.rules import DESCRIPTIONS
 
-Position = Annotated[list[float], Field(min_length=2, max_length=3,
-                                        description="[longitude, latitude] in degrees, WGS84")]
+Position = Annotated[
+    list[float],
+    Field(min_length=2, max_length=3, description="[longitude, latitude] in degrees, WGS84"),
+]
 
 
 class Strict(BaseModel):
@@ -57,31 +59,38 @@ class AltitudeIn(Strict):
 class VolumeIn(Strict):
     area: Area
     altitude: AltitudeIn
-    start: str = Field(json_schema_extra={"format": "date-time"},
-                       description="RFC 3339 with an offset, e.g. 2026-05-01T06:00:00Z")
+    start: str = Field(
+        json_schema_extra={"format": "date-time"},
+        description="RFC 3339 with an offset, e.g. 2026-05-01T06:00:00Z",
+    )
     end: str = Field(json_schema_extra={"format": "date-time"})
 
 
 class NotificationIn(Strict):
     kind: Literal["air", "ground", "maritime", "uas", "site"]
     title: str = Field(max_length=200)
-    reference: str = Field(default="", max_length=200,
-                           description="the party's own reference, e.g. an order number")
+    reference: str = Field(
+        default="", max_length=200, description="the party's own reference, e.g. an order number"
+    )
     volumes: list[VolumeIn] = Field(min_length=1, max_length=100)
 
 
 class RulesIn(Strict):
-    horizontal_separation_m: float | None = Field(None, description=DESCRIPTIONS[
-        "horizontal_separation_m"])
-    vertical_separation_m: float | None = Field(None, description=DESCRIPTIONS[
-        "vertical_separation_m"])
+    horizontal_separation_m: float | None = Field(
+        None, description=DESCRIPTIONS["horizontal_separation_m"]
+    )
+    vertical_separation_m: float | None = Field(
+        None, description=DESCRIPTIONS["vertical_separation_m"]
+    )
     time_buffer_min: float | None = Field(None, description=DESCRIPTIONS["time_buffer_min"])
     minimum_notice_min: float | None = Field(None, description=DESCRIPTIONS["minimum_notice_min"])
-    max_volume_duration_h: float | None = Field(None, description=DESCRIPTIONS[
-        "max_volume_duration_h"])
+    max_volume_duration_h: float | None = Field(
+        None, description=DESCRIPTIONS["max_volume_duration_h"]
+    )
     max_area_km2: float | None = Field(None, description=DESCRIPTIONS["max_area_km2"])
-    disclosure: Literal["need-to-know", "full"] | None = Field(None, description=DESCRIPTIONS[
-        "disclosure"])
+    disclosure: Literal["need-to-know", "full"] | None = Field(
+        None, description=DESCRIPTIONS["disclosure"]
+    )
 
 
 class MechanismIn(Strict):
@@ -93,8 +102,12 @@ class MechanismIn(Strict):
 class PartyIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     code: str = Field(description="2–32 upper-case letters, digits, '-' or '_'; unique")
-    contact: str = Field("", max_length=500, description="how the other side reaches this "
-                         "party's liaison cell; shown to the parties it conflicts with")
+    contact: str = Field(
+        "",
+        max_length=500,
+        description="how the other side reaches this "
+        "party's liaison cell; shown to the parties it conflicts with",
+    )
 
 
 class MemberIn(Strict):

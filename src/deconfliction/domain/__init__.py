@@ -1,1 +1,4 @@
-"""The pure domain: geometry, rules, conflicts, lifecycle. Standard library, Shapely and pyproj only."""
+"""The pure domain: geometry, rules, conflicts, lifecycle.
+
+It imports the standard library, Shapely, pyproj and NumPy only (tests/test_architecture.py).
+"""

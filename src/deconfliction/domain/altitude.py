@@ -48,18 +48,22 @@ def parse_altitude(data: Any, field: str) -> AltitudeBand:
     """Validate an altitude object; AGL is refused because it needs terrain data."""
     if not isinstance(data, dict):
         raise InvalidInput.one(field, "must be an object with lower, upper, units and reference")
-    errors = [FieldError(f"{field}.{k}", "unknown field") for k in sorted(set(data) - {
-        "lower", "upper", "units", "reference"})]
+    errors = [
+        FieldError(f"{field}.{k}", "unknown field")
+        for k in sorted(set(data) - {"lower", "upper", "units", "reference"})
+    ]
     units = data.get("units")
     reference = data.get("reference")
     if units not in UNITS:
         errors.append(FieldError(f"{field}.units", f"must be one of {', '.join(UNITS)}"))
     if reference == "AGL":
-        errors.append(FieldError(
-            f"{field}.reference",
-            "AGL (above ground level) needs terrain data the service does not have; "
-            "give AMSL or W84",
-        ))
+        errors.append(
+            FieldError(
+                f"{field}.reference",
+                "AGL (above ground level) needs terrain data the service does not have; "
+                "give AMSL or W84",
+            )
+        )
     elif reference not in REFERENCES:
         errors.append(FieldError(f"{field}.reference", f"must be one of {', '.join(REFERENCES)}"))
     bounds = {}
@@ -73,6 +77,7 @@ def parse_altitude(data: Any, field: str) -> AltitudeBand:
             bounds[key] = float(value)
     if errors:
         raise InvalidInput(errors)
+    units, reference = str(units), str(reference)
     lower = _to_metres(bounds["lower"], units)
     upper = _to_metres(bounds["upper"], units)
     if not lower < upper:

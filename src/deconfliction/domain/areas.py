@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import shapely
 from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
@@ -238,9 +237,3 @@ def _area_m2(shape: Shape, footprint: BaseGeometry) -> float:
     if isinstance(shape.core, shapely.Point):
         return math.pi * shape.radius_m**2
     return float(footprint.area)
-
-
-def shape_coordinates(shape: Shape) -> np.ndarray:
-    """The lon/lat positions of a shape's core (for bounding boxes)."""
-    return shapely.get_coordinates(shape.core)
-

@@ -101,11 +101,9 @@ def _projection_for(a: Placed, b: Placed) -> tuple[float, float]:
     return geo.grid_key(*geo.lonlat_of(vectors.sum(axis=0)))
 
 
-def _horizontal_gaps(
-    pairs: list[tuple[Placed, Placed]], transformer: Any
-) -> np.ndarray:
-    cores_a = geo.project(np.array([a.shape.core for a, _ in pairs], dtype=object), transformer)
-    cores_b = geo.project(np.array([b.shape.core for _, b in pairs], dtype=object), transformer)
+def _horizontal_gaps(pairs: list[tuple[Placed, Placed]], transformer: Any) -> np.ndarray:
+    cores_a = geo.project_all(np.array([a.shape.core for a, _ in pairs], dtype=object), transformer)
+    cores_b = geo.project_all(np.array([b.shape.core for _, b in pairs], dtype=object), transformer)
     radii = np.array([a.shape.radius_m + b.shape.radius_m for a, b in pairs])
     gaps = shapely.distance(cores_a, cores_b) - radii
     # Two polygons (no radius) at distance 0 either overlap (negative gap) or only touch (0).
@@ -114,12 +112,10 @@ def _horizontal_gaps(
             cores_a[i], cores_b[i]
         ):
             gaps[i] = -1.0
-    return gaps
+    return np.asarray(gaps, dtype=float)
 
 
-def _side(
-    own: Placed, other: Placed, transformer: Any, rules: Rules
-) -> Side:
+def _side(own: Placed, other: Placed, transformer: Any, rules: Rules) -> Side:
     footprint = own.shape.footprint(transformer)
     reach = shapely.buffer(
         geo.project(other.shape.core, transformer),

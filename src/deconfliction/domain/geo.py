@@ -10,6 +10,7 @@ antimeridian included, because the projection has no seam near its centre.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -71,14 +72,23 @@ def projection_near(lon: float, lat: float) -> Transformer:
     return projection(*grid_key(lon, lat))
 
 
-def project(geometries: np.ndarray | BaseGeometry, transformer: Transformer) -> np.ndarray:
-    """Project lon/lat geometries (one or an array) into the transformer's plane, in one call."""
-
+def _forward(transformer: Transformer) -> Callable[[np.ndarray], np.ndarray]:
     def forward(xy: np.ndarray) -> np.ndarray:
         x, y = transformer.transform(xy[:, 0], xy[:, 1])
         return np.column_stack((x, y))
 
-    return shapely.transform(geometries, forward)
+    return forward
+
+
+def project(geometry: BaseGeometry, transformer: Transformer) -> BaseGeometry:
+    """Project a lon/lat geometry into the transformer's plane."""
+    projected: BaseGeometry = shapely.transform(geometry, _forward(transformer))
+    return projected
+
+
+def project_all(geometries: np.ndarray, transformer: Transformer) -> np.ndarray:
+    """Project an array of lon/lat geometries in one call."""
+    return np.asarray(shapely.transform(geometries, _forward(transformer)))
 
 
 def unproject(geometry: BaseGeometry, transformer: Transformer) -> BaseGeometry:
@@ -107,8 +117,10 @@ def _split_at_antimeridian(geometry: BaseGeometry, transformer: Transformer) -> 
 
     continuous = shapely.transform(geometry, unwrap)
     inside = shapely.box(-180.0, -90.0, 180.0, 90.0)
-    beyond = shapely.box(-540.0, -90.0, -180.0, 90.0) if shift < 0 else shapely.box(
-        180.0, -90.0, 540.0, 90.0
+    beyond = (
+        shapely.box(-540.0, -90.0, -180.0, 90.0)
+        if shift < 0
+        else shapely.box(180.0, -90.0, 540.0, 90.0)
     )
     home = shapely.intersection(continuous, inside)
     wrapped = affinity.translate(shapely.intersection(continuous, beyond), xoff=-shift)

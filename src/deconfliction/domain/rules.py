@@ -13,7 +13,7 @@ DISCLOSURE_POLICIES = ("need-to-know", "full")
 
 @dataclass(frozen=True)
 class Rules:
-    """The rules of one mechanism. Every field has a default suited to a military air/ground line."""
+    """The rules of one mechanism; every field has a default suited to an air/ground line."""
 
     horizontal_separation_m: float = 1_000.0
     vertical_separation_m: float = 300.0
@@ -76,7 +76,9 @@ def parse_rules(data: Any, field: str = "rules") -> Rules:
             values["disclosure"] = data["disclosure"]
         else:
             errors.append(
-                FieldError(f"{field}.disclosure", f"must be one of {', '.join(DISCLOSURE_POLICIES)}")
+                FieldError(
+                    f"{field}.disclosure", f"must be one of {', '.join(DISCLOSURE_POLICIES)}"
+                )
             )
     if errors:
         raise InvalidInput(errors)

@@ -58,7 +58,9 @@ class Box:
     def touches(self, other: Box) -> bool:
         return all(
             a_lo <= b_hi and b_lo <= a_hi
-            for a_lo, a_hi, b_lo, b_hi in zip(self.low, self.high, other.low, other.high, strict=True)
+            for a_lo, a_hi, b_lo, b_hi in zip(
+                self.low, self.high, other.low, other.high, strict=True
+            )
         )
 
 
@@ -77,10 +79,20 @@ def box_of(volume: Volume) -> Box:
     low = vectors.min(axis=0) - margin
     high = vectors.max(axis=0) + margin
     return Box(
-        (float(low[0]), float(low[1]), float(low[2]), volume.altitude.lower_m,
-         volume.window.start.timestamp()),
-        (float(high[0]), float(high[1]), float(high[2]), volume.altitude.upper_m,
-         volume.window.end.timestamp()),
+        (
+            float(low[0]),
+            float(low[1]),
+            float(low[2]),
+            volume.altitude.lower_m,
+            volume.window.start.timestamp(),
+        ),
+        (
+            float(high[0]),
+            float(high[1]),
+            float(high[2]),
+            volume.altitude.upper_m,
+            volume.window.end.timestamp(),
+        ),
     )
 
 
@@ -106,7 +118,10 @@ def parse_volume(data: Any, field: str, *, rules: Rules, now: datetime) -> Volum
         errors.extend(error.errors)
     try:
         window = parse_window(
-            data["start"], data["end"], field, now=now,
+            data["start"],
+            data["end"],
+            field,
+            now=now,
             max_duration=timedelta(hours=rules.max_volume_duration_h),
         )
     except InvalidInput as error:
@@ -116,7 +131,9 @@ def parse_volume(data: Any, field: str, *, rules: Rules, now: datetime) -> Volum
     return Volume(area=area, altitude=altitude, window=window)
 
 
-def parse_volumes(data: Any, *, rules: Rules, now: datetime, field: str = "volumes") -> list[Volume]:
+def parse_volumes(
+    data: Any, *, rules: Rules, now: datetime, field: str = "volumes"
+) -> list[Volume]:
     """Validate a notification's volumes, reporting the errors of every volume at once."""
     if not isinstance(data, list) or not data:
         raise InvalidInput.one(field, "must be a non-empty array of volumes")

@@ -97,3 +97,74 @@ def view_intersects_bbox(view: dict[str, Any], bbox: list[float]) -> bool:
     return any(
         shape(feature["geometry"]).intersects(box) for feature in notification_features(view)
     )
+
+
+def _area_from_feature(feature: dict[str, Any], where: str) -> dict[str, Any]:
+    geometry = feature.get("geometry") or {}
+    props = feature.get("properties") or {}
+    kind = geometry.get("type")
+    if kind == "Polygon":
+        return {"type": "Polygon", "coordinates": geometry.get("coordinates")}
+    if kind == "Point":
+        if "radius" not in props:
+            raise ValueError(f"{where}: a Point needs a 'radius' property in metres")
+        return {"type": "Circle", "center": geometry.get("coordinates"), "radius": props["radius"]}
+    if kind == "LineString":
+        if "half_width" not in props:
+            raise ValueError(f"{where}: a LineString needs a 'half_width' property in metres")
+        return {"type": "Corridor", "line": geometry, "half_width": props["half_width"]}
+    raise ValueError(f"{where}: geometry must be a Polygon, a Point or a LineString, not {kind}")
+
+
+def _altitude_from(props: dict[str, Any], where: str) -> dict[str, Any]:
+    if isinstance(props.get("altitude"), dict):
+        return dict(props["altitude"])
+    keys = {
+        "lower": "altitude_lower",
+        "upper": "altitude_upper",
+        "units": "altitude_units",
+        "reference": "altitude_reference",
+    }
+    missing = [k for k in ("altitude_lower", "altitude_upper") if k not in props]
+    if missing:
+        raise ValueError(f"{where}: properties need an 'altitude' object or {', '.join(missing)}")
+    return {name: props[key] for name, key in keys.items() if key in props}
+
+
+def notification_from_geojson(document: dict[str, Any], **overrides: str | None) -> dict[str, Any]:
+    """A notification body from a GeoJSON Feature or FeatureCollection, one volume a feature.
+
+    Polygons stay polygons; a Point with a `radius` property is a circle; a LineString with a
+    `half_width` property is a corridor. Each feature's properties give `start`, `end` and the
+    altitude (`altitude` object, or `altitude_lower`/`_upper`/`_units`/`_reference`). `kind`,
+    `title` and `reference` come from the overrides, else the collection's or first feature's
+    properties. A document that already has `volumes` is taken as a notification body as is.
+    """
+    if "volumes" in document:
+        body = dict(document)
+    else:
+        if document.get("type") == "Feature":
+            features = [document]
+        elif document.get("type") == "FeatureCollection":
+            features = list(document.get("features") or [])
+        else:
+            raise ValueError("expected a GeoJSON Feature or FeatureCollection, or a notification")
+        if not features:
+            raise ValueError("the FeatureCollection has no features")
+        volumes = []
+        for i, feature in enumerate(features):
+            where = f"feature {i}"
+            props = feature.get("properties") or {}
+            volumes.append(
+                {
+                    "area": _area_from_feature(feature, where),
+                    "altitude": _altitude_from(props, where),
+                    "start": props.get("start"),
+                    "end": props.get("end"),
+                }
+            )
+        shared = {**(features[0].get("properties") or {}), **(document.get("properties") or {})}
+        body = {key: shared[key] for key in ("kind", "title", "reference") if key in shared}
+        body["volumes"] = volumes
+    body.update({key: value for key, value in overrides.items() if value is not None})
+    return body

@@ -180,6 +180,5 @@ def list_members(ctx: Context, actor: Actor, *, mechanism_id: str) -> list[dict[
     with ctx.store.read() as tx:
         visible_mechanism(tx, actor, mechanism_id)
         return [
-            {**party_view(row), "joined_at": row["joined_at"]}
-            for row in tx.members(mechanism_id)
+            {**party_view(row), "joined_at": row["joined_at"]} for row in tx.members(mechanism_id)
         ]

@@ -21,7 +21,11 @@ MAX_LIST = 1_000
 def _overlaps_json(finding: Finding) -> str:
     return dumps(
         [
-            {"a": o.a.to_json(), "b": o.b.to_json(), "horizontal_gap_m": round(o.horizontal_gap_m, 1)}
+            {
+                "a": o.a.to_json(),
+                "b": o.b.to_json(),
+                "horizontal_gap_m": round(o.horizontal_gap_m, 1),
+            }
             for o in finding.overlaps
         ]
     )
@@ -42,7 +46,7 @@ def recompute(
     The caller's transaction makes this atomic with the change that caused it.
     """
     candidates: dict[tuple[str, int], Placed] = {}
-    for volume, box in placed:
+    for _volume, box in placed:
         for candidate in tx.candidates(
             notification["mechanism_id"], notification["party_id"], box.widened(rules)
         ):
@@ -72,21 +76,41 @@ def recompute(
                     "updated_at": at,
                 }
             )
-            record_event(tx, notification["mechanism_id"], "conflict.detected", conflict_id,
-                         audience, {"conflict_id": conflict_id}, at)
+            record_event(
+                tx,
+                notification["mechanism_id"],
+                "conflict.detected",
+                conflict_id,
+                audience,
+                {"conflict_id": conflict_id},
+                at,
+            )
         elif row["overlaps_json"] != overlaps:
             tx.update_conflict_overlaps(row["id"], overlaps, at)
-            record_event(tx, notification["mechanism_id"], "conflict.updated", row["id"],
-                         audience, {"conflict_id": row["id"]}, at)
+            record_event(
+                tx,
+                notification["mechanism_id"],
+                "conflict.updated",
+                row["id"],
+                audience,
+                {"conflict_id": row["id"]},
+                at,
+            )
     for row in existing.values():
         resolve(tx, row, at=at, because=because)
 
 
 def resolve(tx: Transaction, row: Row, *, at: str, because: str) -> None:
     tx.resolve_conflict(row["id"], at, because)
-    record_event(tx, row["mechanism_id"], "conflict.resolved", row["id"],
-                 [row["party_a"], row["party_b"]], {"conflict_id": row["id"], "resolution": because},
-                 at)
+    record_event(
+        tx,
+        row["mechanism_id"],
+        "conflict.resolved",
+        row["id"],
+        [row["party_a"], row["party_b"]],
+        {"conflict_id": row["id"], "resolution": because},
+        at,
+    )
 
 
 def list_conflicts(
@@ -101,8 +125,9 @@ def list_conflicts(
     if state is not None and state not in CONFLICT_STATES:
         raise InvalidInput.one("state", f"must be one of {', '.join(CONFLICT_STATES)}")
     with ctx.store.read() as tx:
-        rows = tx.conflicts(party=actor.party_id, mechanism_id=mechanism_id, state=state,
-                            limit=min(limit, MAX_LIST))
+        rows = tx.conflicts(
+            party=actor.party_id, mechanism_id=mechanism_id, state=state, limit=min(limit, MAX_LIST)
+        )
         return [conflict_view(tx, row, actor) for row in rows]
 
 
@@ -140,10 +165,15 @@ def acknowledge_conflict(
             }
             ack = tx.acknowledge(wanted)
             if ack == wanted:
-                record_event(tx, row["mechanism_id"], "conflict.acknowledged", conflict_id,
-                             [row["party_a"], row["party_b"]],
-                             {"conflict_id": conflict_id, "party_id": party,
-                              "revision": row["revision"]}, now)
+                record_event(
+                    tx,
+                    row["mechanism_id"],
+                    "conflict.acknowledged",
+                    conflict_id,
+                    [row["party_a"], row["party_b"]],
+                    {"conflict_id": conflict_id, "party_id": party, "revision": row["revision"]},
+                    now,
+                )
             return acknowledgement_view(ack)
 
         return once(tx, actor, request, now, run)
@@ -159,4 +189,3 @@ def acknowledgement_view(ack: Row) -> dict[str, Any]:
         "acknowledged_at": ack["acknowledged_at"],
         "meaning": "received and read",
     }
-

@@ -54,8 +54,9 @@ def _content(body: Any, rules: Rules, now: datetime) -> tuple[dict[str, str], li
     for name, required in (("title", True), ("reference", False)):
         value = body.get(name, None if required else "")
         if not isinstance(value, str) or (required and not value.strip()):
-            errors.append(FieldError(name, "must be a non-empty string" if required
-                                     else "must be a string"))
+            errors.append(
+                FieldError(name, "must be a non-empty string" if required else "must be a string")
+            )
         elif len(value) > MAX_TEXT or not value.isprintable():
             errors.append(FieldError(name, f"must be printable and at most {MAX_TEXT} characters"))
         else:
@@ -131,7 +132,7 @@ def notify(
     body: Any,
     request: RequestKey | None = None,
 ) -> dict[str, Any]:
-    """Record a new notification and its conflicts, atomically; late ones are flagged, not refused."""
+    """Record a notification and its conflicts atomically; late ones are flagged, not refused."""
     party = actor.require_party()
     with ctx.store.write() as tx:
         mechanism = visible_mechanism(tx, actor, mechanism_id)
@@ -154,11 +155,18 @@ def notify(
             _record_revision(tx, row, actor, now)
             placed = _placed(row["id"], party, volumes)
             tx.replace_volumes(row, placed)
-            record_event(tx, mechanism_id, "notification.created", row["id"],
-                         _audience(tx, row, rules), {"notification_id": row["id"], "version": 1,
-                                                     "late": bool(row["late"])}, now)
-            conflicts.recompute(tx, notification=row, placed=placed, rules=rules, at=now,
-                                because="")
+            record_event(
+                tx,
+                mechanism_id,
+                "notification.created",
+                row["id"],
+                _audience(tx, row, rules),
+                {"notification_id": row["id"], "version": 1, "late": bool(row["late"])},
+                now,
+            )
+            conflicts.recompute(
+                tx, notification=row, placed=placed, rules=rules, at=now, because=""
+            )
             stored = tx.notification(row["id"])
             assert stored is not None
             return notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)
@@ -202,17 +210,31 @@ def revise(
         rules = _rules(mechanism)
         texts, volumes = _content(body, rules, moment)
         now = format_instant(moment)
-        revised = {**row, **_content_row(texts, volumes, rules, moment),
-                   "version": row["version"] + 1, "updated_at": now}
+        revised = {
+            **row,
+            **_content_row(texts, volumes, rules, moment),
+            "version": row["version"] + 1,
+            "updated_at": now,
+        }
         tx.update_notification(revised)
         _record_revision(tx, revised, actor, now)
         placed = _placed(row["id"], row["party_id"], volumes)
         tx.replace_volumes(revised, placed)
-        record_event(tx, row["mechanism_id"], "notification.revised", row["id"],
-                     _audience(tx, row, rules) + _conflicting_parties(tx, row["id"]),
-                     {"notification_id": row["id"], "version": revised["version"]}, now)
+        record_event(
+            tx,
+            row["mechanism_id"],
+            "notification.revised",
+            row["id"],
+            _audience(tx, row, rules) + _conflicting_parties(tx, row["id"]),
+            {"notification_id": row["id"], "version": revised["version"]},
+            now,
+        )
         conflicts.recompute(
-            tx, notification=revised, placed=placed, rules=rules, at=now,
+            tx,
+            notification=revised,
+            placed=placed,
+            rules=rules,
+            at=now,
             because=f"revision {revised['version']} of {row['id']} removed the overlap",
         )
         stored = tx.notification(row["id"])
@@ -229,8 +251,12 @@ def _conflicting_parties(tx: Transaction, notification_id: str) -> list[str]:
 
 
 def _require_open(row: Row, moment: datetime) -> None:
-    state = state_at(cancelled=row["cancelled_at"] is not None, start=from_epoch(row["start_ts"]),
-                     end=from_epoch(row["end_ts"]), now=moment)
+    state = state_at(
+        cancelled=row["cancelled_at"] is not None,
+        start=from_epoch(row["start_ts"]),
+        end=from_epoch(row["end_ts"]),
+        now=moment,
+    )
     if state in ("cancelled", "ended"):
         raise StateConflict(f"notification {row['id']} is {state} and can no longer change")
 
@@ -245,8 +271,9 @@ def cancel(
 ) -> dict[str, Any]:
     """Cancel a notification of one's own; its open conflicts are resolved."""
     actor.require_party()
-    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_TEXT
-                               or not reason.isprintable()):
+    if reason is not None and (
+        not isinstance(reason, str) or len(reason) > MAX_TEXT or not reason.isprintable()
+    ):
         raise InvalidInput.one("reason", f"must be printable text of at most {MAX_TEXT} characters")
     with ctx.store.write() as tx:
         row = _owned(tx, actor, notification_id)
@@ -258,14 +285,24 @@ def cancel(
             mechanism = tx.mechanism(row["mechanism_id"])
             assert mechanism is not None
             rules = _rules(mechanism)
-            record_event(tx, row["mechanism_id"], "notification.cancelled", row["id"],
-                         _audience(tx, row, rules) + _conflicting_parties(tx, row["id"]),
-                         {"notification_id": row["id"]}, now)
+            record_event(
+                tx,
+                row["mechanism_id"],
+                "notification.cancelled",
+                row["id"],
+                _audience(tx, row, rules) + _conflicting_parties(tx, row["id"]),
+                {"notification_id": row["id"]},
+                now,
+            )
             tx.cancel_notification(row["id"], now, reason or "")
             tx.remove_volumes(row["id"])
             for conflict in tx.open_conflicts_of(row["id"]):
-                conflicts.resolve(tx, conflict, at=now,
-                                  because=f"notification {row['id']} was cancelled by its owner")
+                conflicts.resolve(
+                    tx,
+                    conflict,
+                    at=now,
+                    because=f"notification {row['id']} was cancelled by its owner",
+                )
             stored = tx.notification(row["id"])
             assert stored is not None
             return notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)
@@ -332,8 +369,10 @@ def list_notifications(
                 window[name] = parse_instant(value, name).timestamp()
             except InvalidInput as error:
                 errors.extend(error.errors)
-    if bbox is not None and (len(bbox) != 4 or not (-180 <= bbox[0] <= bbox[2] <= 180
-                                                    and -90 <= bbox[1] <= bbox[3] <= 90)):
+    if bbox is not None and (
+        len(bbox) != 4
+        or not (-180 <= bbox[0] <= bbox[2] <= 180 and -90 <= bbox[1] <= bbox[3] <= 90)
+    ):
         errors.append(FieldError("bbox", "must be west,south,east,north in degrees, west ≤ east"))
     if not 1 <= limit <= MAX_LIST:
         errors.append(FieldError("limit", f"must be between 1 and {MAX_LIST}"))
@@ -344,11 +383,16 @@ def list_notifications(
         mechanism = visible_mechanism(tx, actor, mechanism_id)
         rules = _rules(mechanism)
         need_to_know = actor.party_id is not None and rules.disclosure != "full"
-        rows = tx.notifications(mechanism_id, visible_to=actor.party_id if need_to_know else None,
-                                state=state, now=moment.timestamp(), start=window["start"],
-                                end=window["end"], limit=limit)
-        views = [notification_view(tx, r, actor, policy=rules.disclosure, now=moment)
-                 for r in rows]
+        rows = tx.notifications(
+            mechanism_id,
+            visible_to=actor.party_id if need_to_know else None,
+            state=state,
+            now=moment.timestamp(),
+            start=window["start"],
+            end=window["end"],
+            limit=limit,
+        )
+        views = [notification_view(tx, r, actor, policy=rules.disclosure, now=moment) for r in rows]
     if bbox is not None:
         views = [v for v in views if view_intersects_bbox(v, bbox)]
     return views
@@ -378,10 +422,19 @@ def acknowledge_notification(
             }
             ack = tx.acknowledge(wanted)
             if ack == wanted:
-                record_event(tx, row["mechanism_id"], "notification.acknowledged",
-                             notification_id, [row["party_id"], party],
-                             {"notification_id": notification_id, "party_id": party,
-                              "version": row["version"]}, now)
+                record_event(
+                    tx,
+                    row["mechanism_id"],
+                    "notification.acknowledged",
+                    notification_id,
+                    [row["party_id"], party],
+                    {
+                        "notification_id": notification_id,
+                        "party_id": party,
+                        "version": row["version"],
+                    },
+                    now,
+                )
             return conflicts.acknowledgement_view(ack)
 
         return once(tx, actor, request, now, run)

@@ -82,8 +82,13 @@ def ensure_operator_token(ctx: Context, token: str) -> bool:
                     "DECONFLICTION_OPERATOR_TOKEN", "is a party's token or a revoked token"
                 )
             return False
-        _insert(tx, token=token, party_id=None, label="operator (environment)",
-                at=format_instant(ctx.now()))
+        _insert(
+            tx,
+            token=token,
+            party_id=None,
+            label="operator (environment)",
+            at=format_instant(ctx.now()),
+        )
         return True
 
 

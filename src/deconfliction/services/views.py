@@ -96,8 +96,9 @@ def notification_view(
     if sees_whole(viewer_party=actor.party_id, owner_party=row["party_id"], policy=policy):
         conflicts = [
             conflict_view(tx, c, actor)
-            for c in tx.conflicts(party=None, mechanism_id=None, state=None,
-                                  notification_id=row["id"], limit=1_000)
+            for c in tx.conflicts(
+                party=None, mechanism_id=None, state=None, notification_id=row["id"], limit=1_000
+            )
             if actor.party_id is None or actor.party_id in (c["party_a"], c["party_b"])
         ]
         return {

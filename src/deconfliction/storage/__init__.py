@@ -17,7 +17,7 @@ def sqlite_path(url: str) -> Path:
     """The file of a `sqlite:///relative` or `sqlite:////absolute` URL."""
     if not url.startswith(SQLITE_PREFIX) or len(url) == len(SQLITE_PREFIX):
         raise UnsupportedDatabase(f"not a sqlite:/// URL with a file path: {url!r}")
-    return Path(url[len(SQLITE_PREFIX):])
+    return Path(url[len(SQLITE_PREFIX) :])
 
 
 def open_store(url: str) -> Store:
@@ -27,8 +27,7 @@ def open_store(url: str) -> Store:
 
         return SqliteStore(sqlite_path(url))
     if url.startswith(("postgresql:", "postgres:")):
-        raise UnsupportedDatabase(
-            "the PostgreSQL backend is not built yet; use a sqlite:/// URL"
-        )
-    raise UnsupportedDatabase(f"unknown database URL scheme in {url.split(':', 1)[0]!r}; "
-                              "expected sqlite:///path")
+        raise UnsupportedDatabase("the PostgreSQL backend is not built yet; use a sqlite:/// URL")
+    raise UnsupportedDatabase(
+        f"unknown database URL scheme in {url.split(':', 1)[0]!r}; expected sqlite:///path"
+    )

@@ -221,9 +221,7 @@ class SqliteTransaction:
         )
 
     def notification(self, notification_id: str) -> dict[str, Any] | None:
-        return _one(
-            self.db.execute("SELECT * FROM notifications WHERE id = ?", (notification_id,))
-        )
+        return _one(self.db.execute("SELECT * FROM notifications WHERE id = ?", (notification_id,)))
 
     def notifications(
         self,
@@ -265,8 +263,7 @@ class SqliteTransaction:
             where.append("start_ts < ?")
             args.append(end)
         sql = (
-            f"SELECT * FROM notifications WHERE {' AND '.join(where)} "
-            "ORDER BY start_ts, id LIMIT ?"
+            f"SELECT * FROM notifications WHERE {' AND '.join(where)} ORDER BY start_ts, id LIMIT ?"
         )
         return _dicts(self.db.execute(sql, [*args, limit]))
 
@@ -297,17 +294,23 @@ class SqliteTransaction:
                 "centre_lon, centre_lat, lower_m, upper_m, reference, start_ts, end_ts) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    volume.notification_id, volume.party_id, volume.index,
-                    shapely.to_wkb(volume.shape.core), volume.shape.radius_m,
-                    volume.shape.centre[0], volume.shape.centre[1],
-                    volume.altitude.lower_m, volume.altitude.upper_m, volume.altitude.reference,
-                    volume.window.start.timestamp(), volume.window.end.timestamp(),
+                    volume.notification_id,
+                    volume.party_id,
+                    volume.index,
+                    shapely.to_wkb(volume.shape.core),
+                    volume.shape.radius_m,
+                    volume.shape.centre[0],
+                    volume.shape.centre[1],
+                    volume.altitude.lower_m,
+                    volume.altitude.upper_m,
+                    volume.altitude.reference,
+                    volume.window.start.timestamp(),
+                    volume.window.end.timestamp(),
                 ),
             )
             self.db.execute(
                 "INSERT INTO volume_index VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (cursor.lastrowid, *_rtree_box(box), notification["mechanism_id"],
-                 volume.party_id),
+                (cursor.lastrowid, *_rtree_box(box), notification["mechanism_id"], volume.party_id),
             )
 
     def remove_volumes(self, notification_id: str) -> None:
@@ -473,4 +476,3 @@ class SqliteTransaction:
             "VALUES (:token_id, :key, :fingerprint, :response_json, :created_at)",
             row,
         )
-

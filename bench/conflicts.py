@@ -1,0 +1,524 @@
+"""Benchmark: checking one new notification for conflicts against N stored volumes.
+
+For each N (default 10⁴, 10⁵, 10⁶) it builds a fresh SQLite store holding N single-volume
+notifications and measures:
+
+- the index build time: inserting all N notifications and their volumes, 10,000 per write
+  transaction, exactly as the service does (`insert_notification` + `replace_volumes`);
+- the latency of checking one new notification through the store — the path of
+  `services.conflicts.recompute`: `box_of` → `Box.widened` → `tx.candidates` (the R*Tree query)
+  → `find_conflicts`, inside `store.read()`;
+- the same check by brute force: every stored volume kept in memory, a numpy time/altitude
+  filter over all N, then the exact `find_conflicts` on the survivors. Each brute-force answer is
+  cross-checked against the store's: the sets of conflicting notifications must be equal.
+
+The data are seeded: circles and star-shaped polygons 1–20 km across, centred uniformly in a
+600 km × 600 km square around lon 38, lat 36, over 7 days, with windows of 10 min – 6 h, altitude
+bands within 0–12,000 m AMSL and 20 parties. The volumes are built directly from the domain's own
+constructors (parsing a million GeoJSON dicts would take ~7 minutes); a sample is parsed with
+`parse_volume` as well and must come out identical. The dataset for the largest N is generated
+once; each smaller N uses its first N volumes, in a store of its own.
+
+Run from the project root: `.venv/bin/python bench/conflicts.py` (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import os
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+
+from deconfliction.domain import geo
+from deconfliction.domain.altitude import GEOID_MARGIN_M, AltitudeBand
+from deconfliction.domain.areas import DENSIFY_DEG, Area, Shape
+from deconfliction.domain.conflicts import Finding, Placed, find_conflicts
+from deconfliction.domain.rules import Rules
+from deconfliction.domain.times import TimeWindow, format_instant
+from deconfliction.domain.volumes import Box, Volume, box_of, parse_volume
+from deconfliction.services.context import dumps
+from deconfliction.storage.sqlite.store import SqliteStore
+
+CENTRE_LON = 38.0
+CENTRE_LAT = 36.0
+SIDE_M = 600_000.0
+DAYS = 7
+T0 = datetime(2026, 6, 1, tzinfo=UTC)
+NOW = T0 - timedelta(days=1)
+SIZE_M = (1_000.0, 20_000.0)
+DURATION_MIN = (10, 360)
+CEILING_M = 12_000.0
+POLYGON_VERTICES = (5, 12)
+METRES_PER_DEG = math.pi * geo.EARTH_RADIUS_M / 180.0
+MECHANISM = "mec-bench"
+BATCH = 10_000
+BRUTE_REFERENCE_N = 10_000
+WARMUP = 20
+
+
+# Command line.
+
+
+@dataclass(frozen=True)
+class Config:
+    sizes: list[int]
+    queries: int
+    brute_queries: Callable[[int], int]
+    seed: int
+    db_dir: Path | None
+    parties: int
+    verify: int
+    rules: Rules
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(float(part)) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of integers: {text}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("needs positive integers")
+    return values
+
+
+def _brute_counts(values: list[int], sizes: list[int]) -> Callable[[int], int]:
+    """One count per size, or one count at N = 10⁴ scaled by √(10⁴ / N) (at least 10)."""
+    if len(values) == len(sizes):
+        table = dict(zip(sizes, values, strict=True))
+        return lambda n: table[n]
+    if len(values) != 1:
+        raise SystemExit("--brute-queries: give one number, or one per size")
+    base = values[0]
+    return lambda n: max(min(10, base), round(base * math.sqrt(BRUTE_REFERENCE_N / n)))
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=_int_list, default=[10_000, 100_000, 1_000_000],
+                        help="stored volume counts N (default 10000,100000,1000000)")
+    parser.add_argument("--queries", type=int, default=1000,
+                        help="new notifications checked through the store per N (default 1000)")
+    parser.add_argument("--brute-queries", type=_int_list, default=[200],
+                        help="brute-force checks: one number for N = 10⁴, scaled by √(10⁴/N) "
+                             "(default 200 → 63 at 10⁵, 20 at 10⁶), or one number per size")
+    parser.add_argument("--seed", type=int, default=20260601)
+    parser.add_argument("--db-dir", type=Path, default=None,
+                        help="keep the SQLite files here (default: a temporary directory, removed)")
+    parser.add_argument("--parties", type=int, default=20)
+    parser.add_argument("--verify", type=int, default=1000,
+                        help="generated volumes also parsed with parse_volume and compared")
+    parser.add_argument("--separation", type=float, default=1_000.0,
+                        help="horizontal separation, m (default 1000)")
+    parser.add_argument("--vertical", type=float, default=300.0,
+                        help="vertical separation, m (default 300)")
+    parser.add_argument("--buffer", type=float, default=10.0,
+                        help="time buffer, minutes (default 10)")
+    args = parser.parse_args(argv)
+    sizes = sorted(set(args.sizes))
+    return Config(
+        sizes=sizes,
+        queries=args.queries,
+        brute_queries=_brute_counts(args.brute_queries, sizes),
+        seed=args.seed,
+        db_dir=args.db_dir,
+        parties=args.parties,
+        verify=args.verify,
+        rules=Rules(
+            horizontal_separation_m=args.separation,
+            vertical_separation_m=args.vertical,
+            time_buffer_min=args.buffer,
+        ),
+    )
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# Data generation.
+
+
+@dataclass(frozen=True)
+class Draws:
+    """The random numbers behind n volumes, drawn in bulk."""
+
+    circle: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    half_size: np.ndarray
+    vertices: np.ndarray
+    jitter: np.ndarray
+    reach: np.ndarray
+    start_min: np.ndarray
+    duration_min: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    party: np.ndarray
+
+
+def draw(rng: np.random.Generator, n: int, parties: int) -> Draws:
+    lat = CENTRE_LAT + rng.uniform(-0.5, 0.5, n) * SIDE_M / METRES_PER_DEG
+    east = rng.uniform(-0.5, 0.5, n) * SIDE_M
+    lon = CENTRE_LON + east / (METRES_PER_DEG * np.cos(np.radians(lat)))
+    duration = rng.integers(DURATION_MIN[0], DURATION_MIN[1] + 1, n)
+    start = (rng.random(n) * (DAYS * 1440 - duration)).astype(np.int64)
+    bands = np.sort(np.round(rng.uniform(0.0, CEILING_M, (n, 2)) / 10.0) * 10.0, axis=1)
+    bands[:, 1] = np.where(bands[:, 1] > bands[:, 0], bands[:, 1], bands[:, 0] + 10.0)
+    return Draws(
+        circle=rng.random(n) < 0.5,
+        lon=np.round(lon, 6),
+        lat=np.round(lat, 6),
+        half_size=rng.uniform(*SIZE_M, n) / 2.0,
+        vertices=rng.integers(POLYGON_VERTICES[0], POLYGON_VERTICES[1] + 1, n),
+        jitter=rng.uniform(-0.4, 0.4, (n, POLYGON_VERTICES[1])),
+        reach=rng.uniform(0.6, 1.0, (n, POLYGON_VERTICES[1])),
+        start_min=start,
+        duration_min=duration,
+        lower=bands[:, 0],
+        upper=bands[:, 1],
+        party=rng.integers(0, parties, n),
+    )
+
+
+def _ring(d: Draws, i: int) -> list[list[float]]:
+    """A star-shaped (hence simple) polygon ring: vertices at increasing angles round the centre."""
+    k = int(d.vertices[i])
+    angles = (np.arange(k) + d.jitter[i, :k]) * (2.0 * np.pi / k)
+    metres = d.half_size[i] * d.reach[i, :k]
+    lat = d.lat[i] + metres * np.sin(angles) / METRES_PER_DEG
+    lon = d.lon[i] + metres * np.cos(angles) / (METRES_PER_DEG * math.cos(math.radians(d.lat[i])))
+    ring = np.round(np.column_stack((lon, lat)), 6).tolist()
+    return [*ring, ring[0]]
+
+
+def _area(d: Draws, i: int) -> Area:
+    """The Area `parse_area` would build, from the domain's own pieces, without re-validating."""
+    if d.circle[i]:
+        lon, lat, radius = float(d.lon[i]), float(d.lat[i]), float(round(d.half_size[i], 1))
+        core: Any = shapely.Point(lon, lat)
+        centre = geo.centre_of(shapely.get_coordinates(core))
+        geojson = {"type": "Circle", "center": [lon, lat], "radius": radius}
+        return Area(geojson, Shape(core, radius, centre), math.pi * radius**2)
+    ring = _ring(d, i)
+    core = shapely.segmentize(shapely.Polygon(ring), DENSIFY_DEG)
+    centre = geo.centre_of(shapely.get_coordinates(core))
+    area_m2 = float(geo.project(core, geo.projection_near(*centre)).area)
+    return Area({"type": "Polygon", "coordinates": [ring]}, Shape(core, 0.0, centre), area_m2)
+
+
+def make_volume(d: Draws, i: int) -> Volume:
+    lower, upper = float(d.lower[i]), float(d.upper[i])
+    start = T0 + timedelta(minutes=int(d.start_min[i]))
+    end = start + timedelta(minutes=int(d.duration_min[i]))
+    given = {"lower": lower, "upper": upper, "units": "m", "reference": "AMSL"}
+    return Volume(
+        area=_area(d, i),
+        altitude=AltitudeBand(lower, upper, "AMSL", given),
+        window=TimeWindow(start, end),
+    )
+
+
+def party_id(index: int) -> str:
+    return f"pty-{index:02d}"
+
+
+@dataclass
+class Dataset:
+    """N stored notifications of one volume each: as rows for the store, and in memory."""
+
+    rows: list[dict[str, Any]]
+    placed: list[Placed]
+    boxes: list[Box]
+    start: np.ndarray
+    end: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    party: np.ndarray
+
+
+def notification_row(nid: str, party: str, volume: Volume) -> dict[str, Any]:
+    """The notifications row the service writes for a one-volume notification."""
+    moment = format_instant(NOW)
+    return {
+        "id": nid,
+        "mechanism_id": MECHANISM,
+        "party_id": party,
+        "kind": "air",
+        "title": nid,
+        "reference": "",
+        "version": 1,
+        "volumes_json": dumps([volume.to_json()]),
+        "start_ts": volume.window.start.timestamp(),
+        "end_ts": volume.window.end.timestamp(),
+        "late": 0,
+        "created_at": moment,
+        "updated_at": moment,
+    }
+
+
+def placed_of(nid: str, party: str, volume: Volume) -> Placed:
+    return Placed(nid, party, 0, volume.area.shape, volume.altitude, volume.window)
+
+
+def generate(n: int, seed: int, parties: int, verify: int, rules: Rules) -> Dataset:
+    d = draw(np.random.default_rng(seed), n, parties)
+    rows: list[dict[str, Any]] = []
+    placed: list[Placed] = []
+    boxes: list[Box] = []
+    started = time.perf_counter()
+    for i in range(n):
+        volume = make_volume(d, i)
+        if i < verify:
+            check_same_as_parsed(volume, rules)
+        nid, party = f"ntf-{i:07d}", party_id(int(d.party[i]))
+        rows.append(notification_row(nid, party, volume))
+        placed.append(placed_of(nid, party, volume))
+        boxes.append(box_of(volume))
+        if (i + 1) % 100_000 == 0:
+            log(f"  generated {i + 1:,} volumes ({time.perf_counter() - started:.0f} s)")
+    minutes = T0.timestamp() + d.start_min * 60.0
+    return Dataset(
+        rows=rows, placed=placed, boxes=boxes,
+        start=minutes, end=minutes + d.duration_min * 60.0,
+        lower=d.lower.copy(), upper=d.upper.copy(), party=d.party.copy(),
+    )
+
+
+def check_same_as_parsed(volume: Volume, rules: Rules) -> None:
+    """The directly built volume must equal what the service makes of its JSON."""
+    parsed = parse_volume(volume.to_json(), "volume", rules=rules, now=NOW)
+    if parsed != volume or box_of(parsed) != box_of(volume):
+        raise RuntimeError(f"generated volume differs from parse_volume's: {volume.to_json()}")
+
+
+@dataclass(frozen=True)
+class Query:
+    """A new notification to check: its id, party, parsed volume and placed volume."""
+
+    nid: str
+    party: str
+    party_index: int
+    volume: Volume
+    placed: Placed
+
+
+def make_queries(count: int, seed: int, parties: int, rules: Rules, tag: str) -> list[Query]:
+    """New notifications from the same distribution, parsed from JSON as the service does."""
+    d = draw(np.random.default_rng(seed), count, parties)
+    queries = []
+    for i in range(count):
+        volume = parse_volume(make_volume(d, i).to_json(), "volume", rules=rules, now=NOW)
+        nid, party = f"ntf-{tag}{i:05d}", party_id(int(d.party[i]))
+        queries.append(Query(nid, party, int(d.party[i]), volume, placed_of(nid, party, volume)))
+    return queries
+
+
+# The store.
+
+
+def open_store(path: Path, parties: int, rules: Rules) -> SqliteStore:
+    store = SqliteStore(path)
+    moment = format_instant(NOW)
+    with store.write() as tx:
+        tx.insert_mechanism({"id": MECHANISM, "name": "bench", "area_json": None,
+                             "rules_json": dumps(rules.to_json()), "created_at": moment})
+        for p in range(parties):
+            tx.insert_party({"id": party_id(p), "name": party_id(p), "code": f"P{p:02d}",
+                             "contact": "", "created_at": moment})
+            tx.add_member(MECHANISM, party_id(p), moment)
+    return store
+
+
+def build(store: SqliteStore, data: Dataset, n: int) -> float:
+    """Insert the first n notifications, BATCH per write transaction; the seconds it took."""
+    started = time.perf_counter()
+    for first in range(0, n, BATCH):
+        with store.write() as tx:
+            for i in range(first, min(first + BATCH, n)):
+                tx.insert_notification(data.rows[i])
+                tx.replace_volumes(data.rows[i], [(data.placed[i], data.boxes[i])])
+        done = min(first + BATCH, n)
+        if done % 100_000 == 0 and done < n:
+            log(f"  inserted {done:,} ({time.perf_counter() - started:.0f} s)")
+    return time.perf_counter() - started
+
+
+def file_size_mb(path: Path) -> float:
+    files = [path, path.with_name(path.name + "-wal")]
+    return sum(f.stat().st_size for f in files if f.exists()) / 1e6
+
+
+@dataclass(frozen=True)
+class Check:
+    seconds: float
+    candidates: int
+    conflicts: frozenset[str]
+    split: tuple[float, ...]
+
+
+def conflicting(findings: list[Finding], nid: str) -> frozenset[str]:
+    return frozenset(f.notification_b if f.notification_a == nid else f.notification_a
+                     for f in findings)
+
+
+def check_store(store: SqliteStore, query: Query, rules: Rules) -> Check:
+    """The service's path (services.conflicts.recompute) for a one-volume notification."""
+    t0 = time.perf_counter()
+    with store.read() as tx:
+        t1 = time.perf_counter()
+        placed = [(query.placed, box_of(query.volume))]
+        t2 = time.perf_counter()
+        candidates: dict[tuple[str, int], Placed] = {}
+        for _, box in placed:
+            for candidate in tx.candidates(MECHANISM, query.party, box.widened(rules)):
+                candidates[(candidate.notification_id, candidate.index)] = candidate
+        t3 = time.perf_counter()
+        findings = find_conflicts([v for v, _ in placed], list(candidates.values()), rules)
+        t4 = time.perf_counter()
+    t5 = time.perf_counter()
+    return Check(t5 - t0, len(candidates), conflicting(findings, query.nid),
+                 (t1 - t0 + t5 - t4, t2 - t1, t3 - t2, t4 - t3))
+
+
+def check_brute(data: Dataset, n: int, query: Query, rules: Rules) -> Check:
+    """Scan all n volumes: party, time, altitude in numpy (a loose superset), then exactly."""
+    window, band = query.volume.window, query.volume.altitude
+    buffer = rules.time_buffer_min * 60.0
+    vertical = rules.vertical_separation_m + GEOID_MARGIN_M
+    t0 = time.perf_counter()
+    keep = (
+        (data.start[:n] <= window.end.timestamp() + buffer)
+        & (data.end[:n] >= window.start.timestamp() - buffer)
+        & (data.lower[:n] <= band.upper_m + vertical)
+        & (data.upper[:n] >= band.lower_m - vertical)
+        & (data.party[:n] != query.party_index)
+    )
+    survivors = [data.placed[i] for i in np.flatnonzero(keep)]
+    t1 = time.perf_counter()
+    findings = find_conflicts([query.placed], survivors, rules)
+    t2 = time.perf_counter()
+    return Check(t2 - t0, len(survivors), conflicting(findings, query.nid), (t1 - t0, t2 - t1))
+
+
+# One size, and the report.
+
+
+@dataclass(frozen=True)
+class Result:
+    n: int
+    build_s: float
+    store_ms: np.ndarray
+    brute_ms: np.ndarray
+    candidates: float
+    conflicts: float
+    survivors: float
+    split_ms: tuple[float, ...]
+    checked: int
+    size_mb: float
+
+
+def _progress(label: str, items: list[Any]) -> Iterator[tuple[int, Any]]:
+    step = max(1, len(items) // 4)
+    for i, item in enumerate(items):
+        if i and i % step == 0:
+            log(f"  {label}: {i}/{len(items)}")
+        yield i, item
+
+
+def run_size(n: int, data: Dataset, queries: list[Query], warmup: list[Query],
+             config: Config, directory: Path) -> Result:
+    path = directory / f"bench-{n}.sqlite"
+    if path.exists():
+        raise SystemExit(f"{path} exists already; remove it or choose another --db-dir")
+    log(f"N = {n:,}: building the store at {path}")
+    store = open_store(path, config.parties, config.rules)
+    build_s = build(store, data, n)
+    log(f"  built in {build_s:.1f} s ({n / build_s:,.0f} volumes/s); checking {len(queries)}")
+    for query in warmup:
+        check_store(store, query, config.rules)
+    store_checks = [check_store(store, q, config.rules) for _, q in _progress("store", queries)]
+    brute = queries[: min(config.brute_queries(n), len(queries))]
+    log(f"  brute force: {len(brute)} checks")
+    brute_checks = [check_brute(data, n, q, config.rules) for _, q in _progress("brute", brute)]
+    for query, by_store, by_brute in zip(brute, store_checks, brute_checks, strict=False):
+        if by_store.conflicts != by_brute.conflicts:
+            raise RuntimeError(
+                f"N={n}, {query.nid}: the store finds {sorted(by_store.conflicts)}, brute force "
+                f"finds {sorted(by_brute.conflicts)}"
+            )
+    splits = np.array([c.split for c in store_checks]) * 1e3
+    return Result(
+        n=n,
+        build_s=build_s,
+        store_ms=np.array([c.seconds for c in store_checks]) * 1e3,
+        brute_ms=np.array([c.seconds for c in brute_checks]) * 1e3,
+        candidates=float(np.mean([c.candidates for c in store_checks])),
+        conflicts=float(np.mean([len(c.conflicts) for c in store_checks])),
+        survivors=float(np.mean([c.candidates for c in brute_checks])),
+        split_ms=tuple(float(x) for x in splits.mean(axis=0)),
+        checked=len(brute),
+        size_mb=file_size_mb(path),
+    )
+
+
+def report(results: list[Result], config: Config) -> None:
+    rules = config.rules
+    print(f"\nrules: {rules.horizontal_separation_m:g} m horizontal, "
+          f"{rules.vertical_separation_m:g} m vertical, {rules.time_buffer_min:g} min buffer; "
+          f"{config.parties} parties; seed {config.seed}; {config.queries} store checks per N")
+    print("\n| N | build s | volumes/s | store p50 ms | store p99 ms | brute p50 ms | brute p99 ms "
+          "| mean candidates | mean conflicts | DB MB |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        print(f"| {r.n:,} | {r.build_s:.1f} | {r.n / r.build_s:,.0f} "
+              f"| {np.percentile(r.store_ms, 50):.2f} | {np.percentile(r.store_ms, 99):.2f} "
+              f"| {np.percentile(r.brute_ms, 50):.1f} | {np.percentile(r.brute_ms, 99):.1f} "
+              f"| {r.candidates:.1f} | {r.conflicts:.1f} | {r.size_mb:,.0f} |")
+    print("\nwhere a store check's time goes (mean ms), and the brute-force cross-check:")
+    print("\n| N | read tx begin+end | box_of | tx.candidates | find_conflicts | store mean | "
+          "store max | cross-checked | brute survivors |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        split = " | ".join(f"{x:.3f}" for x in r.split_ms)
+        print(f"| {r.n:,} | {split} | {r.store_ms.mean():.2f} | {r.store_ms.max():.2f} "
+              f"| {r.checked} of {r.checked}, all equal | {r.survivors:,.0f} |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = parse_args(argv)
+    started = time.perf_counter()
+    log(f"generating {max(config.sizes):,} volumes (seed {config.seed})")
+    data = generate(max(config.sizes), config.seed, config.parties, config.verify, config.rules)
+    queries = make_queries(config.queries, config.seed + 1, config.parties, config.rules, "q")
+    warmup = make_queries(WARMUP, config.seed + 2, config.parties, config.rules, "w")
+    log(f"  done in {time.perf_counter() - started:.0f} s; "
+        f"{min(config.verify, max(config.sizes)):,} verified against parse_volume")
+    gc.collect()
+    gc.freeze()  # the in-memory copy is for brute force only: keep it out of the collector's way
+    directory = config.db_dir or Path(tempfile.mkdtemp(prefix="deconfliction-bench-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        results = [run_size(n, data, queries, warmup, config, directory) for n in config.sizes]
+    finally:
+        if config.db_dir is None:
+            shutil.rmtree(directory, ignore_errors=True)
+    report(results, config)
+    print(f"\ntotal {time.perf_counter() - started:.0f} s on {os.cpu_count()} CPUs, "
+          f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The `deconfliction` command: server, operator and client commands."""

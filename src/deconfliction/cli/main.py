@@ -1,0 +1,118 @@
+"""Entry point: `deconfliction init | serve | demo | settings`, client and operator commands."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from deconfliction.cli import client
+from deconfliction.cli.http import fail
+from deconfliction.config import DESCRIPTIONS, ENV_NAMES, Settings
+from deconfliction.errors import InvalidInput
+from deconfliction.services import tokens
+from deconfliction.services.context import Context
+from deconfliction.storage import UnsupportedDatabase, open_store
+
+app = typer.Typer(
+    help="deconfliction: the coordination line of a deconfliction mechanism.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+DbOption = typer.Option(
+    None, "--db", help="database URL (default: $DECONFLICTION_DB or sqlite:///deconfliction.db)"
+)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ValueError as error:
+        fail(str(error))
+
+
+def open_context(db: str | None) -> tuple[Context, Settings]:
+    """Open (creating and migrating if need be) the database; makes sure an operator can log in."""
+    settings = _settings()
+    url = db or settings.db
+    try:
+        ctx = Context(open_store(url))
+    except UnsupportedDatabase as error:
+        fail(str(error))
+    if settings.operator_token:
+        try:
+            tokens.ensure_operator_token(ctx, settings.operator_token)
+        except InvalidInput as error:
+            fail(error.message)
+        err.print("operator token: the one in DECONFLICTION_OPERATOR_TOKEN")
+    elif not tokens.has_operator_token(ctx):
+        token = tokens.create_operator_token(ctx)
+        err.print("[bold]operator token[/] (shown once; keep it safe):")
+        out.print(token, highlight=False, soft_wrap=True)
+    return ctx, settings
+
+
+@app.command()
+def init(db: str | None = DbOption) -> None:
+    """Create the database and the operator token (printed once)."""
+    ctx, settings = open_context(db)
+    err.print(f"database ready: {db or settings.db}")
+
+
+@app.command()
+def serve(
+    db: str | None = DbOption,
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="port to listen on"),
+) -> None:
+    """Serve the API (and create the database and operator token if they do not exist)."""
+    import uvicorn
+
+    from deconfliction.api.app import create_app
+
+    ctx, settings = open_context(db)
+    err.print(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(ctx, settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(
+    directory: str = typer.Option("demo", "--dir", help="where the demo database is made afresh"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="port to listen on"),
+    no_serve: bool = typer.Option(False, "--no-serve", help="build the database and stop"),
+) -> None:
+    """A fresh demo: two armed forces and an aid agency over northern Syria, then serve it."""
+    import uvicorn
+
+    from deconfliction.api.app import create_app
+    from deconfliction.cli.demo import build_demo, print_guide
+
+    scenario = build_demo(directory)
+    print_guide(scenario, f"http://{host}:{port}")
+    if not no_serve:
+        uvicorn.run(
+            create_app(scenario.ctx, Settings(db=scenario.url)),
+            host=host,
+            port=port,
+            log_level="warning",
+        )
+
+
+@app.command()
+def settings() -> None:
+    """The settings, their environment variables, values and meaning (tokens hidden)."""
+    current = _settings()
+    for name, env in ENV_NAMES.items():
+        value = getattr(current, name)
+        shown = "(set)" if name == "operator_token" and value else value
+        out.print(f"[bold]{env}[/] = {shown}\n    {DESCRIPTIONS[name]}", highlight=False)
+
+
+app.command()(client.notify)
+app.command()(client.notifications)
+app.command()(client.conflicts)
+app.command()(client.ack)
+app.add_typer(client.operator, name="operator")

@@ -17,6 +17,9 @@ MEDIA_TYPE = "application/geo+json"
 
 
 def _area_geometry(area: dict[str, Any]) -> dict[str, Any]:
+    """A polygon as given; circles and corridors as polygons (arcs approximated)."""
+    if area["type"] == "Polygon":
+        return {"type": "Polygon", "coordinates": area["coordinates"]}
     return dict(mapping(parse_area(area, "area").shape.footprint_lonlat()))
 
 

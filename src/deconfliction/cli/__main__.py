@@ -1,0 +1,5 @@
+"""`python -m deconfliction.cli` is the `deconfliction` command."""
+
+from deconfliction.cli.main import app
+
+app()

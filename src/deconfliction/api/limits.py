@@ -65,6 +65,11 @@ class Limits:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if body and _declares_json(scope):
+            objection = json_objection(body)
+            if objection:
+                await _send_problem(send_with_headers, "malformed-request", objection)
+                return
         delivered = False
 
         async def replay() -> Message:
@@ -77,24 +82,62 @@ class Limits:
         await self.app(scope, replay, send_with_headers)
 
     async def _too_large(self, send: Any) -> None:
-        status, title = TABLE["payload-too-large"]
-        body = json.dumps(
-            {
-                "type": "urn:deconfliction:problem:payload-too-large",
-                "title": title,
-                "status": status,
-                "code": "payload-too-large",
-                "detail": f"the request body is larger than {self.max_body_bytes} bytes",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", MEDIA_TYPE.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+        await _send_problem(
+            send,
+            "payload-too-large",
+            f"the request body is larger than {self.max_body_bytes} bytes",
         )
-        await send({"type": "http.response.body", "body": body})
+
+
+def _declares_json(scope: Scope) -> bool:
+    content_type = dict(scope.get("headers", [])).get(b"content-type", b"")
+    return b"json" in content_type.lower()
+
+
+class _Objection(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _Objection(f"the key {key!r} appears twice in one object")
+        result[key] = value
+    return result
+
+
+def _no_constants(name: str) -> None:
+    raise _Objection(f"{name} is not a JSON number")
+
+
+def json_objection(body: bytes) -> str | None:
+    """Why a JSON body is unacceptable before any handler reads it, or None.
+
+    Python's parser keeps the last of two equal keys and accepts NaN and Infinity; a hostile
+    sender could use either to make two readers see different documents, so both are refused.
+    Text that is not JSON at all is left to the handler, which reports the parser's message.
+    """
+    try:
+        json.loads(body, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except _Objection as objection:
+        return f"the body is not acceptable JSON: {objection}"
+    except (ValueError, RecursionError):
+        return None
+    return None
+
+
+async def _send_problem(send: Any, code: str, detail: str) -> None:
+    status, title = TABLE[code]
+    body = json.dumps(
+        {
+            "type": f"urn:deconfliction:problem:{code}",
+            "title": title,
+            "status": status,
+            "code": code,
+            "detail": detail,
+        }
+    ).encode()
+    headers = [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

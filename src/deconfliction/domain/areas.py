@@ -24,6 +24,9 @@ MAX_VERTICES = 1_000
 MAX_EXTENT_M = 500_000.0
 MAX_RADIUS_M = 500_000.0
 MAX_HALF_WIDTH_M = 100_000.0
+QUAD_SEGMENTS = 16
+# A buffer's polygon lies inside the true arc; growing its radius by this factor puts it around it.
+CIRCUMSCRIBE = 1.0 / math.cos(math.pi / (4 * QUAD_SEGMENTS))
 # GeoJSON edges are straight lines in lon/lat (RFC 7946 §3.1.1); densifying keeps them so
 # once projected.
 DENSIFY_DEG = 0.1
@@ -41,12 +44,17 @@ class Shape:
     def footprint(self, transformer: Transformer) -> BaseGeometry:
         """The shape's area in the transformer's plane."""
         core = geo.project(self.core, transformer)
-        return shapely.buffer(core, self.radius_m, quad_segs=16) if self.radius_m else core
+        return outline(core, self.radius_m) if self.radius_m else core
 
     def footprint_lonlat(self) -> BaseGeometry:
         """The shape's area as lon/lat polygons (arcs approximated), for GeoJSON output."""
         transformer = geo.projection_near(*self.centre)
         return geo.unproject(self.footprint(transformer), transformer)
+
+
+def outline(core: BaseGeometry, radius_m: float) -> BaseGeometry:
+    """The projected area within `radius_m` of a core, drawn around its arcs, never inside them."""
+    return shapely.buffer(core, radius_m * CIRCUMSCRIBE, quad_segs=QUAD_SEGMENTS)
 
 
 @dataclass(frozen=True)
@@ -108,11 +116,12 @@ def _position(value: Any, field: str) -> tuple[float, float]:
     return lon, lat
 
 
-def _positions(value: Any, field: str, minimum: int) -> list[tuple[float, float]]:
+def _positions(value: Any, field: str, minimum: int, *, closed: bool) -> list[tuple[float, float]]:
     if not isinstance(value, list | tuple):
         raise InvalidInput.one(field, "must be an array of positions")
-    if len(value) > MAX_VERTICES + 1:
-        raise InvalidInput.one(field, f"has {len(value)} positions; at most {MAX_VERTICES}")
+    vertices = len(value) - 1 if closed else len(value)
+    if vertices > MAX_VERTICES:
+        raise InvalidInput.one(field, f"has {vertices} vertices; at most {MAX_VERTICES}")
     if len(value) < minimum:
         raise InvalidInput.one(field, f"needs at least {minimum} positions")
     points = [_position(p, f"{field}[{i}]") for i, p in enumerate(value)]
@@ -153,7 +162,7 @@ def parse_polygon(data: Any, field: str) -> tuple[dict[str, Any], shapely.Polygo
     total = 0
     for r, ring_in in enumerate(rings_in):
         ring_field = f"{field}.coordinates[{r}]"
-        ring = _positions(ring_in, ring_field, 4)
+        ring = _positions(ring_in, ring_field, 4, closed=True)
         if ring[0] != ring[-1]:
             raise InvalidInput.one(ring_field, "ring is not closed: last position must equal first")
         total += len(ring) - 1
@@ -192,7 +201,7 @@ def _corridor(data: dict[str, Any], field: str) -> Area:
     if not isinstance(line_in, dict) or line_in.get("type") != "LineString":
         raise InvalidInput.one(line_field, "must be a GeoJSON LineString")
     _only_keys(line_in, line_field, {"type", "coordinates"})
-    points = _positions(line_in.get("coordinates"), f"{line_field}.coordinates", 2)
+    points = _positions(line_in.get("coordinates"), f"{line_field}.coordinates", 2, closed=False)
     if len(set(points)) < 2:
         raise InvalidInput.one(f"{line_field}.coordinates", "needs two distinct positions")
     half_width = _number(data.get("half_width"), f"{field}.half_width")

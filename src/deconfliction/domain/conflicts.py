@@ -20,7 +20,7 @@ from shapely.geometry.base import BaseGeometry
 
 from deconfliction.domain import geo
 from deconfliction.domain.altitude import GEOID_MARGIN_M, AltitudeBand
-from deconfliction.domain.areas import Shape
+from deconfliction.domain.areas import Shape, outline
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import TimeWindow, format_instant
 
@@ -102,27 +102,36 @@ def _projection_for(a: Placed, b: Placed) -> tuple[float, float]:
 
 
 def _horizontal_gaps(pairs: list[tuple[Placed, Placed]], transformer: Any) -> np.ndarray:
+    """Signed gaps in metres: the geodesic distance between the cores' nearest points less radii.
+
+    The nearest points are found in the projection; their distance is measured on the ellipsoid,
+    so the projection's scale error does not grow with the radii of large circles.
+    """
     cores_a = geo.project_all(np.array([a.shape.core for a, _ in pairs], dtype=object), transformer)
     cores_b = geo.project_all(np.array([b.shape.core for _, b in pairs], dtype=object), transformer)
     radii = np.array([a.shape.radius_m + b.shape.radius_m for a, b in pairs])
-    gaps = shapely.distance(cores_a, cores_b) - radii
+    gaps = geo.geodesic_lengths(shapely.shortest_line(cores_a, cores_b), transformer) - radii
     # Two polygons (no radius) at distance 0 either overlap (negative gap) or only touch (0).
     for i in np.flatnonzero((gaps == 0.0) & (radii == 0.0)):
         if shapely.intersects(cores_a[i], cores_b[i]) and not shapely.touches(
             cores_a[i], cores_b[i]
         ):
             gaps[i] = -1.0
-    return np.asarray(gaps, dtype=float)
+    return gaps
 
 
 def _side(own: Placed, other: Placed, transformer: Any, rules: Rules) -> Side:
     footprint = own.shape.footprint(transformer)
-    reach = shapely.buffer(
+    reach = outline(
         geo.project(other.shape.core, transformer),
         other.shape.radius_m + rules.horizontal_separation_m,
-        quad_segs=16,
     )
     part: BaseGeometry = shapely.intersection(footprint, reach)
+    if part.is_empty:
+        # Within the 0.5 % tolerance the drawn shapes may just miss each other: show the stretch
+        # of the own area nearest the other side rather than nothing.
+        near = shapely.shortest_line(footprint, reach)
+        part = shapely.intersection(footprint, shapely.buffer(near, near.length + 1.0))
     area = None if part.is_empty else mapping(geo.unproject(part, transformer))
     buffer = timedelta(minutes=rules.time_buffer_min)
     vertical = rules.vertical_separation_m + (

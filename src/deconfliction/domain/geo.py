@@ -15,11 +15,14 @@ from functools import lru_cache
 
 import numpy as np
 import shapely
-from pyproj import Transformer
+from pyproj import Geod, Transformer
 from shapely import affinity
 from shapely.geometry.base import BaseGeometry
 
-EARTH_RADIUS_M = 6_371_008.8
+# The smallest radius of curvature of the WGS84 ellipsoid (the meridian's, at the equator):
+# turning metres into angles with it never gives too small an angle, anywhere.
+SMALLEST_CURVATURE_RADIUS_M = 6_335_439.0
+GEOD = Geod(ellps="WGS84")
 GRID_DEG = 0.5
 
 
@@ -89,6 +92,14 @@ def project(geometry: BaseGeometry, transformer: Transformer) -> BaseGeometry:
 def project_all(geometries: np.ndarray, transformer: Transformer) -> np.ndarray:
     """Project an array of lon/lat geometries in one call."""
     return np.asarray(shapely.transform(geometries, _forward(transformer)))
+
+
+def geodesic_lengths(lines: np.ndarray, transformer: Transformer) -> np.ndarray:
+    """The WGS84 geodesic length between the two ends of each projected two-point line."""
+    ends = shapely.get_coordinates(lines)
+    lon, lat = transformer.transform(ends[:, 0], ends[:, 1], direction="INVERSE")
+    _, _, lengths = GEOD.inv(lon[0::2], lat[0::2], lon[1::2], lat[1::2])
+    return np.asarray(lengths, dtype=float)
 
 
 def unproject(geometry: BaseGeometry, transformer: Transformer) -> BaseGeometry:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,19 +12,31 @@ from deconfliction.errors import InvalidInput
 MAX_LEAD = timedelta(days=400)
 
 
+RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?P<fraction>\.\d+)?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?$"
+)
+EXAMPLE = "must be an RFC 3339 date-time such as 2026-05-01T06:00:00Z"
+
+
 def parse_instant(value: Any, field: str) -> datetime:
     """An aware UTC datetime from an RFC 3339 string; a missing offset is an error, not a guess."""
     if isinstance(value, datetime):
         parsed = value
-    elif isinstance(value, str) and len(value) <= 40 and "T" in value.upper():
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidInput.one(
-                field, "must be an RFC 3339 date-time such as 2026-05-01T06:00:00Z"
-            ) from None
     else:
-        raise InvalidInput.one(field, "must be an RFC 3339 date-time such as 2026-05-01T06:00:00Z")
+        match = RFC3339.match(value) if isinstance(value, str) and len(value) <= 40 else None
+        if match is None:
+            raise InvalidInput.one(field, EXAMPLE)
+        if match["offset"] is None:
+            raise InvalidInput.one(
+                field, "needs a UTC offset (Z or ±hh:mm); local time is ambiguous"
+            )
+        if match["fraction"] and len(match["fraction"]) > 7:
+            # Python keeps microseconds: more digits would be silently cut, so they are refused.
+            raise InvalidInput.one(field, "has more than 6 fractional digits of a second")
+        try:
+            parsed = datetime.fromisoformat(value.upper())
+        except ValueError:
+            raise InvalidInput.one(field, f"{EXAMPLE} (this one is not a real date)") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise InvalidInput.one(field, "needs a UTC offset (Z or ±hh:mm); local time is ambiguous")
     return parsed.astimezone(UTC)

@@ -11,7 +11,7 @@ import shapely
 
 from deconfliction.domain import geo
 from deconfliction.domain.altitude import GEOID_MARGIN_M, AltitudeBand, parse_altitude
-from deconfliction.domain.areas import Area, parse_area
+from deconfliction.domain.areas import CIRCUMSCRIBE, Area, parse_area
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import TimeWindow, format_instant, parse_window
 from deconfliction.errors import FieldError, InvalidInput
@@ -46,7 +46,7 @@ class Box:
 
     def widened(self, rules: Rules) -> Box:
         """The box grown by the minima: whatever may conflict with it has a box touching this."""
-        space = rules.horizontal_separation_m / geo.EARTH_RADIUS_M
+        space = rules.horizontal_separation_m / geo.SMALLEST_CURVATURE_RADIUS_M
         up = rules.vertical_separation_m + GEOID_MARGIN_M
         later = rules.time_buffer_min * 60.0
         grow = (space, space, space, up, later)
@@ -72,10 +72,10 @@ def box_of(volume: Volume) -> Box:
     centre = geo.unit_vectors(np.array([shape.centre[0]]), np.array([shape.centre[1]]))[0]
     spread = float(np.arccos(np.clip(vectors @ centre, -1.0, 1.0)).max())
     # The surface between vertices bulges out of their chords by at most 1 - cos(spread), and
-    # the radius adds its own arc; both widen the box so that it holds the whole shape.
-    margin = (1.0 - np.cos(spread + shape.radius_m / geo.EARTH_RADIUS_M)) + (
-        shape.radius_m / geo.EARTH_RADIUS_M
-    )
+    # the radius adds its own arc (as drawn, around the true arc); both widen the box so that it
+    # holds the whole shape.
+    reach = shape.radius_m * CIRCUMSCRIBE / geo.SMALLEST_CURVATURE_RADIUS_M
+    margin = (1.0 - np.cos(spread + reach)) + reach
     low = vectors.min(axis=0) - margin
     high = vectors.max(axis=0) + margin
     return Box(

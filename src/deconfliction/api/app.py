@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -27,22 +25,6 @@ Errors are RFC 9457 `application/problem+json` naming each bad field.
 """
 
 
-def _http_problem(request: Any, error: Exception) -> JSONResponse:
-    assert isinstance(error, StarletteHTTPException)
-    code = {
-        400: "malformed-request",
-        401: "unauthenticated",
-        403: "permission-denied",
-        404: "not-found",
-        413: "payload-too-large",
-    }.get(error.status_code)
-    if code is None:
-        return JSONResponse(
-            {"detail": error.detail}, status_code=error.status_code, media_type=problems.MEDIA_TYPE
-        )
-    return problems.problem(code, str(error.detail), instance=request.url.path)
-
-
 def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
     """The API over a service context; the context's store must already be open."""
     settings = settings or Settings()
@@ -50,7 +32,7 @@ def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
     app.state.context = ctx
     app.add_exception_handler(DeconflictionError, problems.from_domain)
     app.add_exception_handler(RequestValidationError, problems.from_validation)
-    app.add_exception_handler(StarletteHTTPException, _http_problem)
+    app.add_exception_handler(StarletteHTTPException, problems.from_http)
     app.add_middleware(Limits, max_body_bytes=settings.max_body_bytes)
 
     @app.get("/healthz", tags=["health"])

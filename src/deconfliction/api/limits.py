@@ -107,19 +107,16 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _no_constants(name: str) -> None:
-    raise _Objection(f"{name} is not a JSON number")
-
-
 def json_objection(body: bytes) -> str | None:
     """Why a JSON body is unacceptable before any handler reads it, or None.
 
-    Python's parser keeps the last of two equal keys and accepts NaN and Infinity; a hostile
-    sender could use either to make two readers see different documents, so both are refused.
-    Text that is not JSON at all is left to the handler, which reports the parser's message.
+    Python's parser keeps the last of two equal keys: a hostile sender could use that to make two
+    readers see different documents, so such a body is refused. Text that is not JSON at all is
+    left to the handler, which reports the parser's message; NaN and Infinity reach the schemas,
+    which refuse them naming the field.
     """
     try:
-        json.loads(body, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        json.loads(body, object_pairs_hook=_no_duplicates)
     except _Objection as objection:
         return f"the body is not acceptable JSON: {objection}"
     except (ValueError, RecursionError):

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deconfliction import errors
 
@@ -25,11 +26,36 @@ TABLE: dict[str, tuple[int, str]] = {
     errors.VersionMismatch.code: (412, "Version mismatch"),
     "malformed-request": (400, "Malformed request"),
     "payload-too-large": (413, "Payload too large"),
+    "method-not-allowed": (405, "Method not allowed"),
+    "not-acceptable": (406, "Not acceptable"),
+    "unsupported-media-type": (415, "Unsupported media type"),
+    "http-error": (400, "Request refused"),
+}
+# Statuses Starlette raises by itself, and the table's row for each.
+HTTP_CODES = {
+    400: "malformed-request",
+    401: errors.Unauthenticated.code,
+    403: errors.PermissionDenied.code,
+    404: errors.NotFound.code,
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
 }
 
 
-def problem(code: str, detail: str, *, instance: str | None = None, **extra: Any) -> JSONResponse:
-    status, title = TABLE[code]
+def problem(
+    code: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    status: int | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """A problem+json response for a row of the table (`status` overrides it for `http-error`)."""
+    default_status, title = TABLE[code]
+    status = status or default_status
     body = {
         "type": f"urn:deconfliction:problem:{code}",
         "title": title,
@@ -40,8 +66,22 @@ def problem(code: str, detail: str, *, instance: str | None = None, **extra: Any
     }
     if instance:
         body["instance"] = instance
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def from_http(request: Request, error: Exception) -> JSONResponse:
+    """Starlette's own refusals (unknown route, wrong method…) as problems, headers kept."""
+    assert isinstance(error, StarletteHTTPException)
+    code = HTTP_CODES.get(error.status_code, "http-error")
+    return problem(
+        code,
+        str(error.detail),
+        instance=request.url.path,
+        status=error.status_code,
+        headers=dict(error.headers or {}),
+    )
 
 
 def from_domain(request: Request, error: Exception) -> JSONResponse:

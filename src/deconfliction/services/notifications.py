@@ -312,9 +312,12 @@ def cancel(
 
 def _readable(tx: Transaction, actor: Actor, notification_id: str) -> tuple[Row, Rules]:
     row = tx.notification(notification_id)
-    if row is None:
+    if row is None or (
+        actor.party_id is not None and not tx.is_member(row["mechanism_id"], actor.party_id)
+    ):
         raise NotFound(f"no notification {notification_id}")
-    mechanism = visible_mechanism(tx, actor, row["mechanism_id"])
+    mechanism = tx.mechanism(row["mechanism_id"])
+    assert mechanism is not None
     return row, _rules(mechanism)
 
 

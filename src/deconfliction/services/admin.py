@@ -21,22 +21,11 @@ from deconfliction.services.context import (
     visible_mechanism,
 )
 from deconfliction.services.ports import Row
+from deconfliction.services.text import checked_text
 
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
 MAX_NAME = 200
 MAX_CONTACT = 500
-
-
-def _text(value: Any, field: str, *, maximum: int, required: bool = True) -> str:
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise InvalidInput.one(field, "must be a non-empty string")
-    if len(value) > maximum:
-        raise InvalidInput.one(field, f"is longer than {maximum} characters")
-    if not value.isprintable():
-        raise InvalidInput.one(field, "must not contain control characters")
-    return value
 
 
 def mechanism_view(row: Row) -> dict[str, Any]:
@@ -76,7 +65,7 @@ def create_mechanism(
             errors.extend(error.errors)
             return None
 
-    checked_name = check(lambda: _text(name, "name", maximum=MAX_NAME))
+    checked_name = check(lambda: checked_text(name, "name", maximum=MAX_NAME))
     checked_area = None if area is None else check(lambda: parse_polygon(area, "area")[0])
     checked_rules = check(lambda: parse_rules(rules))
     if errors or checked_rules is None:
@@ -120,8 +109,8 @@ def create_party(
 ) -> dict[str, Any]:
     """A new party; its code is short, upper-case and unique (e.g. `NORTH`, `AID-1`)."""
     actor.require_operator()
-    checked_name = _text(name, "name", maximum=MAX_NAME)
-    checked_contact = _text(contact, "contact", maximum=MAX_CONTACT, required=False)
+    checked_name = checked_text(name, "name", maximum=MAX_NAME)
+    checked_contact = checked_text(contact, "contact", maximum=MAX_CONTACT, required=False)
     if not isinstance(code, str) or not CODE.match(code):
         raise InvalidInput.one(
             "code", "must be 2–32 characters: upper-case letters, digits, '-' or '_'"

@@ -9,6 +9,7 @@ from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import format_instant
 from deconfliction.domain.volumes import Box
 from deconfliction.errors import InvalidInput, NotFound
+from deconfliction.services import acknowledgements
 from deconfliction.services.context import Actor, Context, RequestKey, dumps, new_id, once
 from deconfliction.services.events import record_event
 from deconfliction.services.ports import Row, Transaction
@@ -149,43 +150,21 @@ def acknowledge_conflict(
     ctx: Context, actor: Actor, *, conflict_id: str, request: RequestKey | None = None
 ) -> dict[str, Any]:
     """Record that the caller's party received and read the conflict's current revision."""
-    party = actor.require_party()
+    actor.require_party()
     with ctx.store.write() as tx:
         row = _visible(tx, actor, conflict_id)
         now = format_instant(ctx.now())
 
         def run() -> dict[str, Any]:
-            wanted = {
-                "subject_type": "conflict",
-                "subject_id": conflict_id,
-                "party_id": party,
-                "version": row["revision"],
-                "token_id": actor.token_id,
-                "acknowledged_at": now,
-            }
-            ack = tx.acknowledge(wanted)
-            if ack == wanted:
-                record_event(
-                    tx,
-                    row["mechanism_id"],
-                    "conflict.acknowledged",
-                    conflict_id,
-                    [row["party_a"], row["party_b"]],
-                    {"conflict_id": conflict_id, "party_id": party, "revision": row["revision"]},
-                    now,
-                )
-            return acknowledgement_view(ack)
+            return acknowledgements.acknowledge(
+                tx,
+                actor,
+                subject_type="conflict",
+                subject_id=conflict_id,
+                version=row["revision"],
+                mechanism_id=row["mechanism_id"],
+                audience=[row["party_a"], row["party_b"]],
+                at=now,
+            )
 
         return once(tx, actor, request, now, run)
-
-
-def acknowledgement_view(ack: Row) -> dict[str, Any]:
-    return {
-        "subject_type": ack["subject_type"],
-        "subject_id": ack["subject_id"],
-        "party_id": ack["party_id"],
-        "version": ack["version"],
-        "token_id": ack["token_id"],
-        "acknowledged_at": ack["acknowledged_at"],
-        "meaning": "received and read",
-    }

@@ -20,7 +20,7 @@ from deconfliction.errors import (
     VersionMismatch,
 )
 from deconfliction.interop.geojson import view_intersects_bbox
-from deconfliction.services import conflicts
+from deconfliction.services import acknowledgements, conflicts
 from deconfliction.services.context import (
     Actor,
     Context,
@@ -32,6 +32,7 @@ from deconfliction.services.context import (
 )
 from deconfliction.services.events import record_event
 from deconfliction.services.ports import Row, Transaction
+from deconfliction.services.text import checked_text
 from deconfliction.services.views import notification_view
 
 CONTENT_FIELDS = {"kind", "title", "reference", "volumes"}
@@ -52,15 +53,10 @@ def _content(body: Any, rules: Rules, now: datetime) -> tuple[dict[str, str], li
         errors.append(FieldError("kind", f"must be one of {', '.join(KINDS)}"))
     texts = {}
     for name, required in (("title", True), ("reference", False)):
-        value = body.get(name, None if required else "")
-        if not isinstance(value, str) or (required and not value.strip()):
-            errors.append(
-                FieldError(name, "must be a non-empty string" if required else "must be a string")
-            )
-        elif len(value) > MAX_TEXT or not value.isprintable():
-            errors.append(FieldError(name, f"must be printable and at most {MAX_TEXT} characters"))
-        else:
-            texts[name] = value
+        try:
+            texts[name] = checked_text(body.get(name), name, maximum=MAX_TEXT, required=required)
+        except InvalidInput as error:
+            errors.extend(error.errors)
     volumes: list[Volume] = []
     try:
         volumes = parse_volumes(body.get("volumes"), rules=rules, now=now)
@@ -271,10 +267,7 @@ def cancel(
 ) -> dict[str, Any]:
     """Cancel a notification of one's own; its open conflicts are resolved."""
     actor.require_party()
-    if reason is not None and (
-        not isinstance(reason, str) or len(reason) > MAX_TEXT or not reason.isprintable()
-    ):
-        raise InvalidInput.one("reason", f"must be printable text of at most {MAX_TEXT} characters")
+    reason_text = checked_text(reason, "reason", maximum=MAX_TEXT, required=False)
     with ctx.store.write() as tx:
         row = _owned(tx, actor, notification_id)
         moment = ctx.now()
@@ -294,7 +287,7 @@ def cancel(
                 {"notification_id": row["id"]},
                 now,
             )
-            tx.cancel_notification(row["id"], now, reason or "")
+            tx.cancel_notification(row["id"], now, reason_text)
             tx.remove_volumes(row["id"])
             for conflict in tx.open_conflicts_of(row["id"]):
                 conflicts.resolve(
@@ -415,29 +408,15 @@ def acknowledge_notification(
         now = format_instant(moment)
 
         def run() -> dict[str, Any]:
-            wanted = {
-                "subject_type": "notification",
-                "subject_id": notification_id,
-                "party_id": party,
-                "version": row["version"],
-                "token_id": actor.token_id,
-                "acknowledged_at": now,
-            }
-            ack = tx.acknowledge(wanted)
-            if ack == wanted:
-                record_event(
-                    tx,
-                    row["mechanism_id"],
-                    "notification.acknowledged",
-                    notification_id,
-                    [row["party_id"], party],
-                    {
-                        "notification_id": notification_id,
-                        "party_id": party,
-                        "version": row["version"],
-                    },
-                    now,
-                )
-            return conflicts.acknowledgement_view(ack)
+            return acknowledgements.acknowledge(
+                tx,
+                actor,
+                subject_type="notification",
+                subject_id=notification_id,
+                version=row["version"],
+                mechanism_id=row["mechanism_id"],
+                audience=[row["party_id"], party],
+                at=now,
+            )
 
         return once(tx, actor, request, now, run)

@@ -1,0 +1,58 @@
+"""Acknowledgements: a party's record that it received and read something — never approval."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deconfliction.services.context import Actor
+from deconfliction.services.events import record_event
+from deconfliction.services.ports import Row, Transaction
+
+MEANING = "received and read"
+
+
+def acknowledgement_view(ack: Row) -> dict[str, Any]:
+    return {
+        "subject_type": ack["subject_type"],
+        "subject_id": ack["subject_id"],
+        "party_id": ack["party_id"],
+        "version": ack["version"],
+        "token_id": ack["token_id"],
+        "acknowledged_at": ack["acknowledged_at"],
+        "meaning": MEANING,
+    }
+
+
+def acknowledge(
+    tx: Transaction,
+    actor: Actor,
+    *,
+    subject_type: str,
+    subject_id: str,
+    version: int,
+    mechanism_id: str,
+    audience: list[str],
+    at: str,
+) -> dict[str, Any]:
+    """Record the actor's party's acknowledgement of one version, once; a repeat changes nothing."""
+    party = actor.require_party()
+    wanted = {
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "party_id": party,
+        "version": version,
+        "token_id": actor.token_id,
+        "acknowledged_at": at,
+    }
+    ack = tx.acknowledge(wanted)
+    if ack == wanted:
+        record_event(
+            tx,
+            mechanism_id,
+            f"{subject_type}.acknowledged",
+            subject_id,
+            audience,
+            {f"{subject_type}_id": subject_id, "party_id": party, "version": version},
+            at,
+        )
+    return acknowledgement_view(ack)

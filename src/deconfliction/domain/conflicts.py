@@ -117,7 +117,7 @@ def _horizontal_gaps(pairs: list[tuple[Placed, Placed]], transformer: Any) -> np
             cores_a[i], cores_b[i]
         ):
             gaps[i] = -1.0
-    return gaps
+    return np.asarray(gaps, dtype=float)
 
 
 def _side(own: Placed, other: Placed, transformer: Any, rules: Rules) -> Side:

@@ -1,10 +1,10 @@
-"""Geodesy helpers: local equal-area projections, unit vectors and the way back to lon/lat.
+"""Geodesy helpers: local equal-area projections, unit vectors, geodesic lengths, lon/lat output.
 
-Distances are measured in a Lambert azimuthal equal-area projection on the WGS84 ellipsoid,
-centred on the place being examined (rounded to a 0.5° grid so projections can be cached).
-Within 1,100 km of the centre its scale error stays below 0.35 %, and every area is limited to
-500 km from its own centre, so distances are correct to 0.5 % anywhere on Earth — poles and the
-antimeridian included, because the projection has no seam near its centre.
+Shapes are compared in a Lambert azimuthal equal-area projection on the WGS84 ellipsoid, centred
+on the place being examined (rounded to a 0.5° grid so projections can be cached): it has no seam
+near its centre, so the poles and the antimeridian need no special case. The projection finds the
+nearest points of two shapes; their distance is then measured along the ellipsoid's geodesic, so
+it stays correct to well within 0.5 % whatever the size of the shapes.
 """
 
 from __future__ import annotations

@@ -8,16 +8,18 @@ notifications and measures:
 - the latency of checking one new notification through the store — the path of
   `services.conflicts.recompute`: `box_of` → `Box.widened` → `tx.candidates` (the R*Tree query)
   → `find_conflicts`, inside `store.read()`;
-- the same check by brute force: every stored volume kept in memory, a numpy time/altitude
+- the same check by brute force: every stored volume kept in memory, a numpy party/time/altitude
   filter over all N, then the exact `find_conflicts` on the survivors. Each brute-force answer is
-  cross-checked against the store's: the sets of conflicting notifications must be equal.
+  cross-checked against the store's: the sets of conflicting notifications must be equal, or the
+  run stops with an error.
 
 The data are seeded: circles and star-shaped polygons 1–20 km across, centred uniformly in a
 600 km × 600 km square around lon 38, lat 36, over 7 days, with windows of 10 min – 6 h, altitude
 bands within 0–12,000 m AMSL and 20 parties. The volumes are built directly from the domain's own
-constructors (parsing a million GeoJSON dicts would take ~7 minutes); a sample is parsed with
-`parse_volume` as well and must come out identical. The dataset for the largest N is generated
-once; each smaller N uses its first N volumes, in a store of its own.
+constructors, in one worker process per CPU (`parse_volume` costs ~0.4 ms a volume: ~7 minutes
+for a million); a sample is parsed with `parse_volume` as well and must come out identical. The
+dataset for the largest N is generated once; each smaller N uses its first N volumes, in a store
+of its own.
 
 Run from the project root: `.venv/bin/python bench/conflicts.py` (see docs/benchmarks.md).
 """
@@ -27,14 +29,16 @@ from __future__ import annotations
 import argparse
 import gc
 import math
+import multiprocessing
 import os
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +49,7 @@ import shapely
 from deconfliction.domain import geo
 from deconfliction.domain.altitude import GEOID_MARGIN_M, AltitudeBand
 from deconfliction.domain.areas import DENSIFY_DEG, Area, Shape
+from deconfliction.domain.candidates import Candidates
 from deconfliction.domain.conflicts import Finding, Placed, find_conflicts
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import TimeWindow, format_instant
@@ -58,13 +63,15 @@ SIDE_M = 600_000.0
 DAYS = 7
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 NOW = T0 - timedelta(days=1)
+NOW_TEXT = format_instant(NOW)
 SIZE_M = (1_000.0, 20_000.0)
 DURATION_MIN = (10, 360)
 CEILING_M = 12_000.0
 POLYGON_VERTICES = (5, 12)
-METRES_PER_DEG = math.pi * geo.EARTH_RADIUS_M / 180.0
+METRES_PER_DEG = math.pi * 6_371_008.8 / 180.0  # on the mean sphere: for placing data only
 MECHANISM = "mec-bench"
 BATCH = 10_000
+CHUNK = 10_000
 BRUTE_REFERENCE_N = 10_000
 WARMUP = 20
 
@@ -107,25 +114,48 @@ def _brute_counts(values: list[int], sizes: list[int]) -> Callable[[int], int]:
 
 def parse_args(argv: list[str] | None = None) -> Config:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=_int_list, default=[10_000, 100_000, 1_000_000],
-                        help="stored volume counts N (default 10000,100000,1000000)")
-    parser.add_argument("--queries", type=int, default=1000,
-                        help="new notifications checked through the store per N (default 1000)")
-    parser.add_argument("--brute-queries", type=_int_list, default=[200],
-                        help="brute-force checks: one number for N = 10⁴, scaled by √(10⁴/N) "
-                             "(default 200 → 63 at 10⁵, 20 at 10⁶), or one number per size")
+    parser.add_argument(
+        "--sizes",
+        type=_int_list,
+        default=[10_000, 100_000, 1_000_000],
+        help="stored volume counts N (default 10000,100000,1000000)",
+    )
+    parser.add_argument(
+        "--queries",
+        type=int,
+        default=1000,
+        help="new notifications checked through the store per N (default 1000)",
+    )
+    parser.add_argument(
+        "--brute-queries",
+        type=_int_list,
+        default=[200],
+        help="brute-force checks: one number for N = 10⁴, scaled by √(10⁴/N) "
+        "(default 200 → 63 at 10⁵, 20 at 10⁶), or one number per size",
+    )
     parser.add_argument("--seed", type=int, default=20260601)
-    parser.add_argument("--db-dir", type=Path, default=None,
-                        help="keep the SQLite files here (default: a temporary directory, removed)")
+    parser.add_argument(
+        "--db-dir",
+        type=Path,
+        default=None,
+        help="keep the SQLite files here (default: a temporary directory, removed)",
+    )
     parser.add_argument("--parties", type=int, default=20)
-    parser.add_argument("--verify", type=int, default=1000,
-                        help="generated volumes also parsed with parse_volume and compared")
-    parser.add_argument("--separation", type=float, default=1_000.0,
-                        help="horizontal separation, m (default 1000)")
-    parser.add_argument("--vertical", type=float, default=300.0,
-                        help="vertical separation, m (default 300)")
-    parser.add_argument("--buffer", type=float, default=10.0,
-                        help="time buffer, minutes (default 10)")
+    parser.add_argument(
+        "--verify",
+        type=int,
+        default=1000,
+        help="generated volumes also parsed with parse_volume and compared",
+    )
+    parser.add_argument(
+        "--separation", type=float, default=1_000.0, help="horizontal separation, m (default 1000)"
+    )
+    parser.add_argument(
+        "--vertical", type=float, default=300.0, help="vertical separation, m (default 300)"
+    )
+    parser.add_argument(
+        "--buffer", type=float, default=10.0, help="time buffer, minutes (default 10)"
+    )
     args = parser.parse_args(argv)
     sizes = sorted(set(args.sizes))
     return Config(
@@ -193,15 +223,15 @@ def draw(rng: np.random.Generator, n: int, parties: int) -> Draws:
     )
 
 
-def _ring(d: Draws, i: int) -> list[list[float]]:
+def _ring(d: Draws, i: int) -> np.ndarray:
     """A star-shaped (hence simple) polygon ring: vertices at increasing angles round the centre."""
     k = int(d.vertices[i])
     angles = (np.arange(k) + d.jitter[i, :k]) * (2.0 * np.pi / k)
     metres = d.half_size[i] * d.reach[i, :k]
     lat = d.lat[i] + metres * np.sin(angles) / METRES_PER_DEG
     lon = d.lon[i] + metres * np.cos(angles) / (METRES_PER_DEG * math.cos(math.radians(d.lat[i])))
-    ring = np.round(np.column_stack((lon, lat)), 6).tolist()
-    return [*ring, ring[0]]
+    ring = np.round(np.column_stack((lon, lat)), 6)
+    return np.vstack((ring, ring[:1]))
 
 
 def _area(d: Draws, i: int) -> Area:
@@ -213,22 +243,26 @@ def _area(d: Draws, i: int) -> Area:
         geojson = {"type": "Circle", "center": [lon, lat], "radius": radius}
         return Area(geojson, Shape(core, radius, centre), math.pi * radius**2)
     ring = _ring(d, i)
-    core = shapely.segmentize(shapely.Polygon(ring), DENSIFY_DEG)
+    core = shapely.segmentize(shapely.polygons(ring), DENSIFY_DEG)
     centre = geo.centre_of(shapely.get_coordinates(core))
     area_m2 = float(geo.project(core, geo.projection_near(*centre)).area)
-    return Area({"type": "Polygon", "coordinates": [ring]}, Shape(core, 0.0, centre), area_m2)
+    geojson = {"type": "Polygon", "coordinates": [ring.tolist()]}
+    return Area(geojson, Shape(core, 0.0, centre), area_m2)
+
+
+def _altitude(d: Draws, i: int) -> AltitudeBand:
+    lower, upper = float(d.lower[i]), float(d.upper[i])
+    given = {"lower": lower, "upper": upper, "units": "m", "reference": "AMSL"}
+    return AltitudeBand(lower, upper, "AMSL", given)
+
+
+def _window(d: Draws, i: int) -> TimeWindow:
+    start = T0 + timedelta(minutes=int(d.start_min[i]))
+    return TimeWindow(start, start + timedelta(minutes=int(d.duration_min[i])))
 
 
 def make_volume(d: Draws, i: int) -> Volume:
-    lower, upper = float(d.lower[i]), float(d.upper[i])
-    start = T0 + timedelta(minutes=int(d.start_min[i]))
-    end = start + timedelta(minutes=int(d.duration_min[i]))
-    given = {"lower": lower, "upper": upper, "units": "m", "reference": "AMSL"}
-    return Volume(
-        area=_area(d, i),
-        altitude=AltitudeBand(lower, upper, "AMSL", given),
-        window=TimeWindow(start, end),
-    )
+    return Volume(area=_area(d, i), altitude=_altitude(d, i), window=_window(d, i))
 
 
 def party_id(index: int) -> str:
@@ -249,9 +283,8 @@ class Dataset:
     party: np.ndarray
 
 
-def notification_row(nid: str, party: str, volume: Volume) -> dict[str, Any]:
+def notification_row(nid: str, party: str, volumes_json: str, window: TimeWindow) -> dict[str, Any]:
     """The notifications row the service writes for a one-volume notification."""
-    moment = format_instant(NOW)
     return {
         "id": nid,
         "mechanism_id": MECHANISM,
@@ -260,12 +293,12 @@ def notification_row(nid: str, party: str, volume: Volume) -> dict[str, Any]:
         "title": nid,
         "reference": "",
         "version": 1,
-        "volumes_json": dumps([volume.to_json()]),
-        "start_ts": volume.window.start.timestamp(),
-        "end_ts": volume.window.end.timestamp(),
+        "volumes_json": volumes_json,
+        "start_ts": window.start.timestamp(),
+        "end_ts": window.end.timestamp(),
         "late": 0,
-        "created_at": moment,
-        "updated_at": moment,
+        "created_at": NOW_TEXT,
+        "updated_at": NOW_TEXT,
     }
 
 
@@ -273,28 +306,77 @@ def placed_of(nid: str, party: str, volume: Volume) -> Placed:
     return Placed(nid, party, 0, volume.area.shape, volume.altitude, volume.window)
 
 
-def generate(n: int, seed: int, parties: int, verify: int, rules: Rules) -> Dataset:
-    d = draw(np.random.default_rng(seed), n, parties)
-    rows: list[dict[str, Any]] = []
-    placed: list[Placed] = []
-    boxes: list[Box] = []
-    started = time.perf_counter()
-    for i in range(n):
+Corner = tuple[float, float, float, float, float]
+
+
+@dataclass
+class Chunk:
+    """What a worker computes for a run of volumes, in a compact form that is cheap to send."""
+
+    volumes_json: list[str]
+    wkb: list[bytes]
+    centre: list[tuple[float, float]]
+    radius: list[float]
+    low: list[Corner]
+    high: list[Corner]
+
+
+def build_chunk(task: tuple[Draws, int, int, Rules]) -> Chunk:
+    """Volumes, JSON and boxes for one slice of the draws (run in a worker process)."""
+    d, first, verify, rules = task
+    chunk = Chunk([], [], [], [], [], [])
+    for i in range(len(d.lon)):
         volume = make_volume(d, i)
-        if i < verify:
+        if first + i < verify:
             check_same_as_parsed(volume, rules)
+        box = box_of(volume)
+        chunk.volumes_json.append(dumps([volume.to_json()]))
+        chunk.wkb.append(shapely.to_wkb(volume.area.shape.core))
+        chunk.centre.append(volume.area.shape.centre)
+        chunk.radius.append(volume.area.shape.radius_m)
+        chunk.low.append(box.low)
+        chunk.high.append(box.high)
+    return chunk
+
+
+def _slices(d: Draws, size: int) -> Iterator[tuple[int, Draws]]:
+    n = len(d.lon)
+    for first in range(0, n, size):
+        last = min(first + size, n)
+        yield first, Draws(*(getattr(d, f.name)[first:last] for f in fields(Draws)))
+
+
+def generate(n: int, seed: int, parties: int, verify: int, rules: Rules) -> Dataset:
+    """n volumes built in worker processes (one per CPU), assembled here in order."""
+    d = draw(np.random.default_rng(seed), n, parties)
+    data = Dataset([], [], [], np.empty(0), np.empty(0), d.lower, d.upper, d.party)
+    started = time.perf_counter()
+    tasks = ((part, first, verify, rules) for first, part in _slices(d, CHUNK))
+    with multiprocessing.get_context("fork").Pool(os.cpu_count()) as pool:
+        for chunk in pool.imap(build_chunk, tasks):
+            _append(data, d, chunk)
+            if len(data.rows) % 100_000 == 0 or len(data.rows) == n:
+                log(f"  generated {len(data.rows):,} ({time.perf_counter() - started:.0f} s)")
+    for i in range(min(verify, n)):
+        if data.placed[i] != placed_of(
+            data.rows[i]["id"], data.rows[i]["party_id"], make_volume(d, i)
+        ):
+            raise RuntimeError(f"volume {i} was not rebuilt faithfully from its worker's WKB")
+    data.start = T0.timestamp() + d.start_min * 60.0
+    data.end = data.start + d.duration_min * 60.0
+    return data
+
+
+def _append(data: Dataset, d: Draws, chunk: Chunk) -> None:
+    cores = shapely.from_wkb(chunk.wkb)
+    for j, core in enumerate(cores):
+        i = len(data.rows)
         nid, party = f"ntf-{i:07d}", party_id(int(d.party[i]))
-        rows.append(notification_row(nid, party, volume))
-        placed.append(placed_of(nid, party, volume))
-        boxes.append(box_of(volume))
-        if (i + 1) % 100_000 == 0:
-            log(f"  generated {i + 1:,} volumes ({time.perf_counter() - started:.0f} s)")
-    minutes = T0.timestamp() + d.start_min * 60.0
-    return Dataset(
-        rows=rows, placed=placed, boxes=boxes,
-        start=minutes, end=minutes + d.duration_min * 60.0,
-        lower=d.lower.copy(), upper=d.upper.copy(), party=d.party.copy(),
-    )
+        window = _window(d, i)
+        shape = Shape(core, chunk.radius[j], chunk.centre[j])
+        data.rows.append(notification_row(nid, party, chunk.volumes_json[j], window))
+        data.placed.append(Placed(nid, party, 0, shape, _altitude(d, i), window))
+        data.boxes.append(Box(chunk.low[j], chunk.high[j]))
 
 
 def check_same_as_parsed(volume: Volume, rules: Rules) -> None:
@@ -330,14 +412,29 @@ def make_queries(count: int, seed: int, parties: int, rules: Rules, tag: str) ->
 
 
 def open_store(path: Path, parties: int, rules: Rules) -> SqliteStore:
+    """A new store with the benchmark's mechanism and parties (all members)."""
     store = SqliteStore(path)
-    moment = format_instant(NOW)
+    moment = NOW_TEXT
     with store.write() as tx:
-        tx.insert_mechanism({"id": MECHANISM, "name": "bench", "area_json": None,
-                             "rules_json": dumps(rules.to_json()), "created_at": moment})
+        tx.insert_mechanism(
+            {
+                "id": MECHANISM,
+                "name": "bench",
+                "area_json": None,
+                "rules_json": dumps(rules.to_json()),
+                "created_at": moment,
+            }
+        )
         for p in range(parties):
-            tx.insert_party({"id": party_id(p), "name": party_id(p), "code": f"P{p:02d}",
-                             "contact": "", "created_at": moment})
+            tx.insert_party(
+                {
+                    "id": party_id(p),
+                    "name": party_id(p),
+                    "code": f"P{p:02d}",
+                    "contact": "",
+                    "created_at": moment,
+                }
+            )
             tx.add_member(MECHANISM, party_id(p), moment)
     return store
 
@@ -370,8 +467,9 @@ class Check:
 
 
 def conflicting(findings: list[Finding], nid: str) -> frozenset[str]:
-    return frozenset(f.notification_b if f.notification_a == nid else f.notification_a
-                     for f in findings)
+    return frozenset(
+        f.notification_b if f.notification_a == nid else f.notification_a for f in findings
+    )
 
 
 def check_store(store: SqliteStore, query: Query, rules: Rules) -> Check:
@@ -381,16 +479,19 @@ def check_store(store: SqliteStore, query: Query, rules: Rules) -> Check:
         t1 = time.perf_counter()
         placed = [(query.placed, box_of(query.volume))]
         t2 = time.perf_counter()
-        candidates: dict[tuple[str, int], Placed] = {}
-        for _, box in placed:
-            for candidate in tx.candidates(MECHANISM, query.party, box.widened(rules)):
-                candidates[(candidate.notification_id, candidate.index)] = candidate
+        candidates = Candidates.union(
+            [tx.candidates(MECHANISM, query.party, box.widened(rules)) for _, box in placed]
+        )
         t3 = time.perf_counter()
-        findings = find_conflicts([v for v, _ in placed], list(candidates.values()), rules)
+        findings = find_conflicts([v for v, _ in placed], candidates, rules)
         t4 = time.perf_counter()
     t5 = time.perf_counter()
-    return Check(t5 - t0, len(candidates), conflicting(findings, query.nid),
-                 (t1 - t0 + t5 - t4, t2 - t1, t3 - t2, t4 - t3))
+    return Check(
+        t5 - t0,
+        len(candidates),
+        conflicting(findings, query.nid),
+        (t1 - t0 + t5 - t4, t2 - t1, t3 - t2, t4 - t3),
+    )
 
 
 def check_brute(data: Dataset, n: int, query: Query, rules: Rules) -> Check:
@@ -430,16 +531,22 @@ class Result:
     size_mb: float
 
 
-def _progress(label: str, items: list[Any]) -> Iterator[tuple[int, Any]]:
+def _progress(label: str, items: list[Query]) -> Iterator[Query]:
     step = max(1, len(items) // 4)
     for i, item in enumerate(items):
         if i and i % step == 0:
             log(f"  {label}: {i}/{len(items)}")
-        yield i, item
+        yield item
 
 
-def run_size(n: int, data: Dataset, queries: list[Query], warmup: list[Query],
-             config: Config, directory: Path) -> Result:
+def run_size(
+    n: int,
+    data: Dataset,
+    queries: list[Query],
+    warmup: list[Query],
+    config: Config,
+    directory: Path,
+) -> Result:
     path = directory / f"bench-{n}.sqlite"
     if path.exists():
         raise SystemExit(f"{path} exists already; remove it or choose another --db-dir")
@@ -449,10 +556,10 @@ def run_size(n: int, data: Dataset, queries: list[Query], warmup: list[Query],
     log(f"  built in {build_s:.1f} s ({n / build_s:,.0f} volumes/s); checking {len(queries)}")
     for query in warmup:
         check_store(store, query, config.rules)
-    store_checks = [check_store(store, q, config.rules) for _, q in _progress("store", queries)]
+    store_checks = [check_store(store, q, config.rules) for q in _progress("store", queries)]
     brute = queries[: min(config.brute_queries(n), len(queries))]
     log(f"  brute force: {len(brute)} checks")
-    brute_checks = [check_brute(data, n, q, config.rules) for _, q in _progress("brute", brute)]
+    brute_checks = [check_brute(data, n, q, config.rules) for q in _progress("brute", brute)]
     for query, by_store, by_brute in zip(brute, store_checks, brute_checks, strict=False):
         if by_store.conflicts != by_brute.conflicts:
             raise RuntimeError(
@@ -476,36 +583,71 @@ def run_size(n: int, data: Dataset, queries: list[Query], warmup: list[Query],
 
 def report(results: list[Result], config: Config) -> None:
     rules = config.rules
-    print(f"\nrules: {rules.horizontal_separation_m:g} m horizontal, "
-          f"{rules.vertical_separation_m:g} m vertical, {rules.time_buffer_min:g} min buffer; "
-          f"{config.parties} parties; seed {config.seed}; {config.queries} store checks per N")
-    print("\n| N | build s | volumes/s | store p50 ms | store p99 ms | brute p50 ms | brute p99 ms "
-          "| mean candidates | mean conflicts | DB MB |")
+    print(
+        f"\nrules: {rules.horizontal_separation_m:g} m horizontal, "
+        f"{rules.vertical_separation_m:g} m vertical, {rules.time_buffer_min:g} min buffer; "
+        f"{config.parties} parties; seed {config.seed}; {config.queries} store checks per N"
+    )
+    print(
+        "\n| N | build s | volumes/s | store p50 ms | store p99 ms | brute p50 ms | brute p99 ms "
+        "| mean candidates | mean conflicts | DB MB |"
+    )
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
-        print(f"| {r.n:,} | {r.build_s:.1f} | {r.n / r.build_s:,.0f} "
-              f"| {np.percentile(r.store_ms, 50):.2f} | {np.percentile(r.store_ms, 99):.2f} "
-              f"| {np.percentile(r.brute_ms, 50):.1f} | {np.percentile(r.brute_ms, 99):.1f} "
-              f"| {r.candidates:.1f} | {r.conflicts:.1f} | {r.size_mb:,.0f} |")
+        print(
+            f"| {r.n:,} | {r.build_s:.1f} | {r.n / r.build_s:,.0f} "
+            f"| {np.percentile(r.store_ms, 50):.2f} | {np.percentile(r.store_ms, 99):.2f} "
+            f"| {np.percentile(r.brute_ms, 50):.1f} | {np.percentile(r.brute_ms, 99):.1f} "
+            f"| {r.candidates:.1f} | {r.conflicts:.1f} | {r.size_mb:,.0f} |"
+        )
     print("\nwhere a store check's time goes (mean ms), and the brute-force cross-check:")
-    print("\n| N | read tx begin+end | box_of | tx.candidates | find_conflicts | store mean | "
-          "store max | cross-checked | brute survivors |")
+    print(
+        "\n| N | read tx begin+end | box_of | tx.candidates | find_conflicts | store mean | "
+        "store max | brute checks cross-checked | brute survivors |"
+    )
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         split = " | ".join(f"{x:.3f}" for x in r.split_ms)
-        print(f"| {r.n:,} | {split} | {r.store_ms.mean():.2f} | {r.store_ms.max():.2f} "
-              f"| {r.checked} of {r.checked}, all equal | {r.survivors:,.0f} |")
+        print(
+            f"| {r.n:,} | {split} | {r.store_ms.mean():.2f} | {r.store_ms.max():.2f} "
+            f"| {r.checked}, all equal | {r.survivors:,.0f} |"
+        )
+
+
+def source_revision() -> str:
+    """The commit of the code measured, and whether src/ had uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "src"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}{' + uncommitted changes in src/' if dirty else ''}"
 
 
 def main(argv: list[str] | None = None) -> None:
     config = parse_args(argv)
     started = time.perf_counter()
+    revision = source_revision()
+    log(f"measuring src/ at {revision}")
     log(f"generating {max(config.sizes):,} volumes (seed {config.seed})")
     data = generate(max(config.sizes), config.seed, config.parties, config.verify, config.rules)
     queries = make_queries(config.queries, config.seed + 1, config.parties, config.rules, "q")
     warmup = make_queries(WARMUP, config.seed + 2, config.parties, config.rules, "w")
-    log(f"  done in {time.perf_counter() - started:.0f} s; "
-        f"{min(config.verify, max(config.sizes)):,} verified against parse_volume")
+    log(
+        f"  done in {time.perf_counter() - started:.0f} s; "
+        f"{min(config.verify, max(config.sizes)):,} verified against parse_volume"
+    )
     gc.collect()
     gc.freeze()  # the in-memory copy is for brute force only: keep it out of the collector's way
     directory = config.db_dir or Path(tempfile.mkdtemp(prefix="deconfliction-bench-"))
@@ -516,8 +658,11 @@ def main(argv: list[str] | None = None) -> None:
         if config.db_dir is None:
             shutil.rmtree(directory, ignore_errors=True)
     report(results, config)
-    print(f"\ntotal {time.perf_counter() - started:.0f} s on {os.cpu_count()} CPUs, "
-          f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}")
+    print(
+        f"\ntotal {time.perf_counter() - started:.0f} s on {os.cpu_count()} CPUs, "
+        f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}, "
+        f"Shapely {shapely.__version__}, src/ at {revision}"
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from deconfliction.domain import geo
+from deconfliction.domain.candidates import Candidates
 from deconfliction.domain.conflicts import Finding, Placed, find_conflicts
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.volumes import Volume, box_of
@@ -57,10 +58,15 @@ def _pole_distance(lon: float, lat: float) -> float:
 
 # --- distance accuracy ------------------------------------------------------------------------
 
+
 @FAST
 @given(
-    lon=longitudes, lat=latitudes, az=azimuths,
-    gap=st.floats(100.0, 200_000.0), r1=st.floats(1.0, 100.0), r2=st.floats(1.0, 100.0),
+    lon=longitudes,
+    lat=latitudes,
+    az=azimuths,
+    gap=st.floats(100.0, 200_000.0),
+    r1=st.floats(1.0, 100.0),
+    r2=st.floats(1.0, 100.0),
 )
 def test_distance_accuracy_anywhere(
     lon: float, lat: float, az: float, gap: float, r1: float, r2: float
@@ -77,6 +83,7 @@ def test_distance_accuracy_anywhere(
 
 
 # --- random volumes ---------------------------------------------------------------------------
+
 
 @st.composite
 def areas(draw: st.DrawFn, lon: float, lat: float) -> dict[str, Any]:
@@ -147,13 +154,19 @@ def nearby_pair(draw: st.DrawFn, anywhere: bool = True) -> tuple[dict, dict]:
 
 def _pair_key(findings: list[Finding]) -> list[tuple[Any, ...]]:
     return [
-        (f.notification_a, f.party_a, f.notification_b, f.party_b,
-         tuple((o.a.volume_index, o.b.volume_index) for o in f.overlaps))
+        (
+            f.notification_a,
+            f.party_a,
+            f.notification_b,
+            f.party_b,
+            tuple((o.a.volume_index, o.b.volume_index) for o in f.overlaps),
+        )
         for f in findings
     ]
 
 
 # --- symmetry ---------------------------------------------------------------------------------
+
 
 @FAST
 @given(pair=nearby_pair(), rules=rules_strategy)
@@ -171,6 +184,7 @@ def test_symmetry(pair: tuple[dict, dict], rules: Rules) -> None:
 
 # --- translation ------------------------------------------------------------------------------
 
+
 def _shift_lon(area: dict[str, Any], degrees: float) -> dict[str, Any]:
     def move(p: list[float]) -> list[float]:
         return [p[0] + degrees, p[1]]
@@ -185,8 +199,12 @@ def _shift_lon(area: dict[str, Any], degrees: float) -> dict[str, Any]:
 
 @FAST
 @given(
-    lon=st.floats(-160.0, 160.0), lat=st.floats(-60.0, 60.0), data=st.data(),
-    rules=rules_strategy, shift=st.sampled_from([10.0, -10.0]), days=st.integers(1, 30),
+    lon=st.floats(-160.0, 160.0),
+    lat=st.floats(-60.0, 60.0),
+    data=st.data(),
+    rules=rules_strategy,
+    shift=st.sampled_from([10.0, -10.0]),
+    days=st.integers(1, 30),
 )
 def test_translation_removes_conflict(
     lon: float, lat: float, data: st.DataObject, rules: Rules, shift: float, days: int
@@ -205,12 +223,14 @@ def test_translation_removes_conflict(
     later = dict(second["rest"])
     for key in ("start", "end"):
         later[key] = (datetime.fromisoformat(later[key]) + timedelta(days=days)).strftime(
-            "%Y-%m-%dT%H:%M:%SZ")
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
     postponed = _parsed({**second, "rest": later}, rules)
     assert find_conflicts([a], [placed("ntf-b", "B", postponed)], rules) == []
 
 
 # --- index soundness: boxes -------------------------------------------------------------------
+
 
 @settings(deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 @given(pair=nearby_pair(), rules=rules_strategy)
@@ -225,8 +245,13 @@ def test_box_prefilter_never_loses_a_conflict(pair: tuple[dict, dict], rules: Ru
 @FAST
 @example(lon=0.0, lat=0.0, az=0.0, r1=2_000.0, r2=2_000.0, sep=1_000.0, under=0.001)
 @given(
-    lon=longitudes, lat=latitudes, az=azimuths, r1=st.floats(100.0, 20_000.0),
-    r2=st.floats(100.0, 20_000.0), sep=st.floats(100.0, 5_000.0), under=st.floats(0.0, 0.005),
+    lon=longitudes,
+    lat=latitudes,
+    az=azimuths,
+    r1=st.floats(100.0, 20_000.0),
+    r2=st.floats(100.0, 20_000.0),
+    sep=st.floats(100.0, 5_000.0),
+    under=st.floats(0.0, 0.005),
 )
 def test_box_prefilter_keeps_pairs_just_inside_the_separation(
     lon: float, lat: float, az: float, r1: float, r2: float, sep: float, under: float
@@ -257,6 +282,7 @@ def test_box_holds_the_whole_area(pair: tuple[dict, dict]) -> None:
 
 # --- index soundness: the SQLite store --------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteStore]:
     path: Path = tmp_path_factory.mktemp("index") / "index.sqlite"
@@ -285,19 +311,25 @@ def _random_notifications(
                 k = rng.randint(3, 7)
                 bearings = sorted(rng.uniform(0, 360) for _ in range(k))
                 bearings = [b + i * 1e-6 for i, b in enumerate(bearings)]
-                area = polygon([fwd(lon, lat, b, rng.uniform(size / 2, size))[:2]
-                                for b in bearings])
+                area = polygon(
+                    [fwd(lon, lat, b, rng.uniform(size / 2, size))[:2] for b in bearings]
+                )
             else:
                 end = fwd(lon, lat, rng.uniform(0, 360), size * 2)[:2]
                 area = corridor([(lon, lat), end], rng.uniform(20.0, size / 4))
             lower = rng.randint(0, 40) * 50
             start = rng.randint(0, 2 * 24 * 12) * 5
             try:
-                vols.append(volume(
-                    area, lower=lower, upper=lower + rng.randint(1, 20) * 50,
-                    reference=rng.choice(["AMSL", "W84"]),
-                    start=_instant(start), end=_instant(start + rng.randint(1, 36) * 5),
-                ))
+                vols.append(
+                    volume(
+                        area,
+                        lower=lower,
+                        upper=lower + rng.randint(1, 20) * 50,
+                        reference=rng.choice(["AMSL", "W84"]),
+                        start=_instant(start),
+                        end=_instant(start + rng.randint(1, 36) * 5),
+                    )
+                )
             except InvalidInput:
                 continue
         if vols:
@@ -315,43 +347,63 @@ def _index_vs_brute_force(store: SqliteStore, seed: int, count: int, rules: Rule
     everything: list[Placed] = []
     mine: dict[str, list[Placed]] = {}
     with store.write() as tx:
-        tx.insert_mechanism({"id": mechanism, "name": "index test", "area_json": None,
-                             "rules_json": json.dumps(rules.to_json()), "created_at": stamp})
+        tx.insert_mechanism(
+            {
+                "id": mechanism,
+                "name": "index test",
+                "area_json": None,
+                "rules_json": json.dumps(rules.to_json()),
+                "created_at": stamp,
+            }
+        )
         for pid, code in parties:
-            tx.insert_party({"id": pid, "name": code, "code": code, "contact": "",
-                             "created_at": stamp})
+            tx.insert_party(
+                {"id": pid, "name": code, "code": code, "contact": "", "created_at": stamp}
+            )
         for nid, vols in notifications:
-            row = {"id": nid, "mechanism_id": mechanism, "party_id": owner[nid], "kind": "air",
-                   "title": nid, "reference": "", "version": 1, "volumes_json": "[]",
-                   "start_ts": min(v.window.start for v in vols).timestamp(),
-                   "end_ts": max(v.window.end for v in vols).timestamp(), "late": 0,
-                   "created_at": stamp, "updated_at": stamp}
+            row = {
+                "id": nid,
+                "mechanism_id": mechanism,
+                "party_id": owner[nid],
+                "kind": "air",
+                "title": nid,
+                "reference": "",
+                "version": 1,
+                "volumes_json": "[]",
+                "start_ts": min(v.window.start for v in vols).timestamp(),
+                "end_ts": max(v.window.end for v in vols).timestamp(),
+                "late": 0,
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
             tx.insert_notification(row)
             placed_vols = [placed(nid, owner[nid], v, i) for i, v in enumerate(vols)]
-            tx.replace_volumes(row, [(p, box_of(v)) for p, v in zip(placed_vols, vols,
-                                                                      strict=True)])
+            tx.replace_volumes(
+                row, [(p, box_of(v)) for p, v in zip(placed_vols, vols, strict=True)]
+            )
             mine[nid] = placed_vols
             everything.extend(placed_vols)
     conflicts = 0
     with store.read() as tx:
         for nid, vols in notifications:
-            candidates: dict[tuple[str, int], Placed] = {}
-            for v in vols:
-                for c in tx.candidates(mechanism, owner[nid], box_of(v).widened(rules)):
-                    assert c.party_id != owner[nid]
-                    candidates[(c.notification_id, c.index)] = c
-            indexed = find_conflicts(mine[nid], list(candidates.values()), rules)
+            offered = [tx.candidates(mechanism, owner[nid], box_of(v).widened(rules)) for v in vols]
+            for part in offered:
+                assert owner[nid] not in set(part.party_ids.tolist())
+            indexed = find_conflicts(mine[nid], Candidates.union(offered), rules)
             brute = find_conflicts(mine[nid], everything, rules)
             assert _pair_key(indexed) == _pair_key(brute), nid
             assert [[o.horizontal_gap_m for o in f.overlaps] for f in indexed] == [
-                [o.horizontal_gap_m for o in f.overlaps] for f in brute]
+                [o.horizontal_gap_m for o in f.overlaps] for f in brute
+            ]
             conflicts += len(brute)
     return conflicts
 
 
 @FEW
 @given(
-    seed=st.integers(0, 2**32 - 1), count=st.integers(50, 200), rules=rules_strategy,
+    seed=st.integers(0, 2**32 - 1),
+    count=st.integers(50, 200),
+    rules=rules_strategy,
 )
 def test_index_finds_exactly_what_brute_force_finds(
     store: SqliteStore, seed: int, count: int, rules: Rules
@@ -386,20 +438,44 @@ def test_index_offers_every_conflicting_pair(
     assert find_conflicts([pa], [pb], rules), "the domain finds this conflict"
     mechanism, stamp = f"mec-{uuid.uuid4().hex}", NOW.isoformat()
     with store.write() as tx:
-        tx.insert_mechanism({"id": mechanism, "name": "pair", "area_json": None,
-                             "rules_json": json.dumps(rules.to_json()), "created_at": stamp})
+        tx.insert_mechanism(
+            {
+                "id": mechanism,
+                "name": "pair",
+                "area_json": None,
+                "rules_json": json.dumps(rules.to_json()),
+                "created_at": stamp,
+            }
+        )
         for party in ("pty-x", "pty-y"):
             if tx.party(party) is None:
-                tx.insert_party({"id": party, "name": party, "code": party.upper(),
-                                 "contact": "", "created_at": stamp})
+                tx.insert_party(
+                    {
+                        "id": party,
+                        "name": party,
+                        "code": party.upper(),
+                        "contact": "",
+                        "created_at": stamp,
+                    }
+                )
         for p, v in ((pa, va), (pb, vb)):
-            row = {"id": p.notification_id, "mechanism_id": mechanism, "party_id": p.party_id,
-                   "kind": "air", "title": "t", "reference": "", "version": 1,
-                   "volumes_json": "[]", "start_ts": v.window.start.timestamp(),
-                   "end_ts": v.window.end.timestamp(), "late": 0, "created_at": stamp,
-                   "updated_at": stamp}
+            row = {
+                "id": p.notification_id,
+                "mechanism_id": mechanism,
+                "party_id": p.party_id,
+                "kind": "air",
+                "title": "t",
+                "reference": "",
+                "version": 1,
+                "volumes_json": "[]",
+                "start_ts": v.window.start.timestamp(),
+                "end_ts": v.window.end.timestamp(),
+                "late": 0,
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
             tx.insert_notification(row)
             tx.replace_volumes(row, [(p, box_of(v))])
     with store.read() as tx:
         offered = tx.candidates(mechanism, "pty-x", box_of(va).widened(rules))
-    assert [c.notification_id for c in offered] == [pb.notification_id]
+    assert offered.notification_ids.tolist() == [pb.notification_id]

@@ -8,33 +8,25 @@ exactly at a minimum do not conflict; overlapping ones have a negative gap and a
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import shapely
-from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from deconfliction.domain import geo
-from deconfliction.domain.altitude import GEOID_MARGIN_M, AltitudeBand
-from deconfliction.domain.areas import Shape, outline
+from deconfliction.domain.altitude import GEOID_MARGIN_M
+from deconfliction.domain.areas import outline
+from deconfliction.domain.candidates import Candidates
+from deconfliction.domain.placed import Placed
 from deconfliction.domain.rules import Rules
-from deconfliction.domain.times import TimeWindow, format_instant
-
-
-@dataclass(frozen=True)
-class Placed:
-    """A volume placed in a mechanism: whose notification it belongs to and where it is."""
-
-    notification_id: str
-    party_id: str
-    index: int
-    shape: Shape
-    altitude: AltitudeBand
-    window: TimeWindow
+from deconfliction.domain.times import format_instant
 
 
 @dataclass(frozen=True)
@@ -74,65 +66,208 @@ class Overlap:
 
 
 @dataclass(frozen=True)
+class Contact:
+    """One pair of volumes found closer than the minima, with their projected cores and gap.
+
+    The stored side stays a row of the candidates until the overlap is drawn.
+    """
+
+    volume: Placed
+    candidates: Candidates
+    row: int
+    volume_is_a: bool
+    gap_m: float
+    projection: tuple[float, float]
+    core_volume: BaseGeometry
+    core_candidate: BaseGeometry
+
+    @cached_property
+    def other(self) -> Placed:
+        return self.candidates.placed(self.row)
+
+    @property
+    def a(self) -> Placed:
+        return self.volume if self.volume_is_a else self.other
+
+    @property
+    def b(self) -> Placed:
+        return self.other if self.volume_is_a else self.volume
+
+    @property
+    def core_a(self) -> BaseGeometry:
+        return self.core_volume if self.volume_is_a else self.core_candidate
+
+    @property
+    def core_b(self) -> BaseGeometry:
+        return self.core_candidate if self.volume_is_a else self.core_volume
+
+    @property
+    def indexes(self) -> tuple[int, int]:
+        own, other = self.volume.index, int(self.candidates.indexes[self.row])
+        return (own, other) if self.volume_is_a else (other, own)
+
+
+@dataclass(frozen=True)
 class Finding:
-    """A conflict between two notifications: ids ordered (a < b), every conflicting volume pair."""
+    """A conflict between two notifications: ids ordered (a < b), every conflicting volume pair.
+
+    Detection stops at the contacts; the overlaps each side may see are drawn when first asked
+    for, so checking stays cheap and the drawing is done only for conflicts that are recorded.
+    """
 
     notification_a: str
     party_a: str
     notification_b: str
     party_b: str
-    overlaps: tuple[Overlap, ...]
+    contacts: tuple[Contact, ...]
+    rules: Rules
+
+    @cached_property
+    def overlaps(self) -> tuple[Overlap, ...]:
+        return tuple(_describe(contact, self.rules) for contact in self.contacts)
 
 
-def prefilter(new: Placed, candidate: Placed, rules: Rules) -> bool:
-    """The cheap tests: different party, time and altitude within the minima."""
-    return (
-        new.party_id != candidate.party_id
-        and new.window.gap_seconds(candidate.window) < rules.time_buffer_min * 60.0
-        and new.altitude.gap_m(candidate.altitude) < rules.vertical_separation_m
+def _near_in_time_and_altitude(volume: Placed, candidates: Candidates, rules: Rules) -> np.ndarray:
+    """Rows of the candidates of other parties within the time and vertical minima."""
+    start, end = volume.window.start.timestamp(), volume.window.end.timestamp()
+    time_gap = np.maximum(candidates.start - end, start - candidates.end)
+    vertical_gap = np.maximum(
+        candidates.lower - volume.altitude.upper_m, volume.altitude.lower_m - candidates.upper
     )
-
-
-def _projection_for(a: Placed, b: Placed) -> tuple[float, float]:
-    vectors = geo.unit_vectors(
-        np.array([a.shape.centre[0], b.shape.centre[0]]),
-        np.array([a.shape.centre[1], b.shape.centre[1]]),
+    vertical_gap -= np.where(
+        candidates.references != volume.altitude.reference, GEOID_MARGIN_M, 0.0
     )
-    return geo.grid_key(*geo.lonlat_of(vectors.sum(axis=0)))
+    near = (
+        (candidates.party_ids != volume.party_id)
+        & (time_gap < rules.time_buffer_min * 60.0)
+        & (vertical_gap < rules.vertical_separation_m)
+    )
+    return np.flatnonzero(near)
 
 
-def _horizontal_gaps(pairs: list[tuple[Placed, Placed]], transformer: Any) -> np.ndarray:
-    """Signed gaps in metres: the geodesic distance between the cores' nearest points less radii.
+def _projection_keys(volume: Placed, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Per pair, the grid point nearest the midpoint of the two centres (symmetric in the pair)."""
+    own = geo.unit_vectors(np.array([volume.shape.centre[0]]), np.array([volume.shape.centre[1]]))
+    middle = geo.unit_vectors(lon, lat) + own
+    norm = np.linalg.norm(middle, axis=1)
+    mid_lat = np.degrees(np.arcsin(np.clip(middle[:, 2] / norm, -1.0, 1.0)))
+    mid_lon = np.degrees(np.arctan2(middle[:, 1], middle[:, 0]))
+    return geo.grid_keys(mid_lon, mid_lat)
+
+
+def _gaps(
+    volume: Placed, cores: np.ndarray, radii: np.ndarray, transformer: Any
+) -> tuple[np.ndarray, BaseGeometry, np.ndarray]:
+    """Signed horizontal gaps from one volume to others, measured geodesically.
 
     The nearest points are found in the projection; their distance is measured on the ellipsoid,
     so the projection's scale error does not grow with the radii of large circles.
     """
-    cores_a = geo.project_all(np.array([a.shape.core for a, _ in pairs], dtype=object), transformer)
-    cores_b = geo.project_all(np.array([b.shape.core for _, b in pairs], dtype=object), transformer)
-    radii = np.array([a.shape.radius_m + b.shape.radius_m for a, b in pairs])
-    gaps = geo.geodesic_lengths(shapely.shortest_line(cores_a, cores_b), transformer) - radii
+    projected = geo.project_all(np.concatenate(([volume.shape.core], cores)), transformer)
+    own, theirs = projected[0], projected[1:]
+    radii = volume.shape.radius_m + radii
+    gaps = geo.geodesic_lengths(shapely.shortest_line(own, theirs), transformer) - radii
     # Two polygons (no radius) at distance 0 either overlap (negative gap) or only touch (0).
     for i in np.flatnonzero((gaps == 0.0) & (radii == 0.0)):
-        if shapely.intersects(cores_a[i], cores_b[i]) and not shapely.touches(
-            cores_a[i], cores_b[i]
-        ):
+        if shapely.intersects(own, theirs[i]) and not shapely.touches(own, theirs[i]):
             gaps[i] = -1.0
-    return np.asarray(gaps, dtype=float)
+    return np.asarray(gaps, dtype=float), own, theirs
 
 
-def _side(own: Placed, other: Placed, transformer: Any, rules: Rules) -> Side:
-    footprint = own.shape.footprint(transformer)
-    reach = outline(
-        geo.project(other.shape.core, transformer),
-        other.shape.radius_m + rules.horizontal_separation_m,
-    )
+def find_conflicts(
+    new: list[Placed], candidates: Candidates | Sequence[Placed], rules: Rules
+) -> list[Finding]:
+    """Every notification among the candidates that conflicts with the new volumes, exactly.
+
+    Time and altitude are tested first, over all candidates at once; the horizontal test runs on
+    the survivors, one projection call per group of pairs that share a projection.
+    """
+    if not isinstance(candidates, Candidates):
+        candidates = Candidates.of(candidates)
+    if not new or not len(candidates):
+        return []
+    found: dict[tuple[str, str], list[Contact]] = defaultdict(list)
+    parties: dict[str, str] = {}
+    for volume in new:
+        near = _near_in_time_and_altitude(volume, candidates, rules)
+        if near.size == 0:
+            continue
+        keys = _projection_keys(volume, candidates.lon[near], candidates.lat[near])
+        for key in {tuple(k) for k in keys.tolist()}:
+            rows = near[(keys == key).all(axis=1)]
+            gaps, own, theirs = _gaps(
+                volume, candidates.cores[rows], candidates.radii[rows], geo.projection(*key)
+            )
+            for row, gap, core in zip(rows.tolist(), gaps.tolist(), theirs, strict=True):
+                if not gap < rules.horizontal_separation_m:
+                    continue
+                other_id = str(candidates.notification_ids[row])
+                other_index = int(candidates.indexes[row])
+                volume_is_a = (volume.notification_id, volume.index) < (other_id, other_index)
+                parties[volume.notification_id] = volume.party_id
+                parties[other_id] = str(candidates.party_ids[row])
+                pair = (
+                    (volume.notification_id, other_id)
+                    if volume_is_a
+                    else (other_id, volume.notification_id)
+                )
+                found[pair].append(
+                    Contact(
+                        volume=volume,
+                        candidates=candidates,
+                        row=row,
+                        volume_is_a=volume_is_a,
+                        gap_m=max(gap, 0.0),
+                        projection=key,
+                        core_volume=own,
+                        core_candidate=core,
+                    )
+                )
+    return [
+        Finding(
+            notification_a=na,
+            party_a=parties[na],
+            notification_b=nb,
+            party_b=parties[nb],
+            contacts=tuple(sorted(contacts, key=lambda c: c.indexes)),
+            rules=rules,
+        )
+        for (na, nb), contacts in sorted(found.items())
+    ]
+
+
+def _lonlat_json(geometry: BaseGeometry, transformer: Any) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(shapely.to_geojson(geo.unproject(geometry, transformer)))
+    return result
+
+
+def _part(footprint: BaseGeometry, reach: BaseGeometry) -> BaseGeometry:
     part: BaseGeometry = shapely.intersection(footprint, reach)
     if part.is_empty:
         # Within the 0.5 % tolerance the drawn shapes may just miss each other: show the stretch
         # of the own area nearest the other side rather than nothing.
         near = shapely.shortest_line(footprint, reach)
         part = shapely.intersection(footprint, shapely.buffer(near, near.length + 1.0))
-    area = None if part.is_empty else mapping(geo.unproject(part, transformer))
+    return part
+
+
+def _describe(contact: Contact, rules: Rules) -> Overlap:
+    """What each side may see of its own volume: the part within the minima of the other's."""
+    transformer = geo.projection(*contact.projection)
+    a, b = contact.a, contact.b
+    footprint_a = outline(contact.core_a, a.shape.radius_m) if a.shape.radius_m else contact.core_a
+    footprint_b = outline(contact.core_b, b.shape.radius_m) if b.shape.radius_m else contact.core_b
+    sep = rules.horizontal_separation_m
+    part_a = _part(footprint_a, outline(contact.core_b, b.shape.radius_m + sep))
+    part_b = _part(footprint_b, outline(contact.core_a, a.shape.radius_m + sep))
+    return Overlap(
+        a=_side(a, b, None if part_a.is_empty else _lonlat_json(part_a, transformer), rules),
+        b=_side(b, a, None if part_b.is_empty else _lonlat_json(part_b, transformer), rules),
+        horizontal_gap_m=contact.gap_m,
+    )
+
+
+def _side(own: Placed, other: Placed, area: dict[str, Any] | None, rules: Rules) -> Side:
     buffer = timedelta(minutes=rules.time_buffer_min)
     vertical = rules.vertical_separation_m + (
         GEOID_MARGIN_M if own.altitude.reference != other.altitude.reference else 0.0
@@ -146,40 +281,3 @@ def _side(own: Placed, other: Placed, transformer: Any, rules: Rules) -> Side:
         upper_m=min(own.altitude.upper_m, other.altitude.upper_m + vertical),
         reference=own.altitude.reference,
     )
-
-
-def find_conflicts(new: list[Placed], candidates: list[Placed], rules: Rules) -> list[Finding]:
-    """Every notification among the candidates that conflicts with the new volumes, exactly."""
-    groups: dict[tuple[float, float], list[tuple[Placed, Placed]]] = defaultdict(list)
-    for volume in new:
-        for candidate in candidates:
-            if prefilter(volume, candidate, rules):
-                groups[_projection_for(volume, candidate)].append((volume, candidate))
-    found: dict[tuple[str, str], list[Overlap]] = defaultdict(list)
-    parties: dict[str, str] = {}
-    for key, pairs in groups.items():
-        transformer = geo.projection(*key)
-        gaps = _horizontal_gaps(pairs, transformer)
-        for (volume, candidate), gap in zip(pairs, gaps, strict=True):
-            if not gap < rules.horizontal_separation_m:
-                continue
-            a, b = sorted((volume, candidate), key=lambda p: (p.notification_id, p.index))
-            parties[a.notification_id] = a.party_id
-            parties[b.notification_id] = b.party_id
-            found[(a.notification_id, b.notification_id)].append(
-                Overlap(
-                    a=_side(a, b, transformer, rules),
-                    b=_side(b, a, transformer, rules),
-                    horizontal_gap_m=max(float(gap), 0.0),
-                )
-            )
-    return [
-        Finding(
-            notification_a=na,
-            party_a=parties[na],
-            notification_b=nb,
-            party_b=parties[nb],
-            overlaps=tuple(sorted(overlaps, key=lambda o: (o.a.volume_index, o.b.volume_index))),
-        )
-        for (na, nb), overlaps in sorted(found.items())
-    ]

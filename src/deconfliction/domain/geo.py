@@ -61,6 +61,15 @@ def grid_key(lon: float, lat: float) -> tuple[float, float]:
     return glon, glat
 
 
+def grid_keys(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """`grid_key` for arrays of positions: an (n × 2) array of projection centres."""
+    glat = np.round(lat / GRID_DEG) * GRID_DEG
+    glon = np.round(lon / GRID_DEG) * GRID_DEG
+    glon = np.where(glon <= -180.0, glon + 360.0, glon)
+    glon = np.where(glon > 180.0, glon - 360.0, glon)
+    return np.column_stack((glon, glat))
+
+
 @lru_cache(maxsize=1024)
 def projection(lon: float, lat: float) -> Transformer:
     """A WGS84 lon/lat → local Lambert azimuthal equal-area transformer centred at lon/lat."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from deconfliction.domain.candidates import Candidates
 from deconfliction.domain.conflicts import Finding, Placed, find_conflicts
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import format_instant
@@ -46,13 +47,15 @@ def recompute(
     New conflicts are recorded, changed overlaps updated, vanished ones resolved with `because`.
     The caller's transaction makes this atomic with the change that caused it.
     """
-    candidates: dict[tuple[str, int], Placed] = {}
-    for _volume, box in placed:
-        for candidate in tx.candidates(
-            notification["mechanism_id"], notification["party_id"], box.widened(rules)
-        ):
-            candidates[(candidate.notification_id, candidate.index)] = candidate
-    findings = find_conflicts([v for v, _ in placed], list(candidates.values()), rules)
+    candidates = Candidates.union(
+        [
+            tx.candidates(
+                notification["mechanism_id"], notification["party_id"], box.widened(rules)
+            )
+            for _volume, box in placed
+        ]
+    )
+    findings = find_conflicts([v for v, _ in placed], candidates, rules)
     nid = notification["id"]
     existing = {
         (row["notification_a"], row["notification_b"]): row for row in tx.open_conflicts_of(nid)

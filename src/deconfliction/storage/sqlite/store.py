@@ -12,26 +12,34 @@ from typing import Any
 
 import shapely
 
-from deconfliction.domain.altitude import AltitudeBand
-from deconfliction.domain.areas import Shape
-from deconfliction.domain.conflicts import Placed
-from deconfliction.domain.times import TimeWindow, from_epoch
+from deconfliction.domain.candidates import Candidates
+from deconfliction.domain.placed import Placed
 from deconfliction.domain.volumes import Box
 from deconfliction.storage.sqlite.migrations import migrate
 
-# R*Tree coordinates are 32-bit floats (rounded outwards, so never too small). Time is kept in
-# minutes since 2000 so that one float step is about a minute, not two.
+# R*Tree coordinates are 32-bit floats, rounded outwards, so a box is never stored too small.
+# The R*Tree splits its nodes by the sum of box edge lengths, so all five axes are given in
+# units of a similar reach: position in km on the sphere (unit vector × 6371), altitude in km,
+# time in hours since 2000 (one float step is then about half a metre and a few seconds).
 EPOCH_2000 = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
+SPACE_SCALE = 6_371.0
+ALTITUDE_SCALE = 1e-3
 BUSY_TIMEOUT_MS = 30_000
 
 
-def _minutes(seconds: float) -> float:
-    return (seconds - EPOCH_2000) / 60.0
+def _scaled(corner: tuple[float, float, float, float, float]) -> list[float]:
+    x, y, z, altitude, seconds = corner
+    return [
+        x * SPACE_SCALE,
+        y * SPACE_SCALE,
+        z * SPACE_SCALE,
+        altitude * ALTITUDE_SCALE,
+        (seconds - EPOCH_2000) / 3_600.0,
+    ]
 
 
 def _rtree_box(box: Box) -> list[float]:
-    low = [*box.low[:4], _minutes(box.low[4])]
-    high = [*box.high[:4], _minutes(box.high[4])]
+    low, high = _scaled(box.low), _scaled(box.high)
     return [value for pair in zip(low, high, strict=True) for value in pair]
 
 
@@ -321,32 +329,19 @@ class SqliteTransaction:
         )
         self.db.execute("DELETE FROM volumes WHERE notification_id = ?", (notification_id,))
 
-    def candidates(self, mechanism_id: str, party_id: str, box: Box) -> list[Placed]:
+    def candidates(self, mechanism_id: str, party_id: str, box: Box) -> Candidates:
         """Other parties' indexed volumes in the mechanism whose boxes touch `box`."""
-        bounds = _rtree_box(box)
         rows = self.db.execute(
-            "SELECT v.notification_id, v.party_id, v.idx, v.core_wkb, v.radius_m, v.centre_lon, "
-            "v.centre_lat, v.lower_m, v.upper_m, v.reference, v.start_ts, v.end_ts "
+            "SELECT v.notification_id, v.party_id, v.idx, v.radius_m, v.centre_lon, "
+            "v.centre_lat, v.lower_m, v.upper_m, v.reference, v.start_ts, v.end_ts, v.core_wkb "
             "FROM volume_index i JOIN volumes v ON v.id = i.id "
             "WHERE i.x1 >= ? AND i.x0 <= ? AND i.y1 >= ? AND i.y0 <= ? AND i.z1 >= ? "
             "AND i.z0 <= ? AND i.a1 >= ? AND i.a0 <= ? AND i.t1 >= ? AND i.t0 <= ? "
             "AND i.mechanism_id = ? AND i.party_id != ?",
-            (*bounds, mechanism_id, party_id),
+            (*_rtree_box(box), mechanism_id, party_id),
         ).fetchall()
-        if not rows:
-            return []
-        cores = shapely.from_wkb([row[3] for row in rows])
-        return [
-            Placed(
-                notification_id=row[0],
-                party_id=row[1],
-                index=row[2],
-                shape=Shape(core=core, radius_m=row[4], centre=(row[5], row[6])),
-                altitude=AltitudeBand(row[7], row[8], row[9], {}),
-                window=TimeWindow(from_epoch(row[10]), from_epoch(row[11])),
-            )
-            for row, core in zip(rows, cores, strict=True)
-        ]
+        columns = list(zip(*rows, strict=True)) if rows else [()] * 12
+        return Candidates.from_columns(columns[:11], shapely.from_wkb(list(columns[11])))
 
     # Conflicts and acknowledgements.
 

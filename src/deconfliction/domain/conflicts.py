@@ -28,6 +28,8 @@ from deconfliction.domain.placed import Placed
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import format_instant
 
+TOUCH_AREA_M2 = 1.0
+
 
 @dataclass(frozen=True)
 class Side:
@@ -168,8 +170,10 @@ def _gaps(
     radii = volume.shape.radius_m + radii
     gaps = geo.geodesic_lengths(shapely.shortest_line(own, theirs), transformer) - radii
     # Two polygons (no radius) at distance 0 either overlap (negative gap) or only touch (0).
+    # Edges shared in lon/lat may cross by rounding once densified and projected, so an overlap
+    # must cover more than TOUCH_AREA_M2 to count.
     for i in np.flatnonzero((gaps == 0.0) & (radii == 0.0)):
-        if shapely.intersects(own, theirs[i]) and not shapely.touches(own, theirs[i]):
+        if shapely.area(shapely.intersection(own, theirs[i])) > TOUCH_AREA_M2:
             gaps[i] = -1.0
     return np.asarray(gaps, dtype=float), own, theirs
 

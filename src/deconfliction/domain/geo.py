@@ -1,7 +1,8 @@
 """Geodesy helpers: local equal-area projections, unit vectors, geodesic lengths, lon/lat output.
 
 Shapes are compared in a Lambert azimuthal equal-area projection on the WGS84 ellipsoid, centred
-on the place being examined (rounded to a 0.5° grid so projections can be cached): it has no seam
+on the place being examined (rounded to a 2° grid so that projections are cached and
+most pairs of a check share one): it has no seam
 near its centre, so the poles and the antimeridian need no special case. The projection finds the
 nearest points of two shapes; their distance is then measured along the ellipsoid's geodesic, so
 it stays correct to well within 0.5 % whatever the size of the shapes.
@@ -23,7 +24,7 @@ from shapely.geometry.base import BaseGeometry
 # turning metres into angles with it never gives too small an angle, anywhere.
 SMALLEST_CURVATURE_RADIUS_M = 6_335_439.0
 GEOD = Geod(ellps="WGS84")
-GRID_DEG = 0.5
+GRID_DEG = 2.0
 
 
 def unit_vectors(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

@@ -1,11 +1,11 @@
 """Geodesy helpers: local equal-area projections, unit vectors, geodesic lengths, lon/lat output.
 
 Shapes are compared in a Lambert azimuthal equal-area projection on the WGS84 ellipsoid, centred
-on the place being examined (rounded to a 2° grid so that projections are cached and
-most pairs of a check share one): it has no seam
-near its centre, so the poles and the antimeridian need no special case. The projection finds the
-nearest points of two shapes; their distance is then measured along the ellipsoid's geodesic, so
-it stays correct to well within 0.5 % whatever the size of the shapes.
+on the place being examined (rounded to a 2° grid so that projections are cached and most pairs
+of a check share one): it has no seam near its centre, so the poles and the antimeridian need no
+special case. The projection finds the nearest points of two shapes; their distance is then
+measured along the ellipsoid's geodesic, so it stays correct to well within 0.5 % whatever the
+size of the shapes.
 """
 
 from __future__ import annotations
@@ -51,19 +51,8 @@ def centre_of(coords: np.ndarray) -> tuple[float, float]:
     return lonlat_of(unit_vectors(coords[:, 0], coords[:, 1]).mean(axis=0))
 
 
-def grid_key(lon: float, lat: float) -> tuple[float, float]:
-    """The projection centre used for a place: rounded so that projections can be cached."""
-    glat = round(lat / GRID_DEG) * GRID_DEG
-    glon = round(lon / GRID_DEG) * GRID_DEG
-    if glon <= -180.0:
-        glon += 360.0
-    if glon > 180.0:
-        glon -= 360.0
-    return glon, glat
-
-
 def grid_keys(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """`grid_key` for arrays of positions: an (n × 2) array of projection centres."""
+    """The projection centre for each position: the nearest grid point, as an (n × 2) array."""
     glat = np.round(lat / GRID_DEG) * GRID_DEG
     glon = np.round(lon / GRID_DEG) * GRID_DEG
     glon = np.where(glon <= -180.0, glon + 360.0, glon)
@@ -82,7 +71,8 @@ def projection(lon: float, lat: float) -> Transformer:
 
 def projection_near(lon: float, lat: float) -> Transformer:
     """The cached projection whose centre is the grid point nearest lon/lat."""
-    return projection(*grid_key(lon, lat))
+    glon, glat = grid_keys(np.array([lon]), np.array([lat]))[0].tolist()
+    return projection(glon, glat)
 
 
 def _forward(transformer: Transformer) -> Callable[[np.ndarray], np.ndarray]:

@@ -158,7 +158,7 @@ def _projection_keys(volume: Placed, lon: np.ndarray, lat: np.ndarray) -> np.nda
 
 
 def _gaps(
-    volume: Placed, cores: np.ndarray, radii: np.ndarray, transformer: Any
+    volume: Placed, cores: np.ndarray, radii: np.ndarray, transformer: Any, separation: float
 ) -> tuple[np.ndarray, BaseGeometry, np.ndarray]:
     """Signed horizontal gaps from one volume to others, measured geodesically.
 
@@ -169,9 +169,11 @@ def _gaps(
     own, theirs = projected[0], projected[1:]
     radii = volume.shape.radius_m + radii
     gaps = geo.geodesic_lengths(shapely.shortest_line(own, theirs), transformer) - radii
-    # Two polygons (no radius) at distance 0 either overlap (negative gap) or only touch (0).
-    # Edges shared in lon/lat may cross by rounding once densified and projected, so an overlap
-    # must cover more than TOUCH_AREA_M2 to count.
+    if separation > 0.0:
+        return np.asarray(gaps, dtype=float), own, theirs
+    # With no separation, two polygons (no radius) at distance 0 conflict only if they overlap
+    # (negative gap), not if they touch (0). Edges shared in lon/lat may cross by rounding once
+    # densified and projected, so an overlap must cover more than TOUCH_AREA_M2 to count.
     for i in np.flatnonzero((gaps == 0.0) & (radii == 0.0)):
         if shapely.area(shapely.intersection(own, theirs[i])) > TOUCH_AREA_M2:
             gaps[i] = -1.0
@@ -200,7 +202,11 @@ def find_conflicts(
         for key in {tuple(k) for k in keys.tolist()}:
             rows = near[(keys == key).all(axis=1)]
             gaps, own, theirs = _gaps(
-                volume, candidates.cores[rows], candidates.radii[rows], geo.projection(*key)
+                volume,
+                candidates.cores[rows],
+                candidates.radii[rows],
+                geo.projection(*key),
+                rules.horizontal_separation_m,
             )
             for row, gap, core in zip(rows.tolist(), gaps.tolist(), theirs, strict=True):
                 if not gap < rules.horizontal_separation_m:

@@ -72,22 +72,13 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         CREATE TABLE volumes (
             id INTEGER PRIMARY KEY,
-            notification_id TEXT NOT NULL REFERENCES notifications(id),
-            party_id TEXT NOT NULL,
-            idx INTEGER NOT NULL,
-            core_wkb BLOB NOT NULL,
-            radius_m REAL NOT NULL,
-            centre_lon REAL NOT NULL,
-            centre_lat REAL NOT NULL,
-            lower_m REAL NOT NULL,
-            upper_m REAL NOT NULL,
-            reference TEXT NOT NULL,
-            start_ts REAL NOT NULL,
-            end_ts REAL NOT NULL
+            notification_id TEXT NOT NULL REFERENCES notifications(id)
         );
         CREATE INDEX volumes_notification ON volumes(notification_id);
         CREATE VIRTUAL TABLE volume_index USING rtree(
-            id, x0, x1, y0, y1, z0, z1, a0, a1, t0, t1, +mechanism_id, +party_id
+            id, x0, x1, y0, y1, z0, z1, a0, a1, t0, t1,
+            +mechanism_id, +party_id, +notification_id, +idx, +radius_m, +centre_lon,
+            +centre_lat, +lower_m, +upper_m, +reference, +start_ts, +end_ts, +core_wkb
         );
         CREATE TABLE conflicts (
             id TEXT PRIMARY KEY,

@@ -298,18 +298,26 @@ class SqliteTransaction:
     def replace_volumes(
         self, notification: dict[str, Any], placed: list[tuple[Placed, Box]]
     ) -> None:
-        """Index a notification's current volumes, replacing whatever was indexed before."""
+        """Index a notification's current volumes, replacing whatever was indexed before.
+
+        A volume's exact data rides in the R*Tree's auxiliary columns, so a check reads each
+        candidate once; `volumes` maps notifications to their index rows.
+        """
         self.remove_volumes(notification["id"])
         for volume, box in placed:
             cursor = self.db.execute(
-                "INSERT INTO volumes (notification_id, party_id, idx, core_wkb, radius_m, "
-                "centre_lon, centre_lat, lower_m, upper_m, reference, start_ts, end_ts) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO volumes (notification_id) VALUES (?)", (volume.notification_id,)
+            )
+            self.db.execute(
+                "INSERT INTO volume_index VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    volume.notification_id,
+                    cursor.lastrowid,
+                    *_rtree_box(box),
+                    notification["mechanism_id"],
                     volume.party_id,
+                    volume.notification_id,
                     volume.index,
-                    shapely.to_wkb(volume.shape.core),
                     volume.shape.radius_m,
                     volume.shape.centre[0],
                     volume.shape.centre[1],
@@ -318,11 +326,8 @@ class SqliteTransaction:
                     volume.altitude.reference,
                     volume.window.start.timestamp(),
                     volume.window.end.timestamp(),
+                    shapely.to_wkb(volume.shape.core),
                 ),
-            )
-            self.db.execute(
-                "INSERT INTO volume_index VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (cursor.lastrowid, *_rtree_box(box), notification["mechanism_id"], volume.party_id),
             )
 
     def remove_volumes(self, notification_id: str) -> None:
@@ -336,12 +341,11 @@ class SqliteTransaction:
     def candidates(self, mechanism_id: str, party_id: str, box: Box) -> Candidates:
         """Other parties' indexed volumes in the mechanism whose boxes touch `box`."""
         rows = self.db.execute(
-            "SELECT v.notification_id, v.party_id, v.idx, v.radius_m, v.centre_lon, "
-            "v.centre_lat, v.lower_m, v.upper_m, v.reference, v.start_ts, v.end_ts, v.core_wkb "
-            "FROM volume_index i JOIN volumes v ON v.id = i.id "
-            "WHERE i.x1 >= ? AND i.x0 <= ? AND i.y1 >= ? AND i.y0 <= ? AND i.z1 >= ? "
-            "AND i.z0 <= ? AND i.a1 >= ? AND i.a0 <= ? AND i.t1 >= ? AND i.t0 <= ? "
-            "AND i.mechanism_id = ? AND i.party_id != ?",
+            "SELECT notification_id, party_id, idx, radius_m, centre_lon, centre_lat, lower_m, "
+            "upper_m, reference, start_ts, end_ts, core_wkb FROM volume_index "
+            "WHERE x1 >= ? AND x0 <= ? AND y1 >= ? AND y0 <= ? AND z1 >= ? AND z0 <= ? "
+            "AND a1 >= ? AND a0 <= ? AND t1 >= ? AND t0 <= ? "
+            "AND mechanism_id = ? AND party_id != ?",
             (*_rtree_box(box), mechanism_id, party_id),
         ).fetchall()
         columns = list(zip(*rows, strict=True)) if rows else [()] * 12

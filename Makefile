@@ -28,6 +28,7 @@ test: lint
 
 bench: setup
 	$(BIN)/python bench/conflicts.py
+	$(BIN)/python bench/overlaps.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache .hypothesis

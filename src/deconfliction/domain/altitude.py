@@ -28,11 +28,6 @@ class AltitudeBand:
     reference: str
     given: dict[str, Any]
 
-    def gap_m(self, other: AltitudeBand) -> float:
-        """Signed vertical gap: negative when the bands overlap, widened across references."""
-        gap = max(other.lower_m - self.upper_m, self.lower_m - other.upper_m)
-        return gap - (GEOID_MARGIN_M if self.reference != other.reference else 0.0)
-
 
 def _to_metres(value: float, units: str) -> float:
     if units == "m":

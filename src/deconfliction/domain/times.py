@@ -62,12 +62,6 @@ class TimeWindow:
     start: datetime
     end: datetime
 
-    def gap_seconds(self, other: TimeWindow) -> float:
-        """Signed gap between the windows: negative when they overlap."""
-        return max(
-            (other.start - self.end).total_seconds(), (self.start - other.end).total_seconds()
-        )
-
 
 def parse_window(
     start: Any, end: Any, field: str, *, now: datetime, max_duration: timedelta

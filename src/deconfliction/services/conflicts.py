@@ -40,11 +40,12 @@ def recompute(
     placed: list[tuple[Placed, Box]],
     rules: Rules,
     at: str,
-    because: str,
+    because: str = "",
 ) -> None:
     """Bring the notification's open conflicts in line with its current volumes.
 
-    New conflicts are recorded, changed overlaps updated, vanished ones resolved with `because`.
+    New conflicts are recorded, changed overlaps updated, vanished ones resolved with `because`
+    (a new notification has none to resolve).
     The caller's transaction makes this atomic with the change that caused it.
     """
     candidates = Candidates.union(

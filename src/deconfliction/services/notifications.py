@@ -160,9 +160,7 @@ def notify(
                 {"notification_id": row["id"], "version": 1, "late": bool(row["late"])},
                 now,
             )
-            conflicts.recompute(
-                tx, notification=row, placed=placed, rules=rules, at=now, because=""
-            )
+            conflicts.recompute(tx, notification=row, placed=placed, rules=rules, at=now)
             stored = tx.notification(row["id"])
             assert stored is not None
             return notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)

@@ -1127,6 +1127,24 @@ def test_bbox_filter(scene: Scene) -> None:
     assert _ids(far) == {scene.a1["id"]}
 
 
+@pytest.mark.parametrize("limit", [1, 2])
+def test_bbox_finds_matches_beyond_the_first_page(scene: Scene, limit: int) -> None:
+    """The bbox test runs after the rows are read; a small limit must not hide later matches."""
+    w = scene.world
+    far = w.client.get(
+        w.notifications_url(),
+        params={"bbox": "38.4,36.4,38.6,36.6", "limit": str(limit)},
+        headers=w.operator,
+    ).json()
+    assert _ids(far) == {scene.a1["id"]}
+    near = w.client.get(
+        w.notifications_url(),
+        params={"bbox": "36.9,36.4,37.1,36.6", "limit": "1"},
+        headers=w.operator,
+    ).json()
+    assert len(near) == 1 and _ids(near) <= {scene.n1["id"], scene.s1["id"]}
+
+
 def test_time_and_state_filters(scene: Scene) -> None:
     w, clock = scene.world, scene.world.clock
 

@@ -16,16 +16,7 @@ router = APIRouter(prefix="/v1")
 @router.get("/me", tags=["auth"])
 def me(ctx: Ctx, caller: Caller) -> dict[str, Any]:
     """Who this token belongs to: the operator, or a party."""
-    party = None
-    if caller.party_id is not None:
-        with ctx.store.read() as tx:
-            row = tx.party(caller.party_id)
-        party = admin.party_view(row) if row else None
-    return {
-        "token_id": caller.token_id,
-        "role": "operator" if caller.is_operator else "party",
-        "party": party,
-    }
+    return tokens.whoami(ctx, caller)
 
 
 @router.post("/mechanisms", status_code=201, tags=["mechanisms"])

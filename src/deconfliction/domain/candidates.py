@@ -93,21 +93,39 @@ class Candidates:
     @classmethod
     def of(cls, volumes: Sequence[Placed]) -> Candidates:
         """Columns from domain volumes (tests and brute-force scans)."""
-        rows = [
-            (
-                v.notification_id,
-                v.party_id,
-                v.index,
-                v.shape.radius_m,
-                v.shape.centre[0],
-                v.shape.centre[1],
-                v.altitude.lower_m,
-                v.altitude.upper_m,
-                v.altitude.reference,
-                v.window.start.timestamp(),
-                v.window.end.timestamp(),
-            )
-            for v in volumes
-        ]
-        columns = list(zip(*rows, strict=True)) if rows else [()] * 11
+        rows = [columns_of(v) for v in volumes]
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
         return cls.from_columns(columns, [v.shape.core for v in volumes])
+
+
+# The columns of `from_columns`, in order: what a store keeps of a volume besides its core.
+COLUMNS = (
+    "notification_id",
+    "party_id",
+    "idx",
+    "radius_m",
+    "centre_lon",
+    "centre_lat",
+    "lower_m",
+    "upper_m",
+    "reference",
+    "start_ts",
+    "end_ts",
+)
+
+
+def columns_of(volume: Placed) -> tuple[Any, ...]:
+    """A volume's values for COLUMNS."""
+    return (
+        volume.notification_id,
+        volume.party_id,
+        volume.index,
+        volume.shape.radius_m,
+        volume.shape.centre[0],
+        volume.shape.centre[1],
+        volume.altitude.lower_m,
+        volume.altitude.upper_m,
+        volume.altitude.reference,
+        volume.window.start.timestamp(),
+        volume.window.end.timestamp(),
+    )

@@ -38,11 +38,8 @@ def mechanism_view(row: Row) -> dict[str, Any]:
     }
 
 
-def party_view(row: Row, *, with_contact: bool = True) -> dict[str, Any]:
-    view = {"id": row["id"], "code": row["code"], "name": row["name"]}
-    if with_contact:
-        view["contact"] = row["contact"]
-    return view
+def party_view(row: Row) -> dict[str, Any]:
+    return {"id": row["id"], "code": row["code"], "name": row["name"], "contact": row["contact"]}
 
 
 def create_mechanism(

@@ -73,10 +73,13 @@ def once(
     request: RequestKey | None,
     now: str,
     run: Callable[[], dict[str, Any]],
+    *,
+    secret: bool = False,
 ) -> dict[str, Any]:
     """Run a write use case at most once per Idempotency-Key, replaying the first response.
 
     Runs inside the use case's transaction, so the response is stored together with its effects.
+    A `secret` response (a new token) is not stored: a replay is refused instead of showing it.
     """
     if request is None:
         return run()
@@ -94,7 +97,6 @@ def once(
         result: dict[str, Any] = json.loads(stored["response_json"])
         return result
     response = run()
-    secret = "token" in response
     tx.store_idempotent_response(
         {
             "token_id": actor.token_id,

@@ -33,7 +33,7 @@ from deconfliction.services.context import (
 from deconfliction.services.events import record_event
 from deconfliction.services.ports import Row, Transaction
 from deconfliction.services.text import checked_text
-from deconfliction.services.views import notification_view
+from deconfliction.services.views import may_see, notification_view
 
 CONTENT_FIELDS = {"kind", "title", "reference", "volumes"}
 MAX_TEXT = 200
@@ -377,19 +377,29 @@ def list_notifications(
         mechanism = visible_mechanism(tx, actor, mechanism_id)
         rules = _rules(mechanism)
         need_to_know = actor.party_id is not None and rules.disclosure != "full"
-        rows = tx.notifications(
-            mechanism_id,
-            visible_to=actor.party_id if need_to_know else None,
-            state=state,
-            now=moment.timestamp(),
-            start=window["start"],
-            end=window["end"],
-            limit=limit,
-        )
-        views = [notification_view(tx, r, actor, policy=rules.disclosure, now=moment) for r in rows]
-    if bbox is not None:
-        views = [v for v in views if view_intersects_bbox(v, bbox)]
-    return views
+        views: list[dict[str, Any]] = []
+        offset = 0
+        # The bbox test needs the views' geometry, so it runs here; pages are read until `limit`
+        # views match, so a bbox never hides matches that come after the first page.
+        while len(views) < limit:
+            rows = tx.notifications(
+                mechanism_id,
+                visible_to=actor.party_id if need_to_know else None,
+                state=state,
+                now=moment.timestamp(),
+                start=window["start"],
+                end=window["end"],
+                limit=limit,
+                offset=offset,
+            )
+            page = [
+                notification_view(tx, r, actor, policy=rules.disclosure, now=moment) for r in rows
+            ]
+            views += [v for v in page if bbox is None or view_intersects_bbox(v, bbox)]
+            if len(rows) < limit:
+                break
+            offset += len(rows)
+    return views[:limit]
 
 
 def acknowledge_notification(
@@ -399,11 +409,11 @@ def acknowledge_notification(
     party = actor.require_party()
     with ctx.store.write() as tx:
         row, rules = _readable(tx, actor, notification_id)
-        moment = ctx.now()
-        notification_view(tx, row, actor, policy=rules.disclosure, now=moment)
+        if not may_see(tx, row, actor, policy=rules.disclosure):
+            raise NotFound(f"no notification {notification_id}")
         if row["party_id"] == party:
             raise StateConflict("a party does not acknowledge its own notification")
-        now = format_instant(moment)
+        now = format_instant(ctx.now())
 
         def run() -> dict[str, Any]:
             return acknowledgements.acknowledge(

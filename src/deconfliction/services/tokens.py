@@ -8,6 +8,7 @@ from typing import Any
 
 from deconfliction.domain.times import format_instant
 from deconfliction.errors import InvalidInput, NotFound, StateConflict, Unauthenticated
+from deconfliction.services.admin import party_view
 from deconfliction.services.context import Actor, Context, RequestKey, new_id, once
 from deconfliction.services.ports import Row, Transaction
 
@@ -92,6 +93,19 @@ def ensure_operator_token(ctx: Context, token: str) -> bool:
         return True
 
 
+def whoami(ctx: Context, actor: Actor) -> dict[str, Any]:
+    """Who a token belongs to: the operator, or a party."""
+    party = None
+    if actor.party_id is not None:
+        with ctx.store.read() as tx:
+            party = tx.party(actor.party_id)
+    return {
+        "token_id": actor.token_id,
+        "role": "operator" if actor.is_operator else "party",
+        "party": None if party is None else party_view(party),
+    }
+
+
 def has_operator_token(ctx: Context) -> bool:
     with ctx.store.read() as tx:
         return any(row["revoked_at"] is None for row in tx.tokens(None))
@@ -112,7 +126,7 @@ def create_party_token(
             row = _insert(tx, token=token, party_id=party_id, label=label, at=now)
             return {**token_view(row), "token": token}
 
-        return once(tx, actor, request, now, run)
+        return once(tx, actor, request, now, run, secret=True)
 
 
 def list_tokens(ctx: Context, actor: Actor, *, party_id: str) -> list[dict[str, Any]]:

@@ -74,6 +74,13 @@ def conflict_view(tx: Transaction, row: Row, actor: Actor) -> dict[str, Any]:
     }
 
 
+def may_see(tx: Transaction, row: Row, actor: Actor, *, policy: str) -> bool:
+    """Whether the actor may see any of a notification: whole, or the overlap of a conflict."""
+    return sees_whole(
+        viewer_party=actor.party_id, owner_party=row["party_id"], policy=policy
+    ) or bool(actor.party_id and tx.conflicts_between(actor.party_id, row["id"]))
+
+
 def notification_view(
     tx: Transaction, row: Row, actor: Actor, *, policy: str, now: datetime
 ) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import shapely
 
-from deconfliction.domain.candidates import Candidates
+from deconfliction.domain.candidates import COLUMNS, Candidates, columns_of
 from deconfliction.domain.placed import Placed
 from deconfliction.domain.volumes import Box
 from deconfliction.storage.sqlite.migrations import migrate
@@ -245,6 +245,7 @@ class SqliteTransaction:
         start: float | None,
         end: float | None,
         limit: int,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
         """Notifications of a mechanism, filtered.
 
@@ -275,9 +276,10 @@ class SqliteTransaction:
             where.append("start_ts < ?")
             args.append(end)
         sql = (
-            f"SELECT * FROM notifications WHERE {' AND '.join(where)} ORDER BY start_ts, id LIMIT ?"
+            f"SELECT * FROM notifications WHERE {' AND '.join(where)} "
+            "ORDER BY start_ts, id LIMIT ? OFFSET ?"
         )
-        return _dicts(self.db.execute(sql, [*args, limit]))
+        return _dicts(self.db.execute(sql, [*args, limit, offset]))
 
     def insert_revision(self, row: dict[str, Any]) -> None:
         self.db.execute(
@@ -309,23 +311,14 @@ class SqliteTransaction:
                 "INSERT INTO volumes (notification_id) VALUES (?)", (volume.notification_id,)
             )
             self.db.execute(
-                "INSERT INTO volume_index VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO volume_index (id, x0, x1, y0, y1, z0, z1, a0, a1, t0, t1, "
+                f"mechanism_id, {', '.join(COLUMNS)}, core_wkb) "
+                f"VALUES ({', '.join('?' * (13 + len(COLUMNS)))})",
                 (
                     cursor.lastrowid,
                     *_rtree_box(box),
                     notification["mechanism_id"],
-                    volume.party_id,
-                    volume.notification_id,
-                    volume.index,
-                    volume.shape.radius_m,
-                    volume.shape.centre[0],
-                    volume.shape.centre[1],
-                    volume.altitude.lower_m,
-                    volume.altitude.upper_m,
-                    volume.altitude.reference,
-                    volume.window.start.timestamp(),
-                    volume.window.end.timestamp(),
+                    *columns_of(volume),
                     shapely.to_wkb(volume.shape.core),
                 ),
             )
@@ -341,15 +334,14 @@ class SqliteTransaction:
     def candidates(self, mechanism_id: str, party_id: str, box: Box) -> Candidates:
         """Other parties' indexed volumes in the mechanism whose boxes touch `box`."""
         rows = self.db.execute(
-            "SELECT notification_id, party_id, idx, radius_m, centre_lon, centre_lat, lower_m, "
-            "upper_m, reference, start_ts, end_ts, core_wkb FROM volume_index "
+            f"SELECT {', '.join(COLUMNS)}, core_wkb FROM volume_index "
             "WHERE x1 >= ? AND x0 <= ? AND y1 >= ? AND y0 <= ? AND z1 >= ? AND z0 <= ? "
             "AND a1 >= ? AND a0 <= ? AND t1 >= ? AND t0 <= ? "
             "AND mechanism_id = ? AND party_id != ?",
             (*_rtree_box(box), mechanism_id, party_id),
         ).fetchall()
-        columns = list(zip(*rows, strict=True)) if rows else [()] * 12
-        return Candidates.from_columns(columns[:11], shapely.from_wkb(list(columns[11])))
+        columns = list(zip(*rows, strict=True)) if rows else [()] * (len(COLUMNS) + 1)
+        return Candidates.from_columns(columns[:-1], shapely.from_wkb(list(columns[-1])))
 
     # Conflicts and acknowledgements.
 

@@ -67,7 +67,7 @@ class Overlap:
     horizontal_gap_m: float
 
 
-@dataclass(frozen=True)
+@dataclass
 class Contact:
     """One pair of volumes found closer than the minima, with their projected cores and gap.
 
@@ -208,13 +208,15 @@ def find_conflicts(
                 geo.projection(*key),
                 rules.horizontal_separation_m,
             )
-            for row, gap, core in zip(rows.tolist(), gaps.tolist(), theirs, strict=True):
-                if not gap < rules.horizontal_separation_m:
-                    continue
+            close = gaps < rules.horizontal_separation_m
+            for row, gap, core in zip(
+                rows[close].tolist(), gaps[close].tolist(), theirs[close], strict=True
+            ):
                 other_id = str(candidates.notification_ids[row])
-                other_index = int(candidates.indexes[row])
-                volume_is_a = (volume.notification_id, volume.index) < (other_id, other_index)
-                parties[volume.notification_id] = volume.party_id
+                volume_is_a = (volume.notification_id, volume.index) < (
+                    other_id,
+                    int(candidates.indexes[row]),
+                )
                 parties[other_id] = str(candidates.party_ids[row])
                 pair = (
                     (volume.notification_id, other_id)
@@ -222,28 +224,24 @@ def find_conflicts(
                     else (other_id, volume.notification_id)
                 )
                 found[pair].append(
-                    Contact(
-                        volume=volume,
-                        candidates=candidates,
-                        row=row,
-                        volume_is_a=volume_is_a,
-                        gap_m=max(gap, 0.0),
-                        projection=key,
-                        core_volume=own,
-                        core_candidate=core,
-                    )
+                    Contact(volume, candidates, row, volume_is_a, max(gap, 0.0), key, own, core)
                 )
+        parties[volume.notification_id] = volume.party_id
     return [
         Finding(
             notification_a=na,
             party_a=parties[na],
             notification_b=nb,
             party_b=parties[nb],
-            contacts=tuple(sorted(contacts, key=lambda c: c.indexes)),
+            contacts=tuple(contacts if len(contacts) == 1 else sorted(contacts, key=_by_indexes)),
             rules=rules,
         )
         for (na, nb), contacts in sorted(found.items())
     ]
+
+
+def _by_indexes(contact: Contact) -> tuple[int, int]:
+    return contact.indexes
 
 
 def _lonlat_json(geometry: BaseGeometry, transformer: Any) -> dict[str, Any]:

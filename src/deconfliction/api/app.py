@@ -9,10 +9,19 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deconfliction import __version__
-from deconfliction.api import problems, routes_admin, routes_line
+from deconfliction.api import (
+    problems,
+    routes_admin,
+    routes_events,
+    routes_line,
+    routes_messages,
+    routes_webhooks,
+)
+from deconfliction.api.background import Worker, lifespan
 from deconfliction.api.limits import Limits
 from deconfliction.config import Settings
 from deconfliction.errors import DeconflictionError
+from deconfliction.services import scheduler
 from deconfliction.services.context import Context
 
 DESCRIPTION = """
@@ -28,7 +37,15 @@ Errors are RFC 9457 `application/problem+json` naming each bad field.
 def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
     """The API over a service context; the context's store must already be open."""
     settings = settings or Settings()
-    app = FastAPIOffline(title="deconfliction", version=__version__, description=DESCRIPTION)
+    workers = [
+        Worker("scheduler", lambda: scheduler.step(ctx), settings.scheduler_interval_s),
+    ]
+    app = FastAPIOffline(
+        title="deconfliction",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan(workers),
+    )
     app.state.context = ctx
     app.add_exception_handler(DeconflictionError, problems.from_domain)
     app.add_exception_handler(RequestValidationError, problems.from_validation)
@@ -53,4 +70,7 @@ def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
 
     app.include_router(routes_admin.router)
     app.include_router(routes_line.router)
+    app.include_router(routes_messages.router)
+    app.include_router(routes_events.router)
+    app.include_router(routes_webhooks.router)
     return app

@@ -91,6 +91,14 @@ class RulesIn(Strict):
     disclosure: Literal["need-to-know", "full"] | None = Field(
         None, description=DESCRIPTIONS["disclosure"]
     )
+    ack_deadline_min: float | None = Field(None, description=DESCRIPTIONS["ack_deadline_min"])
+    urgent_ack_deadline_min: float | None = Field(
+        None, description=DESCRIPTIONS["urgent_ack_deadline_min"]
+    )
+    escalation_after_min: float | None = Field(
+        None, description=DESCRIPTIONS["escalation_after_min"]
+    )
+    silence_alarm_min: float | None = Field(None, description=DESCRIPTIONS["silence_alarm_min"])
 
 
 class MechanismIn(Strict):

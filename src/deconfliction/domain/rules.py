@@ -22,6 +22,10 @@ class Rules:
     max_volume_duration_h: float = 720.0
     max_area_km2: float = 50_000.0
     disclosure: str = "need-to-know"
+    ack_deadline_min: float = 30.0
+    urgent_ack_deadline_min: float = 10.0
+    escalation_after_min: float = 15.0
+    silence_alarm_min: float = 60.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -35,6 +39,10 @@ LIMITS: dict[str, tuple[float, float, bool]] = {
     "minimum_notice_min": (0.0, 43_200.0, True),
     "max_volume_duration_h": (0.0, 8_784.0, False),
     "max_area_km2": (0.0, 1_000_000.0, False),
+    "ack_deadline_min": (0.0, 10_080.0, False),
+    "urgent_ack_deadline_min": (0.0, 10_080.0, False),
+    "escalation_after_min": (0.0, 10_080.0, False),
+    "silence_alarm_min": (0.0, 10_080.0, False),
 }
 
 DESCRIPTIONS = {
@@ -45,6 +53,10 @@ DESCRIPTIONS = {
     "max_volume_duration_h": "longest time window of one volume (hours)",
     "max_area_km2": "largest area of one volume (km²)",
     "disclosure": "need-to-know: others see only conflict overlaps; full: members see all",
+    "ack_deadline_min": "a routine message or a notification must be acknowledged within this",
+    "urgent_ack_deadline_min": "an urgent message or a conflict must be acknowledged within this",
+    "escalation_after_min": "after a missed deadline's reminder, escalate when this has passed",
+    "silence_alarm_min": "a member not heard from for this long is reported silent to the others",
 }
 
 

@@ -20,15 +20,27 @@ def record_event(
     audience: list[str],
     payload: dict[str, Any],
     at: str,
+    *,
+    token_id: str | None = None,
+    webhooks: tuple[str, ...] = (),
 ) -> int:
-    """Store an event for the given parties (the operator sees every event)."""
+    """Store an event for the given parties (the operator sees every event).
+
+    With `token_id` only that token of the audience sees it (an escalation to a duty officer);
+    `webhooks` are endpoints that must carry it besides the audience's own event webhooks.
+    The webhook outbox is written in the same transaction, so no event is ever left unsent.
+    """
+    parties = sorted(set(audience))
     return tx.append_event(
         {
             "mechanism_id": mechanism_id,
             "type": event_type,
             "subject_id": subject_id,
-            "audience_json": dumps(sorted(set(audience))),
+            "audience_json": dumps(parties),
             "payload_json": dumps(payload),
             "created_at": at,
-        }
+            "token_id": token_id,
+        },
+        parties,
+        list(webhooks),
     )

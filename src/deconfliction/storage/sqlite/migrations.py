@@ -129,6 +129,128 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        2,
+        "the line: messages, inbox deadlines, escalation, event audiences, webhooks, keys",
+        """
+        ALTER TABLE events ADD COLUMN token_id TEXT;
+        CREATE TABLE event_audience (
+            party_id TEXT NOT NULL,
+            event_id INTEGER NOT NULL REFERENCES events(id),
+            PRIMARY KEY (party_id, event_id)
+        ) WITHOUT ROWID;
+        INSERT INTO event_audience (party_id, event_id)
+            SELECT j.value, e.id FROM events e, json_each(e.audience_json) j;
+        CREATE TABLE messages (
+            id TEXT PRIMARY KEY,
+            mechanism_id TEXT NOT NULL REFERENCES mechanisms(id),
+            sender_party TEXT REFERENCES parties(id),
+            sender_token TEXT,
+            type TEXT NOT NULL,
+            priority TEXT NOT NULL,
+            body TEXT NOT NULL,
+            refs_json TEXT NOT NULL,
+            attachment_json TEXT,
+            recipients_json TEXT NOT NULL,
+            in_reply_to TEXT REFERENCES messages(id),
+            thread_id TEXT NOT NULL,
+            signature TEXT,
+            signed_json TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX messages_mechanism ON messages(mechanism_id, created_at);
+        CREATE INDEX messages_sender ON messages(sender_party, created_at);
+        CREATE INDEX messages_thread ON messages(thread_id, created_at);
+        CREATE TABLE inbox (
+            id INTEGER PRIMARY KEY,
+            mechanism_id TEXT NOT NULL REFERENCES mechanisms(id),
+            party_id TEXT NOT NULL REFERENCES parties(id),
+            subject_type TEXT NOT NULL
+                CHECK (subject_type IN ('message', 'conflict', 'notification')),
+            subject_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            sender_party TEXT,
+            created_at TEXT NOT NULL,
+            deadline_at TEXT NOT NULL,
+            deadline_ts REAL NOT NULL,
+            due_ts REAL,
+            delivered_at TEXT,
+            delivered_via TEXT,
+            acknowledged_at TEXT,
+            acknowledged_by TEXT,
+            reminded_at TEXT,
+            escalated_at TEXT,
+            closed_at TEXT,
+            trail_json TEXT NOT NULL DEFAULT '[]',
+            UNIQUE (party_id, subject_type, subject_id)
+        );
+        CREATE INDEX inbox_due ON inbox(due_ts) WHERE due_ts IS NOT NULL;
+        CREATE INDEX inbox_subject ON inbox(subject_id);
+        CREATE INDEX inbox_mechanism ON inbox(mechanism_id, party_id, created_at);
+        CREATE TABLE webhooks (
+            id TEXT PRIMARY KEY,
+            party_id TEXT NOT NULL REFERENCES parties(id),
+            url TEXT NOT NULL,
+            secret TEXT NOT NULL,
+            purpose TEXT NOT NULL CHECK (purpose IN ('events', 'escalation')),
+            created_at TEXT NOT NULL,
+            deleted_at TEXT,
+            last_success_at TEXT,
+            last_failure_at TEXT,
+            last_error TEXT
+        );
+        CREATE INDEX webhooks_party ON webhooks(party_id);
+        CREATE TABLE webhook_outbox (
+            id INTEGER PRIMARY KEY,
+            webhook_id TEXT NOT NULL REFERENCES webhooks(id),
+            event_id INTEGER NOT NULL REFERENCES events(id),
+            state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_ts REAL NOT NULL,
+            created_at TEXT NOT NULL,
+            delivered_at TEXT,
+            last_status INTEGER,
+            last_error TEXT,
+            UNIQUE (webhook_id, event_id)
+        );
+        CREATE INDEX webhook_outbox_pending ON webhook_outbox(webhook_id, id)
+            WHERE state = 'pending';
+        CREATE TABLE webhook_attempts (
+            id INTEGER PRIMARY KEY,
+            outbox_id INTEGER NOT NULL REFERENCES webhook_outbox(id),
+            webhook_id TEXT NOT NULL,
+            event_id INTEGER NOT NULL,
+            attempted_at TEXT NOT NULL,
+            status INTEGER,
+            error TEXT,
+            duration_ms REAL NOT NULL
+        );
+        CREATE INDEX webhook_attempts_webhook ON webhook_attempts(webhook_id, id);
+        CREATE TABLE escalation_contacts (
+            mechanism_id TEXT NOT NULL REFERENCES mechanisms(id),
+            party_id TEXT NOT NULL REFERENCES parties(id),
+            token_id TEXT REFERENCES tokens(id),
+            webhook_id TEXT REFERENCES webhooks(id),
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (mechanism_id, party_id)
+        );
+        CREATE TABLE party_keys (
+            party_id TEXT PRIMARY KEY REFERENCES parties(id),
+            public_key TEXT NOT NULL,
+            registered_at TEXT NOT NULL
+        );
+        CREATE TABLE party_contact (
+            party_id TEXT PRIMARY KEY REFERENCES parties(id),
+            last_seen_at TEXT NOT NULL
+        );
+        CREATE TABLE silence_alarms (
+            mechanism_id TEXT NOT NULL REFERENCES mechanisms(id),
+            party_id TEXT NOT NULL REFERENCES parties(id),
+            raised_at TEXT NOT NULL,
+            PRIMARY KEY (mechanism_id, party_id)
+        );
+        """,
+    ),
 ]
 
 

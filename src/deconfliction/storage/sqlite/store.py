@@ -15,6 +15,8 @@ import shapely
 from deconfliction.domain.candidates import COLUMNS, Candidates, columns_of
 from deconfliction.domain.placed import Placed
 from deconfliction.domain.volumes import Box
+from deconfliction.storage.sqlite.delivery import DeliveryQueries
+from deconfliction.storage.sqlite.line import LineQueries
 from deconfliction.storage.sqlite.migrations import migrate
 
 # R*Tree coordinates are 32-bit floats, rounded outwards, so a box is never stored too small.
@@ -109,7 +111,7 @@ class SqliteStore:
             return tx.ping()
 
 
-class SqliteTransaction:
+class SqliteTransaction(LineQueries, DeliveryQueries):
     """The queries of one transaction: the store's side of every use case."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
@@ -447,16 +449,7 @@ class SqliteTransaction:
             )
         )
 
-    # Events and idempotency.
-
-    def append_event(self, row: dict[str, Any]) -> int:
-        cursor = self.db.execute(
-            "INSERT INTO events (mechanism_id, type, subject_id, audience_json, payload_json, "
-            "created_at) VALUES (:mechanism_id, :type, :subject_id, :audience_json, "
-            ":payload_json, :created_at)",
-            row,
-        )
-        return int(cursor.lastrowid or 0)
+    # Idempotency.
 
     def idempotent_response(self, token_id: str, key: str) -> dict[str, Any] | None:
         return _one(

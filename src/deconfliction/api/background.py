@@ -1,0 +1,57 @@
+"""Work the server does on its own: the deadline scheduler and webhook delivery.
+
+Each worker is a blocking step run again and again on a worker thread until the server stops;
+what it must remember lives in the database, so a restart forgets nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+log = logging.getLogger("deconfliction.background")
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A named step and how long to wait after a step that found nothing more to do."""
+
+    name: str
+    step: Callable[[], bool]
+    idle_s: float
+
+
+async def _run(worker: Worker, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            busy = await asyncio.to_thread(worker.step)
+        except Exception:  # a failed step is logged and tried again; the server keeps serving
+            log.exception("%s step failed", worker.name)
+            busy = False
+        if busy:
+            continue
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=worker.idle_s)
+        except TimeoutError:
+            pass
+
+
+def lifespan(workers: list[Worker]) -> Callable[[FastAPI], AsyncIterator[None]]:
+    """A lifespan that runs the workers while the server is up and stops them with it."""
+
+    @asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(_run(w, stop), name=w.name) for w in workers]
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    return run  # type: ignore[return-value]

@@ -1,0 +1,7 @@
+"""routes_events"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1")

@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from deconfliction.services import tokens
+from deconfliction.services import line_status, tokens
 from deconfliction.services.context import Actor, Context, RequestKey
 
 bearer = HTTPBearer(auto_error=False, description="a party's or the operator's token")
@@ -24,7 +24,10 @@ def actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Actor:
-    return tokens.authenticate(context(request), credentials.credentials if credentials else None)
+    ctx = context(request)
+    caller = tokens.authenticate(ctx, credentials.credentials if credentials else None)
+    line_status.heard_from(ctx, caller)
+    return caller
 
 
 IdempotencyKey = Annotated[

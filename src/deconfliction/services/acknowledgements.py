@@ -45,6 +45,7 @@ def acknowledge(
         "acknowledged_at": at,
     }
     ack = tx.acknowledge(wanted)
+    tx.settle_inbox_item(party, subject_id, version, actor.token_id, at)
     if ack == wanted:
         record_event(
             tx,

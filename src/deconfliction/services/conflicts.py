@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from deconfliction.domain.candidates import Candidates
@@ -10,7 +11,7 @@ from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import format_instant
 from deconfliction.domain.volumes import Box
 from deconfliction.errors import InvalidInput, NotFound
-from deconfliction.services import acknowledgements
+from deconfliction.services import acknowledgements, announcements
 from deconfliction.services.context import Actor, Context, RequestKey, dumps, new_id, once
 from deconfliction.services.events import record_event
 from deconfliction.services.ports import Row, Transaction
@@ -39,7 +40,7 @@ def recompute(
     notification: Row,
     placed: list[tuple[Placed, Box]],
     rules: Rules,
-    at: str,
+    now: datetime,
     because: str = "",
 ) -> None:
     """Bring the notification's open conflicts in line with its current volumes.
@@ -48,6 +49,7 @@ def recompute(
     (a new notification has none to resolve).
     The caller's transaction makes this atomic with the change that caused it.
     """
+    at = format_instant(now)
     candidates = Candidates.union(
         [
             tx.candidates(
@@ -68,19 +70,18 @@ def recompute(
         row = existing.pop(pair, None)
         if row is None:
             conflict_id = new_id("cfl")
-            tx.insert_conflict(
-                {
-                    "id": conflict_id,
-                    "mechanism_id": notification["mechanism_id"],
-                    "notification_a": finding.notification_a,
-                    "party_a": finding.party_a,
-                    "notification_b": finding.notification_b,
-                    "party_b": finding.party_b,
-                    "overlaps_json": overlaps,
-                    "detected_at": at,
-                    "updated_at": at,
-                }
-            )
+            conflict = {
+                "id": conflict_id,
+                "mechanism_id": notification["mechanism_id"],
+                "notification_a": finding.notification_a,
+                "party_a": finding.party_a,
+                "notification_b": finding.notification_b,
+                "party_b": finding.party_b,
+                "overlaps_json": overlaps,
+                "detected_at": at,
+                "updated_at": at,
+            }
+            tx.insert_conflict(conflict)
             record_event(
                 tx,
                 notification["mechanism_id"],
@@ -90,8 +91,10 @@ def recompute(
                 {"conflict_id": conflict_id},
                 at,
             )
+            announcements.conflict_detected(tx, conflict, now)
         elif row["overlaps_json"] != overlaps:
             tx.update_conflict_overlaps(row["id"], overlaps, at)
+            announcements.conflict_changed(tx, row, row["revision"] + 1, now)
             record_event(
                 tx,
                 notification["mechanism_id"],
@@ -102,10 +105,11 @@ def recompute(
                 at,
             )
     for row in existing.values():
-        resolve(tx, row, at=at, because=because)
+        resolve(tx, row, now=now, because=because)
 
 
-def resolve(tx: Transaction, row: Row, *, at: str, because: str) -> None:
+def resolve(tx: Transaction, row: Row, *, now: datetime, because: str) -> None:
+    at = format_instant(now)
     tx.resolve_conflict(row["id"], at, because)
     record_event(
         tx,
@@ -116,6 +120,7 @@ def resolve(tx: Transaction, row: Row, *, at: str, because: str) -> None:
         {"conflict_id": row["id"], "resolution": because},
         at,
     )
+    announcements.conflict_resolved(tx, row, because, now)
 
 
 def list_conflicts(

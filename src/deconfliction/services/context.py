@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from deconfliction.domain.rules import Rules
 from deconfliction.errors import IdempotencyKeyReused, NotFound, PermissionDenied, StateConflict
 from deconfliction.services.ports import Clock, Row, Store, Transaction
 
@@ -23,6 +24,7 @@ class Context:
 
     store: Store
     clock: Clock = system_clock
+    heard: dict[str, float] = field(default_factory=dict)
 
     def now(self) -> datetime:
         return self.clock()
@@ -107,6 +109,11 @@ def once(
         }
     )
     return response
+
+
+def rules_of(mechanism: Row) -> Rules:
+    """The rules of a stored mechanism (rules added since it was made take their defaults)."""
+    return Rules(**json.loads(mechanism["rules_json"]))
 
 
 def visible_mechanism(tx: Transaction, actor: Actor, mechanism_id: str) -> Row:

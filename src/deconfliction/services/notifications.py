@@ -20,7 +20,7 @@ from deconfliction.errors import (
     VersionMismatch,
 )
 from deconfliction.interop.geojson import view_intersects_bbox
-from deconfliction.services import acknowledgements, conflicts
+from deconfliction.services import acknowledgements, announcements, conflicts
 from deconfliction.services.context import (
     Actor,
     Context,
@@ -28,6 +28,7 @@ from deconfliction.services.context import (
     dumps,
     new_id,
     once,
+    rules_of,
     visible_mechanism,
 )
 from deconfliction.services.events import record_event
@@ -38,10 +39,6 @@ from deconfliction.services.views import may_see, notification_view
 CONTENT_FIELDS = {"kind", "title", "reference", "volumes"}
 MAX_TEXT = 200
 MAX_LIST = 1_000
-
-
-def _rules(mechanism: Row) -> Rules:
-    return Rules(**json.loads(mechanism["rules_json"]))
 
 
 def _content(body: Any, rules: Rules, now: datetime) -> tuple[dict[str, str], list[Volume]]:
@@ -132,7 +129,7 @@ def notify(
     party = actor.require_party()
     with ctx.store.write() as tx:
         mechanism = visible_mechanism(tx, actor, mechanism_id)
-        rules = _rules(mechanism)
+        rules = rules_of(mechanism)
         moment = ctx.now()
         now = format_instant(moment)
 
@@ -160,7 +157,15 @@ def notify(
                 {"notification_id": row["id"], "version": 1, "late": bool(row["late"])},
                 now,
             )
-            conflicts.recompute(tx, notification=row, placed=placed, rules=rules, at=now)
+            conflicts.recompute(tx, notification=row, placed=placed, rules=rules, now=moment)
+            announcements.notification_changed(
+                tx,
+                row,
+                change="created",
+                rules=rules,
+                conflicting=_conflicting_parties(tx, row["id"]),
+                now=moment,
+            )
             stored = tx.notification(row["id"])
             assert stored is not None
             return notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)
@@ -201,7 +206,7 @@ def revise(
         _require_open(row, moment)
         mechanism = tx.mechanism(row["mechanism_id"])
         assert mechanism is not None
-        rules = _rules(mechanism)
+        rules = rules_of(mechanism)
         texts, volumes = _content(body, rules, moment)
         now = format_instant(moment)
         revised = {
@@ -210,6 +215,7 @@ def revise(
             "version": row["version"] + 1,
             "updated_at": now,
         }
+        before = _conflicting_parties(tx, row["id"])
         tx.update_notification(revised)
         _record_revision(tx, revised, actor, now)
         placed = _placed(row["id"], row["party_id"], volumes)
@@ -228,8 +234,11 @@ def revise(
             notification=revised,
             placed=placed,
             rules=rules,
-            at=now,
+            now=moment,
             because=f"revision {revised['version']} of {row['id']} removed the overlap",
+        )
+        announcements.notification_changed(
+            tx, revised, change="revised", rules=rules, conflicting=before, now=moment
         )
         stored = tx.notification(row["id"])
         assert stored is not None
@@ -275,7 +284,7 @@ def cancel(
             _require_open(row, moment)
             mechanism = tx.mechanism(row["mechanism_id"])
             assert mechanism is not None
-            rules = _rules(mechanism)
+            rules = rules_of(mechanism)
             record_event(
                 tx,
                 row["mechanism_id"],
@@ -285,15 +294,19 @@ def cancel(
                 {"notification_id": row["id"]},
                 now,
             )
+            before = _conflicting_parties(tx, row["id"])
             tx.cancel_notification(row["id"], now, reason_text)
             tx.remove_volumes(row["id"])
             for conflict in tx.open_conflicts_of(row["id"]):
                 conflicts.resolve(
                     tx,
                     conflict,
-                    at=now,
+                    now=moment,
                     because=f"notification {row['id']} was cancelled by its owner",
                 )
+            announcements.notification_changed(
+                tx, row, change="cancelled", rules=rules, conflicting=before, now=moment
+            )
             stored = tx.notification(row["id"])
             assert stored is not None
             return notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)
@@ -309,7 +322,7 @@ def _readable(tx: Transaction, actor: Actor, notification_id: str) -> tuple[Row,
         raise NotFound(f"no notification {notification_id}")
     mechanism = tx.mechanism(row["mechanism_id"])
     assert mechanism is not None
-    return row, _rules(mechanism)
+    return row, rules_of(mechanism)
 
 
 def get_notification(ctx: Context, actor: Actor, *, notification_id: str) -> dict[str, Any]:
@@ -375,7 +388,7 @@ def list_notifications(
     moment = ctx.now()
     with ctx.store.read() as tx:
         mechanism = visible_mechanism(tx, actor, mechanism_id)
-        rules = _rules(mechanism)
+        rules = rules_of(mechanism)
         need_to_know = actor.party_id is not None and rules.disclosure != "full"
         views: list[dict[str, Any]] = []
         offset = 0

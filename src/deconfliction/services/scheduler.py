@@ -1,10 +1,114 @@
-"""The scheduler: reminders, escalations and silence alarms when deadlines pass."""
+"""The scheduler: what happens when a deadline passes, and when a party falls silent.
+
+Deadlines live in the inbox table (`due_ts`), so a restarted server picks up whatever fell due
+while it was down. At an item's deadline the recipient gets a reminder and the sender learns the
+item is overdue; `escalation_after_min` later the recipient's escalation contact (a duty
+officer's token and/or webhook) is alerted. Each step is one write transaction.
+"""
 
 from __future__ import annotations
 
-from deconfliction.services.context import Context
+from datetime import datetime, timedelta
+
+from deconfliction.domain.rules import Rules
+from deconfliction.domain.times import format_instant
+from deconfliction.services import line_status
+from deconfliction.services.context import Context, dumps, rules_of
+from deconfliction.services.events import record_event
+from deconfliction.services.ports import Row, Transaction
+
+BATCH = 200
 
 
 def step(ctx: Context) -> bool:
-    """Process what is due now; True when there may be more to do at once."""
-    return False
+    """Process what is due now; True when a full batch was processed (there may be more)."""
+    now = ctx.now()
+    with ctx.store.write() as tx:
+        due = tx.due_inbox_items(now.timestamp(), BATCH)
+        rules: dict[str, Rules] = {}
+        for item in due:
+            mechanism_id = item["mechanism_id"]
+            if mechanism_id not in rules:
+                mechanism = tx.mechanism(mechanism_id)
+                assert mechanism is not None
+                rules[mechanism_id] = rules_of(mechanism)
+            if item["reminded_at"] is None:
+                _remind(tx, item, rules[mechanism_id], now)
+            else:
+                _escalate(tx, item, now)
+        line_status.check_silence(tx, now)
+    return len(due) == BATCH
+
+
+def _item_payload(item: Row) -> dict[str, object]:
+    return {
+        "subject_type": item["subject_type"],
+        "subject_id": item["subject_id"],
+        "version": item["version"],
+        "party_id": item["party_id"],
+        "deadline": item["deadline_at"],
+    }
+
+
+def _remind(tx: Transaction, item: Row, rules: Rules, now: datetime) -> None:
+    at = format_instant(now)
+    mechanism_id, party = item["mechanism_id"], item["party_id"]
+    record_event(
+        tx, mechanism_id, "line.reminder", item["subject_id"], [party], _item_payload(item), at
+    )
+    if item["sender_party"] is not None:
+        record_event(
+            tx,
+            mechanism_id,
+            "line.overdue",
+            item["subject_id"],
+            [item["sender_party"]],
+            {**_item_payload(item), "stage": "reminded"},
+            at,
+        )
+    escalate_at = datetime.fromtimestamp(item["deadline_ts"], now.tzinfo) + timedelta(
+        minutes=rules.escalation_after_min
+    )
+    tx.advance_inbox_item(
+        item["id"],
+        column="reminded_at",
+        at=at,
+        due_ts=max(escalate_at, now).timestamp(),
+        trail_entry=dumps({"at": at, "action": "reminder", "to": {"party_id": party}}),
+    )
+
+
+def _escalate(tx: Transaction, item: Row, now: datetime) -> None:
+    at = format_instant(now)
+    mechanism_id, party = item["mechanism_id"], item["party_id"]
+    contact = tx.escalation_contact(mechanism_id, party) or {}
+    token_id, webhook_id = contact.get("token_id"), contact.get("webhook_id")
+    to = {"party_id": party, "token_id": token_id, "webhook_id": webhook_id}
+    record_event(
+        tx,
+        mechanism_id,
+        "line.escalation",
+        item["subject_id"],
+        [party],
+        {**_item_payload(item), "to": to},
+        at,
+        token_id=token_id,
+        webhooks=(webhook_id,) if webhook_id else (),
+    )
+    if item["sender_party"] is not None:
+        record_event(
+            tx,
+            mechanism_id,
+            "line.overdue",
+            item["subject_id"],
+            [item["sender_party"]],
+            {**_item_payload(item), "stage": "escalated"},
+            at,
+        )
+    tx.advance_inbox_item(
+        item["id"],
+        column="escalated_at",
+        at=at,
+        due_ts=None,
+        trail_entry=dumps({"at": at, "action": "escalation", "to": to}),
+    )

@@ -7,8 +7,13 @@ from typing import Any
 from deconfliction.errors import InvalidInput
 
 
-def checked_text(value: Any, field: str, *, maximum: int, required: bool = True) -> str:
-    """The text as given, or InvalidInput naming the field; None is "" when not required."""
+def checked_text(
+    value: Any, field: str, *, maximum: int, required: bool = True, multiline: bool = False
+) -> str:
+    """The text as given, or InvalidInput naming the field; None is "" when not required.
+
+    `multiline` text may hold line breaks and tabs; no other control character is accepted.
+    """
     if value is None and not required:
         return ""
     if not isinstance(value, str) or (required and not value.strip()):
@@ -17,6 +22,6 @@ def checked_text(value: Any, field: str, *, maximum: int, required: bool = True)
         )
     if len(value) > maximum:
         raise InvalidInput.one(field, f"is longer than {maximum} characters")
-    if not value.isprintable():
+    if not (value.replace("\n", "").replace("\t", "") if multiline else value).isprintable():
         raise InvalidInput.one(field, "must not contain control characters")
     return value

@@ -110,7 +110,10 @@ class LineQueries:
         """Newest first. `folder`: inbox (addressed to the party), sent (sent by it), or all."""
         where, args = [], []
         if party is not None:
-            received = "id IN (SELECT subject_id FROM inbox WHERE party_id = ? AND subject_type = 'message')"
+            received = (
+                "id IN (SELECT subject_id FROM inbox WHERE party_id = ? "
+                "AND subject_type = 'message')"
+            )
             sent = "sender_party = ?"
             clause = {"inbox": received, "sent": sent, "all": f"({received} OR {sent})"}[folder]
             where.append(clause)
@@ -124,7 +127,8 @@ class LineQueries:
         sql = "SELECT * FROM messages"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return _dicts(self.db.execute(sql + " ORDER BY created_at DESC, id LIMIT ?", (*args, limit)))
+        sql += " ORDER BY created_at DESC, id LIMIT ?"
+        return _dicts(self.db.execute(sql, (*args, limit)))
 
     # The inbox: what a party must acknowledge, and by when.
 
@@ -258,7 +262,30 @@ class LineQueries:
             )
         }
 
-    # Escalation contacts, keys, last contact, silence.
+    # Escalation contacts, keys, last contact, silence, webhook health.
+
+    def is_live_webhook_of(self, webhook_id: str, party_id: str) -> bool:
+        return (
+            self.db.execute(
+                "SELECT 1 FROM webhooks WHERE id = ? AND party_id = ? AND deleted_at IS NULL",
+                (webhook_id, party_id),
+            ).fetchone()
+            is not None
+        )
+
+    def webhook_health(self, party_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Per party with live event webhooks: the latest success and failure of any of them."""
+        if not party_ids:
+            return {}
+        return {
+            row[0]: {"endpoints": row[1], "last_success_at": row[2], "last_failure_at": row[3]}
+            for row in self.db.execute(
+                "SELECT party_id, count(*), max(last_success_at), max(last_failure_at) "
+                "FROM webhooks WHERE deleted_at IS NULL AND purpose = 'events' "
+                f"AND party_id IN ({_marks(party_ids)}) GROUP BY party_id",
+                party_ids,
+            )
+        }
 
     def escalation_contact(self, mechanism_id: str, party_id: str) -> dict[str, Any] | None:
         return _one(

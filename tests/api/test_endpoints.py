@@ -330,6 +330,120 @@ MATRIX: dict[tuple[str, str], Endpoint] = {
     ),
 }
 
+
+# ---------------------------------------------------------------- the line's rows
+
+
+def _north_message(s: Scene) -> str:
+    """A message from NORTH (owner) to SOUTH (member); AID is a bystander."""
+    w = s.world
+    sent = w.client.post(
+        f"/v1/mechanisms/{w.mechanism_id}/messages",
+        json={"to": [w.south.id], "type": "query", "body": "Convoy timing?"},
+        headers=w.north.headers,
+    )
+    assert sent.status_code == 201, sent.text
+    message_id: str = sent.json()["id"]
+    return message_id
+
+
+def _check_message(s: Scene, role: str, body: Any) -> None:
+    assert body["body"] == "Convoy timing?" and body["from"] == s.world.north.id
+    assert ("recipients" in body) == (role in ("owner", "operator"))
+    assert ("own_status" in body) == (role == "member")
+
+
+def _check_message_list(s: Scene, role: str, body: Any) -> None:
+    w = s.world
+    for message in body:
+        assert role == "operator" or w.parties[
+            {"outsider": "OUTSIDER", "bystander": "AID", "member": "SOUTH", "owner": "NORTH"}[role]
+        ].id in [message["from"], *message["to"]]
+    system = [m for m in body if m["system"]]
+    assert bool(system) == (role in ("owner", "member", "operator"))  # the conflict's notice
+
+
+def _check_inbox(s: Scene, role: str, body: Any) -> None:
+    conflicts = {i["subject_id"] for i in body if i["subject_type"] == "conflict"}
+    assert (s.conflict_id in conflicts) == (role in ("owner", "member", "operator"))
+
+
+def _check_status(s: Scene, role: str, body: Any) -> None:
+    assert {m["party"]["code"] for m in body["members"]} == {"NORTH", "SOUTH", "AID"}
+
+
+def _escalation_body(s: Scene) -> dict[str, Any]:
+    return {"token_id": s.world.north.token_id}
+
+
+def _set_escalation(s: Scene) -> Call:
+    w = s.world
+    put = w.client.put(
+        f"/v1/mechanisms/{w.mechanism_id}/escalation",
+        json=_escalation_body(s),
+        headers=w.north.headers,
+    )
+    assert put.status_code == 200, put.text
+    return Call(f"/v1/mechanisms/{w.mechanism_id}/escalation")
+
+
+PUBLIC_KEY = "98iwktEjhOUFsq01uQjsZeqB2P9PDAw/+MsM43Y2nZs="
+
+
+def _north_key(s: Scene) -> Call:
+    put = s.world.client.put(
+        "/v1/keys/me", json={"public_key": PUBLIC_KEY}, headers=s.world.north.headers
+    )
+    assert put.status_code == 200, put.text
+    return Call(f"/v1/parties/{s.world.north.id}/key")
+
+
+LINE_MATRIX: dict[tuple[str, str], Endpoint] = {
+    ("POST", "/v1/mechanisms/{mechanism_id}/messages"): Endpoint(
+        lambda s: Call(
+            f"/v1/mechanisms/{s.world.mechanism_id}/messages",
+            {"to": [s.world.aid.id], "type": "text", "body": "hello"},
+        ),
+        (401, 401, 404, 422, 201, 403, 201),
+    ),
+    ("GET", "/v1/messages"): Endpoint(
+        lambda s: Call("/v1/messages"), (401, 401, 200, 200, 200, 200, 200), _check_message_list
+    ),
+    ("GET", "/v1/messages/{message_id}"): Endpoint(
+        lambda s: Call(f"/v1/messages/{_north_message(s)}"),
+        (401, 401, 404, 404, 200, 200, 200),
+        _check_message,
+    ),
+    ("POST", "/v1/messages/{message_id}/acknowledge"): Endpoint(
+        lambda s: Call(f"/v1/messages/{_north_message(s)}/acknowledge"),
+        (401, 401, 404, 404, 200, 403, 409),
+        _check_ack,
+    ),
+    ("GET", "/v1/inbox"): Endpoint(
+        lambda s: Call("/v1/inbox"), (401, 401, 200, 200, 200, 200, 200), _check_inbox
+    ),
+    ("GET", "/v1/mechanisms/{mechanism_id}/status"): Endpoint(
+        lambda s: Call(f"/v1/mechanisms/{s.world.mechanism_id}/status"),
+        (401, 401, 404, 200, 200, 200, 200),
+        _check_status,
+    ),
+    ("GET", "/v1/mechanisms/{mechanism_id}/escalation"): Endpoint(
+        _set_escalation, (401, 401, 404, 404, 404, 403, 200)
+    ),
+    ("PUT", "/v1/mechanisms/{mechanism_id}/escalation"): Endpoint(
+        lambda s: Call(f"/v1/mechanisms/{s.world.mechanism_id}/escalation", _escalation_body(s)),
+        (401, 401, 404, 422, 422, 403, 200),
+    ),
+    ("PUT", "/v1/keys/me"): Endpoint(
+        lambda s: Call("/v1/keys/me", {"public_key": PUBLIC_KEY}),
+        (401, 401, 200, 200, 200, 403, 200),
+    ),
+    ("GET", "/v1/parties/{party_id}/key"): Endpoint(
+        _north_key, (401, 401, 404, 200, 200, 200, 200)
+    ),
+}
+MATRIX.update(LINE_MATRIX)
+
 PROBLEM_CODES = {
     401: "unauthenticated",
     403: "permission-denied",

@@ -11,7 +11,7 @@ from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import format_instant
 from deconfliction.domain.volumes import Box
 from deconfliction.errors import InvalidInput, NotFound
-from deconfliction.services import acknowledgements, announcements
+from deconfliction.services import acknowledgements, announcements, inbox
 from deconfliction.services.context import Actor, Context, RequestKey, dumps, new_id, once
 from deconfliction.services.events import record_event
 from deconfliction.services.ports import Row, Transaction
@@ -138,7 +138,10 @@ def list_conflicts(
         rows = tx.conflicts(
             party=actor.party_id, mechanism_id=mechanism_id, state=state, limit=min(limit, MAX_LIST)
         )
-        return [conflict_view(tx, row, actor) for row in rows]
+        views = [conflict_view(tx, row, actor) for row in rows]
+    if actor.party_id is not None:
+        inbox.mark_delivered(ctx, actor.party_id, [v["id"] for v in views], "fetched")
+    return views
 
 
 def _visible(tx: Transaction, actor: Actor, conflict_id: str) -> Row:
@@ -151,8 +154,12 @@ def _visible(tx: Transaction, actor: Actor, conflict_id: str) -> Row:
 
 
 def get_conflict(ctx: Context, actor: Actor, *, conflict_id: str) -> dict[str, Any]:
+    """One conflict; fetching it counts as its delivery to the caller's party."""
     with ctx.store.read() as tx:
-        return conflict_view(tx, _visible(tx, actor, conflict_id), actor)
+        view = conflict_view(tx, _visible(tx, actor, conflict_id), actor)
+    if actor.party_id is not None:
+        inbox.mark_delivered(ctx, actor.party_id, [conflict_id], "fetched")
+    return view
 
 
 def acknowledge_conflict(

@@ -20,7 +20,7 @@ from deconfliction.errors import (
     VersionMismatch,
 )
 from deconfliction.interop.geojson import view_intersects_bbox
-from deconfliction.services import acknowledgements, announcements, conflicts
+from deconfliction.services import acknowledgements, announcements, conflicts, inbox
 from deconfliction.services.context import (
     Actor,
     Context,
@@ -326,10 +326,18 @@ def _readable(tx: Transaction, actor: Actor, notification_id: str) -> tuple[Row,
 
 
 def get_notification(ctx: Context, actor: Actor, *, notification_id: str) -> dict[str, Any]:
-    """A notification as far as the caller may see it (NotFound when not at all)."""
+    """A notification as far as the caller may see it (NotFound when not at all).
+
+    Fetching it counts as its delivery to the caller's party.
+    """
     with ctx.store.read() as tx:
         row, rules = _readable(tx, actor, notification_id)
-        return notification_view(tx, row, actor, policy=rules.disclosure, now=ctx.now())
+        view = notification_view(tx, row, actor, policy=rules.disclosure, now=ctx.now())
+    if actor.party_id is not None:
+        inbox.mark_delivered(
+            ctx, actor.party_id, [notification_id, *(c["id"] for c in view["conflicts"])], "fetched"
+        )
+    return view
 
 
 def revisions(ctx: Context, actor: Actor, *, notification_id: str) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from deconfliction.api.background import Worker, lifespan
 from deconfliction.api.limits import Limits
 from deconfliction.config import Settings
 from deconfliction.errors import DeconflictionError
-from deconfliction.services import scheduler
+from deconfliction.services import scheduler, webhook_delivery
 from deconfliction.services.context import Context
 
 DESCRIPTION = """
@@ -39,6 +39,7 @@ def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     workers = [
         Worker("scheduler", lambda: scheduler.step(ctx), settings.scheduler_interval_s),
+        Worker("webhooks", lambda: webhook_delivery.step(ctx, settings), 0.2),
     ]
     app = FastAPIOffline(
         title="deconfliction",
@@ -47,6 +48,7 @@ def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan(workers),
     )
     app.state.context = ctx
+    app.state.settings = settings
     app.add_exception_handler(DeconflictionError, problems.from_domain)
     app.add_exception_handler(RequestValidationError, problems.from_validation)
     app.add_exception_handler(StarletteHTTPException, problems.from_http)

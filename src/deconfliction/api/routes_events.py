@@ -1,7 +1,206 @@
-"""routes_events"""
+"""The live line: `GET /v1/events` as server-sent events, or as a JSON page for polling clients.
+
+The stream is served with sse-starlette's `EventSourceResponse` rather than a bare
+`StreamingResponse`: it sends the keep-alive comments on its own timer, drops a client that stops
+reading (`send_timeout`), ends the stream as soon as the client disconnects (it listens for the
+disconnect and cancels the generator) and ends open streams when uvicorn shuts down — without that
+a server with open streams would wait for them forever before stopping.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+import logging
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sse_starlette.sse import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
+
+from deconfliction.api import problems
+from deconfliction.api.deps import Caller, Ctx
+from deconfliction.api.event_hub import EventHub, Subscription, hub_of
+from deconfliction.errors import Unauthenticated
+from deconfliction.services import stream
+from deconfliction.services.context import Actor, Context
 
 router = APIRouter(prefix="/v1")
+log = logging.getLogger("deconfliction.events")
+
+EVENT_STREAM = "text/event-stream"
+RETRY_MS = 2_000  # how long an EventSource waits before it reconnects
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            EVENT_STREAM: {},
+            "application/json": {
+                "example": {
+                    "events": [
+                        {
+                            "id": 42,
+                            "type": "conflict.detected",
+                            "mechanism_id": "mec_…",
+                            "subject_id": "cfl_…",
+                            "created_at": "2031-05-01T06:00:00Z",
+                            "data": {"conflict_id": "cfl_…"},
+                        }
+                    ],
+                    "last_event_id": 42,
+                }
+            },
+        },
+        "description": "server-sent events; a JSON page when the request says "
+        "Accept: application/json",
+    },
+    503: {"description": "too many streams are open on this server; retry after Retry-After"},
+}
+
+
+def _wants_page(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and EVENT_STREAM not in accept
+
+
+@router.get("/events", tags=["events"], responses=RESPONSES)
+async def events(
+    request: Request,
+    ctx: Ctx,
+    caller: Caller,
+    after: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=stream.MAX_CURSOR,
+            description="the events after this id; 0 for every stored event. Without it a "
+            "stream starts after the newest event (live only), a JSON page at 0. "
+            "Last-Event-ID takes precedence",
+        ),
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=stream.MAX_LIMIT, description="JSON page only: at most this many")
+    ] = 100,
+    last_event_id: Annotated[
+        str | None,
+        Header(description="the id of the last event received: resume right after it"),
+    ] = None,
+) -> Response:
+    """Every event your party may see — conflicts, notification changes, acknowledgements,
+    messages, reminders, escalations — each with a monotonically increasing id.
+
+    As server-sent events (`id:` the event id, `event:` its type, `data:` the event as JSON),
+    with a keep-alive comment every 15 s: reconnect with `Last-Event-ID` (or `?after=`) and you
+    receive exactly what you missed, in order, once. With `Accept: application/json`, a page
+    `{"events": [...], "last_event_id": N}`: ask again with `after=N`. Being sent an event records
+    the first delivery of its subject to your party (streamed or fetched).
+    """
+    resume = stream.cursor(last_event_id, "Last-Event-ID")
+    field = "Last-Event-ID" if resume is not None else "after"
+    start = resume if resume is not None else after
+    if _wants_page(request):
+        return await _page(ctx, caller, start or 0, limit, field)
+    hub = hub_of(request.app, ctx)
+    subscription = hub.subscribe(caller.party_id)
+    if subscription is None:
+        return problems.problem(
+            "http-error",
+            f"{hub.max_streams} event streams are open on this server, its limit; "
+            "retry later or poll with Accept: application/json",
+            instance=request.url.path,
+            status=503,
+            headers={"Retry-After": str(hub.retry_after_s)},
+        )
+    try:
+        if start is None:
+            start = await anyio.to_thread.run_sync(stream.newest, ctx, caller)
+        else:
+            # Refuse a bad cursor or a revoked token now, with a status, not mid-stream.
+            await anyio.to_thread.run_sync(
+                partial(stream.page, ctx, caller, after=start, limit=1, field=field)
+            )
+        await hub.ready()
+    except BaseException:
+        subscription.close()
+        raise
+
+    async def release() -> None:
+        # Async, so Starlette runs it on the event loop (the hub is not thread-safe); it covers a
+        # response whose generator never ran (HEAD), the generator's own `finally` the rest.
+        subscription.close()
+
+    return EventSourceResponse(
+        _stream(request, ctx, caller, hub, subscription, start),
+        ping=hub.ping_s,
+        ping_message_factory=lambda: ServerSentEvent(comment="keep-alive"),
+        send_timeout=hub.send_timeout_s,
+        background=BackgroundTask(release),
+    )
+
+
+async def _page(ctx: Context, caller: Actor, after: int, limit: int, field: str) -> Response:
+    page = await anyio.to_thread.run_sync(
+        partial(stream.page, ctx, caller, after=after, limit=limit, field=field)
+    )
+    await anyio.to_thread.run_sync(stream.record_delivery, ctx, caller, page.events, "fetched")
+    return JSONResponse({"events": page.events, "last_event_id": page.last_event_id})
+
+
+async def _record(ctx: Context, caller: Actor, hub: EventHub, events: list[dict[str, Any]]) -> None:
+    try:
+        await anyio.to_thread.run_sync(
+            stream.record_delivery, ctx, caller, events, "stream", limiter=hub.limiter
+        )
+    except Exception:  # the events were sent all the same; another stream or fetch may record
+        assert caller.party_id is not None
+        hub.forget(caller.party_id, events)
+        log.exception("recording the delivery of %d events failed", len(events))
+
+
+def _sse(event: dict[str, Any]) -> ServerSentEvent:
+    data = json.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return ServerSentEvent(data=data, id=str(event["id"]), event=event["type"])
+
+
+async def _stream(
+    request: Request,
+    ctx: Context,
+    caller: Actor,
+    hub: EventHub,
+    subscription: Subscription,
+    after: int,
+) -> AsyncIterator[ServerSentEvent]:
+    """Pages of at most `hub.batch` events, then a wait for the hub's wake-up (or the recheck
+    timer, which also re-checks the token); the generator is cancelled when the client leaves."""
+    cursor = after
+    try:
+        # An id with no data dispatches nothing, but gives an EventSource its resume point even
+        # before the first event arrives.
+        yield ServerSentEvent(id=str(cursor), retry=RETRY_MS, comment=f"events after {cursor}")
+        while True:
+            signal = subscription.signal()
+            page = await anyio.to_thread.run_sync(
+                partial(stream.listen, ctx, caller, after=cursor, limit=hub.batch),
+                limiter=hub.limiter,
+            )
+            for event in page.events:
+                yield _sse(event)
+            if page.events:
+                cursor = page.last_event_id
+                # The batch has been handed to the connection: record its first delivery.
+                fresh = (
+                    [] if caller.party_id is None else hub.unrecorded(caller.party_id, page.events)
+                )
+                if fresh:
+                    await _record(ctx, caller, hub, fresh)
+                if len(page.events) == hub.batch:
+                    continue
+            await subscription.wait(signal, hub.recheck_s)
+            if await request.is_disconnected():
+                return
+    except Unauthenticated:
+        yield ServerSentEvent(comment="the token is no longer valid; the stream ends")
+    finally:
+        subscription.close()

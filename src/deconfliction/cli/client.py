@@ -155,15 +155,42 @@ def conflicts(
 class Subject(StrEnum):
     notification = "notification"
     conflict = "conflict"
+    message = "message"
+
+
+PREFIXES = {"ntf": Subject.notification, "cfl": Subject.conflict, "msg": Subject.message}
 
 
 def ack(
-    subject: Subject = typer.Argument(..., help="notification or conflict"),
-    subject_id: str = typer.Argument(..., help="its id"),
+    first: str = typer.Argument(
+        ...,
+        metavar="ID|KIND",
+        help="the id (ntf_…, cfl_… or msg_…), or its kind (notification, conflict, message)",
+    ),
+    second: str | None = typer.Argument(
+        None, metavar="ID", help="the id, when the first argument is its kind"
+    ),
     url: str = UrlOption,
     token: str = TokenOption,
 ) -> None:
-    """Acknowledge: you received and read it. It never means approved or safe."""
+    """Acknowledge a notification, conflict or message: you received and read it.
+
+    It never means approved or safe. `ack ID` tells the kind by the id's prefix (ntf_, cfl_,
+    msg_); `ack conflict ID` also works.
+    """
+    if second is None:
+        subject_id = first
+        subject = PREFIXES.get(first.split("_", 1)[0])
+        if subject is None:
+            fail(
+                f"{first}: not an id of a notification (ntf_…), conflict (cfl_…) or message (msg_…)"
+            )
+    else:
+        subject_id = second
+        try:
+            subject = Subject(first)
+        except ValueError:
+            fail(f"{first}: the kind is notification, conflict or message")
     result = call("POST", url, token, f"/v1/{subject.value}s/{subject_id}/acknowledge")
     out.print(
         f"acknowledged {subject.value} {subject_id} (version {result['version']}) at "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from deconfliction.cli import client
+from deconfliction.cli import client, line, watch
 from deconfliction.cli.http import fail
 from deconfliction.config import DESCRIPTIONS, ENV_NAMES, Settings
 from deconfliction.errors import InvalidInput
@@ -115,4 +115,11 @@ app.command()(client.notify)
 app.command()(client.notifications)
 app.command()(client.conflicts)
 app.command()(client.ack)
+app.command()(line.send)
+app.command()(line.inbox)
+app.command()(line.status)
+app.command()(line.keygen)
+app.command("register-key")(line.register_key)
+app.command("verify-message")(line.verify_message)
+app.command()(watch.watch)
 app.add_typer(client.operator, name="operator")

@@ -35,14 +35,22 @@ def area(rng: random.Random, lon: float, lat: float) -> dict[str, object]:
     for k in range(corners):
         angle = 2 * math.pi * k / corners
         reach = size_km / 2 * rng.uniform(0.6, 1.0) / 111.0
-        ring.append([lon + reach * math.cos(angle) / math.cos(math.radians(lat)),
-                     lat + reach * math.sin(angle)])
+        ring.append(
+            [
+                lon + reach * math.cos(angle) / math.cos(math.radians(lat)),
+                lat + reach * math.sin(angle),
+            ]
+        )
     return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
 
 
 def volume(rng: random.Random, lon: float, lat: float, rules: Rules) -> Volume:
-    data = {"area": area(rng, lon, lat), "start": START, "end": END,
-            "altitude": {"lower": 0, "upper": 3000, "units": "m", "reference": "AMSL"}}
+    data = {
+        "area": area(rng, lon, lat),
+        "start": START,
+        "end": END,
+        "altitude": {"lower": 0, "upper": 3000, "units": "m", "reference": "AMSL"},
+    }
     return parse_volume(data, "volume", rules=rules, now=NOW)
 
 
@@ -61,8 +69,9 @@ def main() -> None:
     while len(draw) < args.pairs:
         lon, lat = rng.uniform(35.0, 41.0), rng.uniform(33.0, 39.0)
         a = placed("A", volume(rng, lon, lat, rules))
-        b = placed("B", volume(rng, lon + rng.uniform(-0.1, 0.1), lat + rng.uniform(-0.1, 0.1),
-                               rules))
+        b = placed(
+            "B", volume(rng, lon + rng.uniform(-0.1, 0.1), lat + rng.uniform(-0.1, 0.1), rules)
+        )
         t0 = time.perf_counter()
         found = find_conflicts([a], [b], rules)
         t1 = time.perf_counter()
@@ -78,8 +87,10 @@ def main() -> None:
 
     print(f"{args.pairs} conflicting pairs (seed {args.seed}), ms per pair:")
     print("| step | p50 ms | p99 ms |\n| --- | ---: | ---: |")
-    for step, values in (("detect (find_conflicts, one candidate)", detect),
-                         ("draw the overlaps (Finding.overlaps)", draw)):
+    for step, values in (
+        ("detect (find_conflicts, one candidate)", detect),
+        ("draw the overlaps (Finding.overlaps)", draw),
+    ):
         print(f"| {step} | {ms(values, 50):.3f} | {ms(values, 99):.3f} |")
 
 

@@ -13,5 +13,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if os.environ.get("CI") == "true" and skipped and exitstatus == 0:
         reporter.write_line(
             f"CI=true: {skipped} test(s) skipped for want of something this machine lacks; "
-            "CI installs everything, so a skip is a failure here", red=True)
+            "CI installs everything, so a skip is a failure here",
+            red=True,
+        )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

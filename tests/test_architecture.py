@@ -14,10 +14,26 @@ DOMAIN = Path(deconfliction.domain.__file__).parent
 ALLOWED_THIRD_PARTY = {"shapely", "pyproj", "numpy"}
 ALLOWED_OWN = ("deconfliction.domain", "deconfliction.errors")
 # In the standard library, but database drivers, servers or I/O the domain must not touch.
-FORBIDDEN_STDLIB = {"sqlite3", "dbm", "shelve", "http", "socket", "socketserver", "wsgiref",
-                    "xmlrpc", "smtplib", "subprocess", "multiprocessing"}
-FORBIDDEN_OWN = ("deconfliction.services", "deconfliction.storage", "deconfliction.api",
-                 "deconfliction.cli", "deconfliction.interop")
+FORBIDDEN_STDLIB = {
+    "sqlite3",
+    "dbm",
+    "shelve",
+    "http",
+    "socket",
+    "socketserver",
+    "wsgiref",
+    "xmlrpc",
+    "smtplib",
+    "subprocess",
+    "multiprocessing",
+}
+FORBIDDEN_OWN = (
+    "deconfliction.services",
+    "deconfliction.storage",
+    "deconfliction.api",
+    "deconfliction.cli",
+    "deconfliction.interop",
+)
 IMPORTERS = {"import_module", "__import__"}
 
 
@@ -75,13 +91,19 @@ def _domain_modules() -> list[tuple[Path, str]]:
 
 def test_domain_has_modules_to_check() -> None:
     names = {module for _, module in _domain_modules()}
-    assert {"deconfliction.domain.conflicts", "deconfliction.domain.areas",
-            "deconfliction.domain.volumes"} <= names
+    assert {
+        "deconfliction.domain.conflicts",
+        "deconfliction.domain.areas",
+        "deconfliction.domain.volumes",
+    } <= names
 
 
 def test_domain_imports_only_stdlib_shapely_pyproj_numpy_and_itself() -> None:
-    bad = [v for path, module in _domain_modules()
-           for v in _violations(path.read_text(encoding="utf-8"), module)]
+    bad = [
+        v
+        for path, module in _domain_modules()
+        for v in _violations(path.read_text(encoding="utf-8"), module)
+    ]
     assert bad == []
 
 

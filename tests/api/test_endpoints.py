@@ -444,6 +444,58 @@ LINE_MATRIX: dict[tuple[str, str], Endpoint] = {
 }
 MATRIX.update(LINE_MATRIX)
 
+
+def _fresh_webhook(s: Scene) -> Call:
+    """An escalation-only webhook of NORTH (never called, so no network)."""
+    hook = s.world.client.post(
+        "/v1/webhooks",
+        json={"url": "https://93.184.215.14/hook", "purpose": "escalation"},
+        headers=s.world.north.headers,
+    )
+    assert hook.status_code == 201, hook.text
+    return Call(f"/v1/webhooks/{hook.json()['id']}")
+
+
+def _check_webhook(s: Scene, role: str, body: Any) -> None:
+    assert body["party_id"] == s.world.north.id and "secret" not in body
+
+
+def _check_events(s: Scene, role: str, body: Any) -> None:
+    subjects = {e["subject_id"] for e in body["events"]}
+    assert body["last_event_id"] == (body["events"][-1]["id"] if body["events"] else 0)
+    if role == "outsider":
+        assert body["events"] == []
+    elif role == "bystander":
+        assert subjects and not subjects & {s.n1["id"], s.s1["id"], s.conflict_id}
+    else:
+        assert s.conflict_id in subjects
+
+
+DELIVERY_MATRIX: dict[tuple[str, str], Endpoint] = {
+    ("POST", "/v1/webhooks"): Endpoint(
+        lambda s: Call("/v1/webhooks", {"url": "https://93.184.215.14/h", "purpose": "escalation"}),
+        (401, 401, 201, 201, 201, 403, 201),
+    ),
+    ("GET", "/v1/webhooks"): Endpoint(
+        lambda s: Call("/v1/webhooks"), (401, 401, 200, 200, 200, 200, 200)
+    ),
+    ("GET", "/v1/webhooks/{webhook_id}"): Endpoint(
+        _fresh_webhook, (401, 401, 404, 404, 404, 200, 200), _check_webhook
+    ),
+    ("DELETE", "/v1/webhooks/{webhook_id}"): Endpoint(
+        _fresh_webhook, (401, 401, 404, 404, 404, 200, 200), _check_webhook
+    ),
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): Endpoint(
+        lambda s: Call(_fresh_webhook(s).path + "/deliveries"), (401, 401, 404, 404, 404, 200, 200)
+    ),
+    ("GET", "/v1/events"): Endpoint(
+        lambda s: Call("/v1/events?after=0", headers={"Accept": "application/json"}),
+        (401, 401, 200, 200, 200, 200, 200),
+        _check_events,
+    ),
+}
+MATRIX.update(DELIVERY_MATRIX)
+
 PROBLEM_CODES = {
     401: "unauthenticated",
     403: "permission-denied",

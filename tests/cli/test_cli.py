@@ -18,8 +18,9 @@ CLI = [sys.executable, "-m", "deconfliction.cli"]
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [*CLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def free_port() -> int:
@@ -84,8 +85,14 @@ def test_operator_and_client_commands_against_a_served_database(
     env = {**env, "DECONFLICTION_OPERATOR_TOKEN": operator}
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_ready(url, server)
         op_env = {**env, "DECONFLICTION_URL": url, "DECONFLICTION_TOKEN": operator}
@@ -97,8 +104,10 @@ def test_operator_and_client_commands_against_a_served_database(
 
         mechanism = op("mechanism", "Test line", "--rules", '{"time_buffer_min": 30}')
         assert mechanism["rules"]["time_buffer_min"] == 30
-        parties = {code: op("party", f"Party {code}", code, "--contact", f"desk {code}")
-                   for code in ("NORTH", "SOUTH")}
+        parties = {
+            code: op("party", f"Party {code}", code, "--contact", f"desk {code}")
+            for code in ("NORTH", "SOUTH")
+        }
         tokens = {}
         for code, party in parties.items():
             op("member", mechanism["id"], party["id"])
@@ -106,21 +115,31 @@ def test_operator_and_client_commands_against_a_served_database(
 
         start = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
         feature = {
-            "type": "FeatureCollection", "properties": {"kind": "air", "title": "Sortie"},
-            "features": [{"type": "Feature",
-                          "geometry": {"type": "Point", "coordinates": [38.0, 36.0]},
-                          "properties": {"radius": 5000, "start": start.isoformat(),
-                                         "end": (start + timedelta(hours=2)).isoformat(),
-                                         "altitude": {"lower": 0, "upper": 3000, "units": "m",
-                                                      "reference": "AMSL"}}}],
+            "type": "FeatureCollection",
+            "properties": {"kind": "air", "title": "Sortie"},
+            "features": [
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": [38.0, 36.0]},
+                    "properties": {
+                        "radius": 5000,
+                        "start": start.isoformat(),
+                        "end": (start + timedelta(hours=2)).isoformat(),
+                        "altitude": {"lower": 0, "upper": 3000, "units": "m", "reference": "AMSL"},
+                    },
+                }
+            ],
         }
         (tmp_path / "north.geojson").write_text(json.dumps(feature))
         feature["features"][0]["geometry"]["coordinates"] = [38.05, 36.0]
         (tmp_path / "south.geojson").write_text(json.dumps(feature))
 
         def client(code: str, *args: str) -> subprocess.CompletedProcess[str]:
-            return run(list(args), {**env, "DECONFLICTION_URL": url,
-                                    "DECONFLICTION_TOKEN": tokens[code]}, tmp_path)
+            return run(
+                list(args),
+                {**env, "DECONFLICTION_URL": url, "DECONFLICTION_TOKEN": tokens[code]},
+                tmp_path,
+            )
 
         north = client("NORTH", "notify", "north.geojson", "-m", mechanism["id"])
         assert north.returncode == 0, north.stderr
@@ -151,7 +170,8 @@ def test_operator_and_client_commands_against_a_served_database(
         server.terminate()
         server.wait(timeout=30)
     log = (server.stdout.read() if server.stdout else "") + (
-        server.stderr.read() if server.stderr else "")
+        server.stderr.read() if server.stderr else ""
+    )
     for secret in (operator, *tokens.values()):
         assert secret not in log
 

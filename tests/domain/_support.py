@@ -93,8 +93,9 @@ def diamond(lon: float, lat: float, pointing: float, size: float) -> dict[str, A
     return polygon([(lon, lat), left[:2], far[:2], right[:2]])
 
 
-def corridor_ending(lon: float, lat: float, pointing: float, length: float, half_width: float
-                    ) -> dict[str, Any]:
+def corridor_ending(
+    lon: float, lat: float, pointing: float, length: float, half_width: float
+) -> dict[str, Any]:
     """A straight corridor whose line ends at lon/lat, arriving along azimuth `pointing`."""
     start = fwd(lon, lat, pointing + 180.0, length)
     return corridor([start[:2], (lon, lat)], half_width)

@@ -52,8 +52,7 @@ TIME_CASES = [
     ("gap-under-buffer-b-first", ("10:00:00", "11:00:00"), ("08:00:00", "09:45:01"), 15, True),
     ("adjacent-buffer-zero", ("10:00:00", "11:00:00"), ("11:00:00", "12:00:00"), 0, False),
     ("adjacent-buffer-zero-b-first", ("10:00:00", "11:00:00"), ("09:00:00", "10:00:00"), 0, False),
-    ("overlap-one-second-buffer-zero", ("10:00:00", "11:00:00"), ("10:59:59", "12:00:00"), 0,
-     True),
+    ("overlap-one-second-buffer-zero", ("10:00:00", "11:00:00"), ("10:59:59", "12:00:00"), 0, True),
     ("contained-buffer-zero", ("10:00:00", "11:00:00"), ("10:20:00", "10:40:00"), 0, True),
     ("far-apart", ("10:00:00", "11:00:00"), ("13:00:00", "14:00:00"), 15, False),
 ]
@@ -78,6 +77,7 @@ def test_time_boundary(
 
 # --- altitude ---------------------------------------------------------------------------------
 
+
 def _ft(metres: float) -> float:
     return metres / FOOT_M
 
@@ -90,22 +90,57 @@ ALTITUDE_CASES = [
     ("gap-1cm-under-b-below", (1000, 2000, "m", "W84"), (0, 700.01, "m", "W84"), 300, True),
     ("touching-separation-zero", (0, 1000, "m", "AMSL"), (1000, 2000, "m", "AMSL"), 0, False),
     ("overlap-1cm-separation-zero", (0, 1000, "m", "AMSL"), (999.99, 2000, "m", "AMSL"), 0, True),
-    ("feet-gap-1cm-over", (0, 1000, "ft", "AMSL"), (_ft(304.8 + 300.01), 9000, "ft", "AMSL"), 300,
-     False),
-    ("feet-gap-1cm-under", (0, 1000, "ft", "AMSL"), (_ft(304.8 + 299.99), 9000, "ft", "AMSL"), 300,
-     True),
+    (
+        "feet-gap-1cm-over",
+        (0, 1000, "ft", "AMSL"),
+        (_ft(304.8 + 300.01), 9000, "ft", "AMSL"),
+        300,
+        False,
+    ),
+    (
+        "feet-gap-1cm-under",
+        (0, 1000, "ft", "AMSL"),
+        (_ft(304.8 + 299.99), 9000, "ft", "AMSL"),
+        300,
+        True,
+    ),
     # FL100–FL200 is 3048–6096 m; FL210 starts at 6400.8 m: a gap of 304.8 m.
-    ("flight-levels-1000ft-apart-sep-304.79", (100, 200, "FL", "AMSL"), (210, 300, "FL", "AMSL"),
-     304.79, False),
-    ("flight-levels-1000ft-apart-sep-304.81", (100, 200, "FL", "AMSL"), (210, 300, "FL", "AMSL"),
-     304.81, True),
-    ("flight-level-vs-metres-1cm-over", (100, 200, "FL", "AMSL"),
-     (6096 + 300.01, 8000, "m", "AMSL"), 300, False),
-    ("flight-level-vs-metres-1cm-under", (100, 200, "FL", "AMSL"),
-     (6096 + 299.99, 8000, "m", "AMSL"), 300, True),
+    (
+        "flight-levels-1000ft-apart-sep-304.79",
+        (100, 200, "FL", "AMSL"),
+        (210, 300, "FL", "AMSL"),
+        304.79,
+        False,
+    ),
+    (
+        "flight-levels-1000ft-apart-sep-304.81",
+        (100, 200, "FL", "AMSL"),
+        (210, 300, "FL", "AMSL"),
+        304.81,
+        True,
+    ),
+    (
+        "flight-level-vs-metres-1cm-over",
+        (100, 200, "FL", "AMSL"),
+        (6096 + 300.01, 8000, "m", "AMSL"),
+        300,
+        False,
+    ),
+    (
+        "flight-level-vs-metres-1cm-under",
+        (100, 200, "FL", "AMSL"),
+        (6096 + 299.99, 8000, "m", "AMSL"),
+        300,
+        True,
+    ),
     # Across references the gap must exceed separation + the 110 m geoid margin.
-    ("amsl-w84-gap-equals-sep-plus-margin", (0, 1000, "m", "AMSL"), (1410, 2000, "m", "W84"), 300,
-     False),
+    (
+        "amsl-w84-gap-equals-sep-plus-margin",
+        (0, 1000, "m", "AMSL"),
+        (1410, 2000, "m", "W84"),
+        300,
+        False,
+    ),
     ("amsl-w84-gap-1cm-under", (0, 1000, "m", "AMSL"), (1409.99, 2000, "m", "W84"), 300, True),
     ("amsl-w84-gap-equals-sep-only", (0, 1000, "m", "AMSL"), (1300, 2000, "m", "W84"), 300, True),
     ("w84-amsl-b-below", (1000, 2000, "m", "W84"), (0, 590, "m", "AMSL"), 300, False),
@@ -201,10 +236,18 @@ def _boundary_cases() -> list[Any]:
         for place, lon, lat, az in PLACES:
             for sep in SEPARATIONS:
                 for factor, expected in ((1 - TOLERANCE, True), (1 + TOLERANCE, False)):
-                    cases.append(pytest.param(
-                        build, lon, lat, az, sep, factor, expected,
-                        id=f"{pair}-{place}-sep{sep:g}-gap{factor:g}",
-                    ))
+                    cases.append(
+                        pytest.param(
+                            build,
+                            lon,
+                            lat,
+                            az,
+                            sep,
+                            factor,
+                            expected,
+                            id=f"{pair}-{place}-sep{sep:g}-gap{factor:g}",
+                        )
+                    )
     return cases
 
 
@@ -212,7 +255,12 @@ def _boundary_cases() -> list[Any]:
     ("build", "lon", "lat", "az", "separation", "factor", "expected"), _boundary_cases()
 )
 def test_horizontal_boundary(
-    build: Builder, lon: float, lat: float, az: float, separation: float, factor: float,
+    build: Builder,
+    lon: float,
+    lat: float,
+    az: float,
+    separation: float,
+    factor: float,
     expected: bool,
 ) -> None:
     gap = separation * factor
@@ -235,7 +283,10 @@ def test_horizontal_boundary_exact_gap_reported() -> None:
             found = _conflicts(volume(area_a), volume(area_b), Rules(horizontal_separation_m=5e4))
             assert found, pair
             assert found[0].overlaps[0].horizontal_gap_m == pytest.approx(1_234.0, rel=1e-3), (
-                pair, lon, lat)
+                pair,
+                lon,
+                lat,
+            )
 
 
 @pytest.mark.parametrize(
@@ -265,45 +316,83 @@ def test_corridor_beside_circle_on_the_equator() -> None:
     line = corridor([(-0.1, 0.0), (0.1, 0.0)], 400.0)
     for factor, expected in ((1 - TOLERANCE, True), (1 + TOLERANCE, False)):
         lon, lat, _ = fwd(0.0, 0.0, 0.0, 400.0 + 1_000.0 * factor + 700.0)
-        found = _conflicts(volume(line), volume(circle(lon, lat, 700.0)),
-                           Rules(horizontal_separation_m=1_000.0))
+        found = _conflicts(
+            volume(line), volume(circle(lon, lat, 700.0)), Rules(horizontal_separation_m=1_000.0)
+        )
         assert bool(found) is expected
 
 
 @pytest.mark.parametrize(
     ("area_a", "area_b", "separation", "expected"),
     [
-        pytest.param(polygon([(0, 0), (1, 0), (1, 1), (0, 1)]),
-                     polygon([(1, 0), (2, 0), (2, 1), (1, 1)]), 0.0, False,
-                     id="polygons-sharing-an-edge-sep-0"),
-        pytest.param(polygon([(0, 0), (1, 0), (1, 1), (0, 1)]),
-                     polygon([(1, 1), (2, 1), (2, 2), (1, 2)]), 0.0, False,
-                     id="polygons-sharing-a-corner-sep-0"),
-        pytest.param(polygon([(0, 0), (1, 0), (1, 1), (0, 1)]),
-                     polygon([(0.999, 0), (2, 0), (2, 1), (0.999, 1)]), 0.0, True,
-                     id="polygons-overlapping-sep-0"),
-        pytest.param(polygon([(0, 0), (1, 0), (1, 1), (0, 1)]),
-                     polygon([(0.2, 0.2), (0.4, 0.2), (0.4, 0.4), (0.2, 0.4)]), 0.0, True,
-                     id="polygon-inside-polygon-sep-0"),
-        pytest.param(polygon([(0, 0), (1, 0), (1, 1), (0, 1)]),
-                     polygon([(1, 0), (2, 0), (2, 1), (1, 1)]), 1.0, True,
-                     id="polygons-sharing-an-edge-sep-1m"),
+        pytest.param(
+            polygon([(0, 0), (1, 0), (1, 1), (0, 1)]),
+            polygon([(1, 0), (2, 0), (2, 1), (1, 1)]),
+            0.0,
+            False,
+            id="polygons-sharing-an-edge-sep-0",
+        ),
+        pytest.param(
+            polygon([(0, 0), (1, 0), (1, 1), (0, 1)]),
+            polygon([(1, 1), (2, 1), (2, 2), (1, 2)]),
+            0.0,
+            False,
+            id="polygons-sharing-a-corner-sep-0",
+        ),
+        pytest.param(
+            polygon([(0, 0), (1, 0), (1, 1), (0, 1)]),
+            polygon([(0.999, 0), (2, 0), (2, 1), (0.999, 1)]),
+            0.0,
+            True,
+            id="polygons-overlapping-sep-0",
+        ),
+        pytest.param(
+            polygon([(0, 0), (1, 0), (1, 1), (0, 1)]),
+            polygon([(0.2, 0.2), (0.4, 0.2), (0.4, 0.4), (0.2, 0.4)]),
+            0.0,
+            True,
+            id="polygon-inside-polygon-sep-0",
+        ),
+        pytest.param(
+            polygon([(0, 0), (1, 0), (1, 1), (0, 1)]),
+            polygon([(1, 0), (2, 0), (2, 1), (1, 1)]),
+            1.0,
+            True,
+            id="polygons-sharing-an-edge-sep-1m",
+        ),
         pytest.param(circle(0, 0, 1000), circle(0, 0, 10), 0.0, True, id="concentric-sep-0"),
-        pytest.param(circle(0.5, 0.5, 10), polygon([(0, 0), (1, 0), (1, 1), (0, 1)]), 0.0, True,
-                     id="circle-inside-polygon-sep-0"),
-        pytest.param(corridor([(0.2, 0.5), (0.8, 0.5)], 10),
-                     polygon([(0, 0), (1, 0), (1, 1), (0, 1)]), 0.0, True,
-                     id="corridor-inside-polygon-sep-0"),
-        pytest.param(corridor([(-1, 0.5), (2, 0.5)], 10),
-                     corridor([(0.5, -1), (0.5, 2)], 10), 0.0, True,
-                     id="crossing-corridors-sep-0"),
+        pytest.param(
+            circle(0.5, 0.5, 10),
+            polygon([(0, 0), (1, 0), (1, 1), (0, 1)]),
+            0.0,
+            True,
+            id="circle-inside-polygon-sep-0",
+        ),
+        pytest.param(
+            corridor([(0.2, 0.5), (0.8, 0.5)], 10),
+            polygon([(0, 0), (1, 0), (1, 1), (0, 1)]),
+            0.0,
+            True,
+            id="corridor-inside-polygon-sep-0",
+        ),
+        pytest.param(
+            corridor([(-1, 0.5), (2, 0.5)], 10),
+            corridor([(0.5, -1), (0.5, 2)], 10),
+            0.0,
+            True,
+            id="crossing-corridors-sep-0",
+        ),
     ],
 )
 def test_overlap_always_conflicts_touching_does_not_at_zero(
     area_a: dict[str, Any], area_b: dict[str, Any], separation: float, expected: bool
 ) -> None:
-    rules = Rules(horizontal_separation_m=separation, vertical_separation_m=0,
-                  time_buffer_min=0, max_area_km2=1e6)
+    rules = Rules(
+        horizontal_separation_m=separation,
+        vertical_separation_m=0,
+        time_buffer_min=0,
+        max_area_km2=1e6,
+    )
     a, b = volume(area_a, rules=rules), volume(area_b, rules=rules)
     found = _conflicts(a, b, rules)
     assert bool(found) is expected
@@ -326,8 +415,9 @@ def test_horizontal_accuracy_large_circle_and_long_polygon(radius_m: float, fact
     strip = polygon([(-8.0, lat_n), (lon_n, lat_n), (lon_n, lat_n + 0.1), (-8.0, lat_n + 0.1)])
     a, b = volume(circle(0.0, 0.0, radius_m)), volume(strip)
     # N really is the polygon's nearest point: the true gap is `gap`.
-    coords = shapely.get_coordinates(shapely.segmentize(
-        shapely.Polygon(strip["coordinates"][0]), 0.001))
+    coords = shapely.get_coordinates(
+        shapely.segmentize(shapely.Polygon(strip["coordinates"][0]), 0.001)
+    )
     nearest = min(geodesic_m(0.0, 0.0, x, y) for x, y in coords) - radius_m
     assert nearest == pytest.approx(gap, abs=0.01)
     found = _conflicts(a, b, Rules(horizontal_separation_m=separation))
@@ -353,6 +443,7 @@ def test_horizontal_accuracy_two_large_circles(radius_m: float, factor: float) -
 
 # --- parties, pairing, ordering ---------------------------------------------------------------
 
+
 def test_same_party_never_conflicts() -> None:
     v = volume(HERE)
     own = [placed("ntf-1", "A", v), placed("ntf-1", "A", v, index=1)]
@@ -363,17 +454,26 @@ def test_same_party_never_conflicts() -> None:
 
 def test_one_finding_per_notification_pair_with_every_volume_pair() -> None:
     here, there = volume(HERE), volume(circle(31.0, 10.0, 2_000.0))
-    new = [placed("ntf-z", "B", here, 0), placed("ntf-z", "B", there, 1),
-           placed("ntf-z", "B", here, 2)]
-    others = [placed("ntf-a", "A", here, 0), placed("ntf-a", "A", there, 1),
-              placed("ntf-m", "C", there, 0)]
+    new = [
+        placed("ntf-z", "B", here, 0),
+        placed("ntf-z", "B", there, 1),
+        placed("ntf-z", "B", here, 2),
+    ]
+    others = [
+        placed("ntf-a", "A", here, 0),
+        placed("ntf-a", "A", there, 1),
+        placed("ntf-m", "C", there, 0),
+    ]
     found = find_conflicts(new, others, Rules())
     assert [(f.notification_a, f.party_a, f.notification_b, f.party_b) for f in found] == [
         ("ntf-a", "A", "ntf-z", "B"),
         ("ntf-m", "C", "ntf-z", "B"),
     ]
     assert [(o.a.volume_index, o.b.volume_index) for o in found[0].overlaps] == [
-        (0, 0), (0, 2), (1, 1)]
+        (0, 0),
+        (0, 2),
+        (1, 1),
+    ]
     assert [(o.a.volume_index, o.b.volume_index) for o in found[1].overlaps] == [(0, 1)]
 
 
@@ -383,6 +483,7 @@ def test_far_apart_volumes_do_not_conflict() -> None:
 
 
 # --- what each side sees ----------------------------------------------------------------------
+
 
 def _lonlat_area(side_area: dict[str, Any] | None) -> Any:
     assert side_area is not None, "a conflicting side must have a non-empty area part"
@@ -400,7 +501,8 @@ def _check_side(side: Any, own: Placed, other: Placed, rules: Rules) -> None:
     assert other.window.start - buffer <= side.start
     assert side.end <= other.window.end + buffer
     vertical = rules.vertical_separation_m + (
-        GEOID_MARGIN_M if own.altitude.reference != other.altitude.reference else 0.0)
+        GEOID_MARGIN_M if own.altitude.reference != other.altitude.reference else 0.0
+    )
     assert own.altitude.lower_m <= side.lower_m <= side.upper_m <= own.altitude.upper_m
     assert other.altitude.lower_m - vertical <= side.lower_m
     assert side.upper_m <= other.altitude.upper_m + vertical
@@ -433,11 +535,29 @@ def test_sides_of_circle_conflict(
     rules = Rules(horizontal_separation_m=1_000.0)
     gap = rules.horizontal_separation_m * fraction
     lon2, lat2, _ = fwd(lon, lat, az, 2 * radius + gap)
-    a = placed("ntf-a", "A", volume(circle(lon, lat, radius), lower=0, upper=1000,
-                                    start="2026-11-26T10:00:00Z", end="2026-11-26T11:00:00Z"))
-    b = placed("ntf-b", "B", volume(circle(lon2, lat2, radius), lower=1200, upper=3000,
-                                    reference="W84", start="2026-11-26T11:10:00Z",
-                                    end="2026-11-26T13:00:00Z"))
+    a = placed(
+        "ntf-a",
+        "A",
+        volume(
+            circle(lon, lat, radius),
+            lower=0,
+            upper=1000,
+            start="2026-11-26T10:00:00Z",
+            end="2026-11-26T11:00:00Z",
+        ),
+    )
+    b = placed(
+        "ntf-b",
+        "B",
+        volume(
+            circle(lon2, lat2, radius),
+            lower=1200,
+            upper=3000,
+            reference="W84",
+            start="2026-11-26T11:10:00Z",
+            end="2026-11-26T13:00:00Z",
+        ),
+    )
     (finding,) = find_conflicts([b], [a], rules)
     (overlap,) = finding.overlaps
     assert (finding.notification_a, finding.notification_b) == ("ntf-a", "ntf-b")
@@ -445,7 +565,8 @@ def test_sides_of_circle_conflict(
     _check_side(overlap.b, b, a, rules)
     reach = radius + rules.horizontal_separation_m
     for side, own_centre, other_centre in (
-        (overlap.a, (lon, lat), (lon2, lat2)), (overlap.b, (lon2, lat2), (lon, lat))
+        (overlap.a, (lon, lat), (lon2, lat2)),
+        (overlap.b, (lon2, lat2), (lon, lat)),
     ):
         part = _lonlat_area(side.area)
         coords = shapely.get_coordinates(part)

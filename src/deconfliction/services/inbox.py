@@ -96,7 +96,7 @@ def state_of(item: Row, now: float) -> str:
         return "acknowledged"
     if item["closed_at"] is not None:
         return "closed"
-    if item["deadline_ts"] < now:
+    if item["deadline_ts"] <= now:
         return "overdue"
     return "delivered" if item["delivered_at"] is not None else "pending"
 

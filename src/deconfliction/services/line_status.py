@@ -67,7 +67,7 @@ def check_silence(tx: Transaction, now: datetime) -> None:
                     now=now,
                     priority="urgent",
                 )
-            elif party in alarms and _since(last) > _since(alarms[party]):
+            elif party in alarms and _since(last) >= _since(alarms[party]):
                 tx.clear_silence_alarm(mechanism["id"], party)
                 system_message(
                     tx,

@@ -78,11 +78,27 @@ def _remind(tx: Transaction, item: Row, rules: Rules, now: datetime) -> None:
     )
 
 
+def _live_contact(tx: Transaction, mechanism_id: str, party: str) -> tuple[str | None, str | None]:
+    """The party's escalation token and webhook, each only while it is still live.
+
+    A revoked token or a deleted webhook is passed over: the escalation then goes to the whole
+    party rather than to no one.
+    """
+    contact = tx.escalation_contact(mechanism_id, party) or {}
+    token_id, webhook_id = contact.get("token_id"), contact.get("webhook_id")
+    if token_id is not None:
+        token = tx.token(token_id)
+        if token is None or token["revoked_at"] is not None:
+            token_id = None
+    if webhook_id is not None and not tx.is_live_webhook_of(webhook_id, party):
+        webhook_id = None
+    return token_id, webhook_id
+
+
 def _escalate(tx: Transaction, item: Row, now: datetime) -> None:
     at = format_instant(now)
     mechanism_id, party = item["mechanism_id"], item["party_id"]
-    contact = tx.escalation_contact(mechanism_id, party) or {}
-    token_id, webhook_id = contact.get("token_id"), contact.get("webhook_id")
+    token_id, webhook_id = _live_contact(tx, mechanism_id, party)
     to = {"party_id": party, "token_id": token_id, "webhook_id": webhook_id}
     record_event(
         tx,

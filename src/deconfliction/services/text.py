@@ -12,7 +12,7 @@ def checked_text(
 ) -> str:
     """The text as given, or InvalidInput naming the field; None is "" when not required.
 
-    `multiline` text may hold line breaks and tabs; no other control character is accepted.
+    `multiline` text may hold line breaks (LF, CR) and tabs; no other control character.
     """
     if value is None and not required:
         return ""
@@ -22,6 +22,7 @@ def checked_text(
         )
     if len(value) > maximum:
         raise InvalidInput.one(field, f"is longer than {maximum} characters")
-    if not (value.replace("\n", "").replace("\t", "") if multiline else value).isprintable():
+    visible = value.replace("\n", "").replace("\r", "").replace("\t", "") if multiline else value
+    if not visible.isprintable():
         raise InvalidInput.one(field, "must not contain control characters")
     return value

@@ -150,7 +150,7 @@ class LineQueries:
             "version = excluded.version, deadline_at = excluded.deadline_at, "
             "deadline_ts = excluded.deadline_ts, due_ts = excluded.deadline_ts, "
             "acknowledged_at = NULL, acknowledged_by = NULL, reminded_at = NULL, "
-            "escalated_at = NULL, closed_at = NULL",
+            "escalated_at = NULL, closed_at = NULL, delivered_at = NULL, delivered_via = NULL",
             row,
         )
 
@@ -216,7 +216,7 @@ class LineQueries:
         if pending_only:
             where.append("acknowledged_at IS NULL AND closed_at IS NULL")
         if overdue_at is not None:
-            where.append("acknowledged_at IS NULL AND closed_at IS NULL AND deadline_ts < ?")
+            where.append("acknowledged_at IS NULL AND closed_at IS NULL AND deadline_ts <= ?")
             args.append(overdue_at)
         sql = "SELECT * FROM inbox"
         if where:
@@ -256,7 +256,7 @@ class LineQueries:
             row[0]: row[1]
             for row in self.db.execute(
                 "SELECT party_id, count(*) FROM inbox WHERE mechanism_id = ? "
-                "AND acknowledged_at IS NULL AND closed_at IS NULL AND deadline_ts < ? "
+                "AND acknowledged_at IS NULL AND closed_at IS NULL AND deadline_ts <= ? "
                 "GROUP BY party_id",
                 (mechanism_id, now),
             )

@@ -18,6 +18,7 @@ class Settings:
     db: str = DEFAULT_DB
     operator_token: str | None = None
     max_body_bytes: int = 1_048_576
+    request_threads: int = 4
     scheduler_interval_s: float = 5.0
     webhook_retry_base_s: float = 5.0
     webhook_retry_max_s: float = 900.0
@@ -54,6 +55,7 @@ class Settings:
 
 RANGES: dict[str, tuple[float, float]] = {
     "max_body_bytes": (1_024, 64 * 1_048_576),
+    "request_threads": (1, 256),
     "scheduler_interval_s": (0.01, 3_600),
     "webhook_retry_base_s": (0.01, 3_600),
     "webhook_retry_max_s": (0.01, 86_400),
@@ -64,6 +66,7 @@ ENV_NAMES = {
     "db": "DECONFLICTION_DB",
     "operator_token": "DECONFLICTION_OPERATOR_TOKEN",
     "max_body_bytes": "DECONFLICTION_MAX_BODY_BYTES",
+    "request_threads": "DECONFLICTION_REQUEST_THREADS",
     "scheduler_interval_s": "DECONFLICTION_SCHEDULER_INTERVAL_S",
     "webhook_retry_base_s": "DECONFLICTION_WEBHOOK_RETRY_BASE_S",
     "webhook_retry_max_s": "DECONFLICTION_WEBHOOK_RETRY_MAX_S",
@@ -75,6 +78,7 @@ DESCRIPTIONS = {
     "db": "database URL; sqlite:///path (the embedded default, a file in the working directory)",
     "operator_token": "use this operator token instead of generating one (automated deployments)",
     "max_body_bytes": "largest request body accepted; larger ones get 413",
+    "request_threads": "threads serving the blocking part of requests; a few per core is best",
     "scheduler_interval_s": "how often the server looks for missed deadlines and silent parties",
     "webhook_retry_base_s": "first delay before a failed webhook delivery is retried (doubles)",
     "webhook_retry_max_s": "longest delay between two retries of a webhook delivery",

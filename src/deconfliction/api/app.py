@@ -45,7 +45,7 @@ def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
         title="deconfliction",
         version=__version__,
         description=DESCRIPTION,
-        lifespan=lifespan(workers),
+        lifespan=lifespan(workers, settings.request_threads),
     )
     app.state.context = ctx
     app.state.settings = settings

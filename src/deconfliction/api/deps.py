@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
@@ -20,13 +21,19 @@ def context(request: Request) -> Context:
     return ctx
 
 
-def actor(
+async def actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Actor:
+    """The caller, authenticated on the event loop: one indexed read, no hand-off to a thread.
+
+    Recording that its party was heard from is a write, done on a worker thread, and only when
+    due (every 30 s at most).
+    """
     ctx = context(request)
     caller = tokens.authenticate(ctx, credentials.credentials if credentials else None)
-    line_status.heard_from(ctx, caller)
+    if line_status.contact_due(ctx, caller):
+        await anyio.to_thread.run_sync(line_status.heard_from, ctx, caller)
     return caller
 
 

@@ -1,11 +1,15 @@
-"""The event hub: one poller per app wakes the open event streams when new events are stored.
+"""The event hub: one poller per app reads each new event once and hands it to the open streams.
 
-Streams do not poll the database each on its own: the hub reads the newest event id every tick
-(20 ms) on a worker thread — one cheap query however many streams are open — and, when events were
-added, reads their audiences once and wakes only the streams of the parties concerned (and every
-operator stream). It sees events written by any process on the same database file, e.g. the CLI.
-A wake-up is only a hint: each stream then reads its own page from the store, which alone decides
-what a token may see; streams also re-read on a timer, so a missed hint delays but never loses.
+Streams do not poll the database each on its own: the hub reads the events stored since its last
+tick (every 20 ms) on a worker thread — one query however many streams are open — and pushes
+each event to the buffer of every open stream whose token may see it (the event's audience; an
+event addressed to one token only to that token's streams; every event to the operator's). It
+sees events written by any process on the same database file, e.g. the CLI. In the same read it
+learns which of the subscribed tokens were revoked, and ends their streams before they are sent
+anything more. A stream that falls too far behind drops its buffer and catches up from the store.
+
+Streams tell the hub what they have sent; the hub records those first deliveries in one write per
+tick, not one per stream and event.
 
 The hub starts with the first stream and stops by itself when the last one closes, so it needs
 nothing from the app's lifespan. It also enforces the per-process limits of streaming.
@@ -16,52 +20,81 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import OrderedDict
+from collections import defaultdict
 from typing import Any
 
 import anyio
 from fastapi import FastAPI
+from sse_starlette.sse import ServerSentEvent
 
+from deconfliction.services import inbox
 from deconfliction.services.context import Context
+from deconfliction.services.stream import event_view
 
 log = logging.getLogger("deconfliction.events")
 
-OPERATOR = "*"  # the key of operator streams, which are woken by every event
+OPERATOR = "*"  # the key of operator streams, which are sent every event
 SCAN_LIMIT = 5_000  # new events read per tick; more are read on the next, without sleeping
-STREAM_THREADS = 8  # worker threads for the streams' reads, so requests keep theirs
-RECEIPTS_KEPT = 50_000  # (party, event) pairs remembered as already recorded as delivered
+STREAM_THREADS = 8  # worker threads for the streams' catch-up reads, so requests keep theirs
+MAX_BUFFERED = 10_000  # events a stream may hold unsent before it drops them and catches up
 
 
-class _Signal:
-    """The streams of one key: the current wake-up generation and how many are listening."""
+# An event as a stream sends it: its view, and its server-sent-event frame, encoded once.
+Frame = tuple[dict[str, Any], bytes]
 
-    __slots__ = ("event", "listeners")
 
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-        self.listeners = 0
-
-    def fire(self) -> None:
-        self.event.set()
-        self.event = asyncio.Event()
+def frame_of(event: dict[str, Any]) -> Frame:
+    """The event with its SSE frame: `id:` the event id, `event:` its type, `data:` the JSON."""
+    data = json.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return event, ServerSentEvent(data=data, id=str(event["id"]), event=event["type"]).encode()
 
 
 class Subscription:
-    """One open stream's place in the hub; `close()` it (more than once is harmless)."""
+    """One open stream's place in the hub: the events pushed to it, not yet sent.
 
-    def __init__(self, hub: EventHub, key: str) -> None:
+    `close()` it when the stream ends (more than once is harmless).
+    """
+
+    def __init__(self, hub: EventHub, key: str, token_id: str) -> None:
         self._hub = hub
-        self._key = key
+        self.key = key
+        self.token_id = token_id
+        self.revoked = False
+        self.overflowed = False
+        self._buffer: list[Frame] = []
+        self._ready = asyncio.Event()
         self._closed = False
 
-    def signal(self) -> asyncio.Event:
-        """The wake-up to wait for; take it *before* reading the store, so none is missed."""
-        return self._hub._signals[self._key].event
+    def push(self, frame: Frame) -> None:
+        if len(self._buffer) >= MAX_BUFFERED:
+            self.overflowed = True
+            self._buffer.clear()
+        else:
+            self._buffer.append(frame)
+        self._ready.set()
 
-    async def wait(self, signal: asyncio.Event, timeout: float) -> bool:
-        """Until the signal fires (True) or `timeout` seconds pass (False)."""
+    def revoke(self) -> None:
+        self.revoked = True
+        self._ready.set()
+
+    def take(self) -> list[Frame]:
+        """The events pushed since the last take, oldest first."""
+        events, self._buffer = self._buffer, []
+        self._ready.clear()
+        return events
+
+    def resync(self) -> None:
+        """After an overflow: forget the buffer; the stream reads from the store instead."""
+        self.overflowed = False
+        self.take()
+
+    async def wait(self, timeout: float) -> bool:
+        """Until something is pushed (True) or `timeout` seconds pass (False)."""
+        if self._ready.is_set():
+            return True
         try:
-            await asyncio.wait_for(signal.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._ready.wait()
         except TimeoutError:
             return False
         return True
@@ -69,11 +102,11 @@ class Subscription:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._hub._leave(self._key)
+            self._hub._leave(self)
 
 
 class EventHub:
-    """Wakes waiting streams when events are stored; limits how many streams may be open."""
+    """Hands new events to the open streams; limits how many streams may be open."""
 
     def __init__(
         self,
@@ -98,30 +131,40 @@ class EventHub:
         self.open_streams = 0
         self.newest = 0
         self.ticks = 0
-        self._signals: dict[str, _Signal] = {}
+        self._subscriptions: dict[str, set[Subscription]] = defaultdict(set)
+        self._sent: dict[str, set[str]] = defaultdict(set)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._starting: asyncio.Lock | None = None
         self._limiter: anyio.CapacityLimiter | None = None
-        self._receipts: OrderedDict[tuple[str, int], None] = OrderedDict()
 
     # Streams.
 
-    def subscribe(self, party_id: str | None) -> Subscription | None:
-        """A place for one more stream of a party (None: the operator); None when full."""
+    def subscribe(self, party_id: str | None, token_id: str) -> Subscription | None:
+        """A place for one more stream of a token (party None: the operator); None when full."""
         if self.open_streams >= self.max_streams:
             return None
         key = OPERATOR if party_id is None else party_id
+        subscription = Subscription(self, key, token_id)
         self.open_streams += 1
-        self._signals.setdefault(key, _Signal()).listeners += 1
-        return Subscription(self, key)
+        self._subscriptions[key].add(subscription)
+        return subscription
 
-    def _leave(self, key: str) -> None:
+    def _leave(self, subscription: Subscription) -> None:
         self.open_streams -= 1
-        signal = self._signals[key]
-        signal.listeners -= 1
-        if signal.listeners == 0:
-            del self._signals[key]
+        subscriptions = self._subscriptions[subscription.key]
+        subscriptions.discard(subscription)
+        if not subscriptions:
+            del self._subscriptions[subscription.key]
+
+    def sent(self, party_id: str | None, events: list[dict[str, Any]]) -> None:
+        """These events were handed to a stream of the party: record their first delivery.
+
+        Recorded by the poller, for all streams at once, at its next tick. The operator's
+        reading delivers nothing to any party.
+        """
+        if party_id is not None:
+            self._sent[party_id].update(e["subject_id"] for e in events)
 
     @property
     def limiter(self) -> anyio.CapacityLimiter:
@@ -129,29 +172,11 @@ class EventHub:
         assert self._limiter is not None, "ready() first"
         return self._limiter
 
-    def unrecorded(self, party_id: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The events whose delivery to the party no other stream has recorded yet.
-
-        Every stream of a party receives the same new events at the same moment; one of them
-        records their delivery, the others skip the store altogether.
-        """
-        fresh = [e for e in events if (party_id, e["id"]) not in self._receipts]
-        for event in fresh:
-            self._receipts[(party_id, event["id"])] = None
-        while len(self._receipts) > RECEIPTS_KEPT:
-            self._receipts.popitem(last=False)
-        return fresh
-
-    def forget(self, party_id: str, events: list[dict[str, Any]]) -> None:
-        """Recording these failed: let the next stream of the party try again."""
-        for event in events:
-            self._receipts.pop((party_id, event["id"]), None)
-
     async def ready(self) -> None:
         """Make sure the poller runs; returns once it knows the newest event id.
 
-        A stream reads its first page only after this, so every event stored after that page is
-        one the poller has not yet seen, and will wake the stream.
+        A stream catches up from the store only after this: every event stored after its
+        catch-up is one the poller has not yet read, and will push to it.
         """
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
@@ -159,8 +184,6 @@ class EventHub:
             # waiting primitives belong to one loop, so start over on this one.
             self._loop, self._task, self._starting = loop, None, asyncio.Lock()
             self._limiter = anyio.CapacityLimiter(STREAM_THREADS)
-            for signal in self._signals.values():
-                signal.event = asyncio.Event()
         assert self._starting is not None
         async with self._starting:
             if self._task is None or self._task.done():
@@ -185,34 +208,52 @@ class EventHub:
         with self.ctx.store.read() as tx:
             return tx.last_event_id()
 
-    def _read_new(self, after: int) -> list[dict[str, Any]]:
+    def _read_new(self, after: int, tokens: list[str]) -> tuple[list[dict[str, Any]], set[str]]:
+        """Events stored after `after`, and which of the tokens were revoked meanwhile."""
         with self.ctx.store.read() as tx:
             if tx.last_event_id() <= after:
-                return []
-            return tx.events_after(None, "", after, SCAN_LIMIT)
+                return [], set()
+            return tx.events_after(None, "", after, SCAN_LIMIT), tx.revoked_among(tokens)
+
+    def _record_sent(self, sent: dict[str, set[str]]) -> None:
+        for party, subjects in sent.items():
+            inbox.mark_delivered(self.ctx, party, sorted(subjects), "stream")
 
     async def _poll(self) -> None:
         while self.open_streams > 0:
+            tokens = sorted({s.token_id for subs in self._subscriptions.values() for s in subs})
             try:
-                rows = await asyncio.to_thread(self._read_new, self.newest)
+                rows, revoked = await asyncio.to_thread(self._read_new, self.newest, tokens)
             except Exception:  # a failed read is logged and tried again next tick
                 log.exception("event hub: reading new events failed")
-                rows = []
+                rows, revoked = [], set()
             self.ticks += 1
             if rows:
                 self.newest = rows[-1]["id"]
-                self._wake(rows)
+                self._dispatch(rows, revoked)
+            if self._sent:
+                sent, self._sent = self._sent, defaultdict(set)
+                try:
+                    await asyncio.to_thread(self._record_sent, sent)
+                except Exception:  # the events were sent all the same; a fetch may record
+                    log.exception("event hub: recording deliveries failed")
             if len(rows) < SCAN_LIMIT:
                 await asyncio.sleep(self.tick_s)
 
-    def _wake(self, rows: list[dict[str, Any]]) -> None:
-        keys = {OPERATOR}
+    def _dispatch(self, rows: list[dict[str, Any]], revoked: set[str]) -> None:
+        for subscriptions in self._subscriptions.values():
+            for subscription in subscriptions:
+                if subscription.token_id in revoked:
+                    subscription.revoke()
+        operators = self._subscriptions.get(OPERATOR, set())
         for row in rows:
-            keys.update(json.loads(row["audience_json"]))
-        for key in keys:
-            signal = self._signals.get(key)
-            if signal is not None:
-                signal.fire()
+            frame = frame_of(event_view(row))
+            for subscription in operators:
+                subscription.push(frame)
+            for party in json.loads(row["audience_json"]):
+                for subscription in self._subscriptions.get(party, ()):
+                    if row["token_id"] in (None, subscription.token_id):
+                        subscription.push(frame)
 
 
 def hub_of(app: FastAPI, ctx: Context) -> EventHub:

@@ -9,7 +9,6 @@ a server with open streams would wait for them forever before stopping.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from functools import partial
@@ -23,7 +22,7 @@ from starlette.background import BackgroundTask
 
 from deconfliction.api import problems
 from deconfliction.api.deps import Caller, Ctx
-from deconfliction.api.event_hub import EventHub, Subscription, hub_of
+from deconfliction.api.event_hub import EventHub, Subscription, frame_of, hub_of
 from deconfliction.errors import Unauthenticated
 from deconfliction.services import stream
 from deconfliction.services.context import Actor, Context
@@ -103,7 +102,7 @@ async def events(
     if _wants_page(request):
         return await _page(ctx, caller, start or 0, limit, field)
     hub = hub_of(request.app, ctx)
-    subscription = hub.subscribe(caller.party_id)
+    subscription = hub.subscribe(caller.party_id, caller.token_id)
     if subscription is None:
         return problems.problem(
             "http-error",
@@ -148,22 +147,6 @@ async def _page(ctx: Context, caller: Actor, after: int, limit: int, field: str)
     return JSONResponse({"events": page.events, "last_event_id": page.last_event_id})
 
 
-async def _record(ctx: Context, caller: Actor, hub: EventHub, events: list[dict[str, Any]]) -> None:
-    try:
-        await anyio.to_thread.run_sync(
-            stream.record_delivery, ctx, caller, events, "stream", limiter=hub.limiter
-        )
-    except Exception:  # the events were sent all the same; another stream or fetch may record
-        assert caller.party_id is not None
-        hub.forget(caller.party_id, events)
-        log.exception("recording the delivery of %d events failed", len(events))
-
-
-def _sse(event: dict[str, Any]) -> ServerSentEvent:
-    data = json.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return ServerSentEvent(data=data, id=str(event["id"]), event=event["type"])
-
-
 async def _stream(
     request: Request,
     ctx: Context,
@@ -171,35 +154,53 @@ async def _stream(
     hub: EventHub,
     subscription: Subscription,
     after: int,
-) -> AsyncIterator[ServerSentEvent]:
-    """Pages of at most `hub.batch` events, then a wait for the hub's wake-up (or the recheck
-    timer, which also re-checks the token); the generator is cancelled when the client leaves."""
+) -> AsyncIterator[ServerSentEvent | bytes]:
+    """Catch up from the store in pages of `hub.batch`, then send what the hub pushes; back to
+    the store if the stream fell too far behind. Every `hub.recheck_s` without events the token
+    is checked again. EventSourceResponse cancels the generator when the client leaves."""
     cursor = after
     try:
         # An id with no data dispatches nothing, but gives an EventSource its resume point even
         # before the first event arrives.
         yield ServerSentEvent(id=str(cursor), retry=RETRY_MS, comment=f"events after {cursor}")
         while True:
-            signal = subscription.signal()
-            page = await anyio.to_thread.run_sync(
-                partial(stream.listen, ctx, caller, after=cursor, limit=hub.batch),
-                limiter=hub.limiter,
-            )
-            for event in page.events:
-                yield _sse(event)
-            if page.events:
-                cursor = page.last_event_id
-                # The batch has been handed to the connection: record its first delivery.
-                fresh = (
-                    [] if caller.party_id is None else hub.unrecorded(caller.party_id, page.events)
+            while True:
+                page = await anyio.to_thread.run_sync(
+                    partial(stream.listen, ctx, caller, after=cursor, limit=hub.batch),
+                    limiter=hub.limiter,
                 )
-                if fresh:
-                    await _record(ctx, caller, hub, fresh)
-                if len(page.events) == hub.batch:
-                    continue
-            await subscription.wait(signal, hub.recheck_s)
-            if await request.is_disconnected():
-                return
+                if page.events:
+                    yield b"".join(frame_of(event)[1] for event in page.events)
+                cursor = page.last_event_id
+                if page.events:
+                    await anyio.to_thread.run_sync(
+                        stream.record_delivery,
+                        ctx,
+                        caller,
+                        page.events,
+                        "stream",
+                        limiter=hub.limiter,
+                    )
+                if len(page.events) < hub.batch:
+                    break
+            while not subscription.overflowed:
+                pushed = await subscription.wait(hub.recheck_s)
+                if subscription.revoked:
+                    raise Unauthenticated("the token was revoked")
+                frames = [(e, f) for e, f in subscription.take() if e["id"] > cursor]
+                if frames:
+                    # One write for all the events of the wake-up, each frame encoded once by
+                    # the hub for every stream it went to.
+                    yield b"".join(f for _, f in frames)
+                events = [e for e, _ in frames]
+                if events:
+                    cursor = events[-1]["id"]
+                    hub.sent(caller.party_id, events)
+                if not pushed:
+                    await anyio.to_thread.run_sync(
+                        stream.still_listening, ctx, caller, limiter=hub.limiter
+                    )
+            subscription.resync()
     except Unauthenticated:
         yield ServerSentEvent(comment="the token is no longer valid; the stream ends")
     finally:

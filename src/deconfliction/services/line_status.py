@@ -25,18 +25,22 @@ INBOX_STATES = ("pending", "overdue", "all")
 MAX_LIST = 1_000
 
 
+def contact_due(ctx: Context, actor: Actor) -> bool:
+    """Whether the actor's party's contact should be written now (at most every 30 s)."""
+    if actor.party_id is None:
+        return False
+    last = ctx.heard.get(actor.party_id)
+    return last is None or time.monotonic() - last >= TOUCH_EVERY_S
+
+
 def heard_from(ctx: Context, actor: Actor) -> None:
     """Record that the actor's party contacted the service (written at most every 30 s)."""
-    party = actor.party_id
-    if party is None:
+    if not contact_due(ctx, actor):
         return
-    last = ctx.heard.get(party)
-    monotonic = time.monotonic()
-    if last is not None and monotonic - last < TOUCH_EVERY_S:
-        return
-    ctx.heard[party] = monotonic
+    assert actor.party_id is not None
+    ctx.heard[actor.party_id] = time.monotonic()
     with ctx.store.write() as tx:
-        tx.touch_party(party, format_instant(ctx.now()))
+        tx.touch_party(actor.party_id, format_instant(ctx.now()))
 
 
 def _since(text: str) -> datetime:

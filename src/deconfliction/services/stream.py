@@ -109,6 +109,14 @@ def listen(ctx: Context, actor: Actor, *, after: int, limit: int) -> Page:
     return result
 
 
+def still_listening(ctx: Context, actor: Actor) -> None:
+    """An open stream's periodic check: its token is still valid (else Unauthenticated), and
+    its party, listening, is in contact with the line."""
+    with ctx.store.read() as tx:
+        _require_live(tx, actor)
+    line_status.heard_from(ctx, actor)
+
+
 def record_delivery(ctx: Context, actor: Actor, events: list[dict[str, Any]], via: str) -> None:
     """The party has now been sent these events: the first delivery of their subjects.
 

@@ -80,6 +80,19 @@ class LineQueries:
             )
         )
 
+    def revoked_among(self, token_ids: list[str]) -> set[str]:
+        """Those of the tokens that are revoked or do not exist."""
+        if not token_ids:
+            return set()
+        live = {
+            row[0]
+            for row in self.db.execute(
+                f"SELECT id FROM tokens WHERE revoked_at IS NULL AND id IN ({_marks(token_ids)})",
+                token_ids,
+            )
+        }
+        return set(token_ids) - live
+
     def last_event_id(self) -> int:
         return int(self.db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
 

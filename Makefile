@@ -29,6 +29,8 @@ test: lint
 bench: setup
 	$(BIN)/python bench/conflicts.py
 	$(BIN)/python bench/overlaps.py
+	$(BIN)/python bench/line.py
+	$(BIN)/python bench/overlaps.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache .hypothesis

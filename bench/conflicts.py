@@ -33,7 +33,6 @@ import multiprocessing
 import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +44,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from revision import source_revision
 
 from deconfliction.domain import geo
 from deconfliction.domain.altitude import GEOID_MARGIN_M, AltitudeBand
@@ -612,27 +612,6 @@ def report(results: list[Result], config: Config) -> None:
             f"| {r.n:,} | {split} | {r.store_ms.mean():.2f} | {r.store_ms.max():.2f} "
             f"| {r.checked}, all equal | {r.survivors:,.0f} |"
         )
-
-
-def source_revision() -> str:
-    """The commit of the code measured, and whether src/ had uncommitted changes."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "src"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{commit}{' + uncommitted changes in src/' if dirty else ''}"
 
 
 def main(argv: list[str] | None = None) -> None:

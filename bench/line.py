@@ -54,6 +54,7 @@ from typing import Any
 import httpx
 import numpy as np
 import uvloop
+from revision import source_revision
 
 OPERATOR = "operator-token-for-the-line-benchmark-0000000001"
 HOST = "127.0.0.1"
@@ -575,27 +576,6 @@ def report(bench: Bench, wall_s: float, server_cpu: float | None, client_cpu: fl
         f"{missing:,} deliveries missing — target {verdict}"
     )
     return verdict == "met"
-
-
-def source_revision() -> str:
-    """The commit of the code measured, and whether src/ had uncommitted changes."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "src"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{commit}{' + uncommitted changes in src/' if dirty else ''}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
-CLI = [sys.executable, "-m", "deconfliction.cli"]
+from .servers import CLI, free_port, wait_ready
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*CLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -64,20 +54,6 @@ def test_an_unknown_database_url_is_a_clear_error(env: dict[str, str], tmp_path:
     assert "unknown database URL scheme" in result.stderr
 
 
-def _wait_ready(url: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stderr.read() if process.stderr else ""
-            raise AssertionError(f"server exited: {output}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise AssertionError("server did not become ready in 30 s")
-
-
 def test_operator_and_client_commands_against_a_served_database(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -94,7 +70,7 @@ def test_operator_and_client_commands_against_a_served_database(
         text=True,
     )
     try:
-        _wait_ready(url, server)
+        wait_ready(url, server)
         op_env = {**env, "DECONFLICTION_URL": url, "DECONFLICTION_TOKEN": operator}
 
         def op(*args: str) -> dict:

@@ -9,11 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import stat
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,14 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-CLI = [sys.executable, "-m", "deconfliction.cli"]
+from .servers import CLI, free_port, wait_ready
+
 OPERATOR = "operator-token-for-the-line-cli-test-000001"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -63,21 +55,6 @@ class Line:
         return httpx.get(self.url + path, headers=headers, timeout=30)
 
 
-def _wait_ready(url: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stderr.read() if process.stderr else ""
-            raise AssertionError(f"server exited: {output}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("server did not become ready in 30 s")
-
-
 @pytest.fixture(scope="module")
 def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
     cwd = tmp_path_factory.mktemp("line")
@@ -99,7 +76,7 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
         text=True,
     )
     try:
-        _wait_ready(url, server)
+        wait_ready(url, server)
         op = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {OPERATOR}"}, timeout=30)
 
         def post(path: str, body: dict) -> dict:

@@ -11,9 +11,7 @@ import os
 import queue
 import re
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,14 +23,9 @@ from typing import Any
 import httpx
 import pytest
 
-CLI = [sys.executable, "-m", "deconfliction.cli"]
+from .servers import CLI, free_port, wait_ready
+
 OPERATOR = "operator-token-for-the-watch-end-to-end-test-01"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -57,15 +50,7 @@ class Line:
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.server.poll() is None, self.server.stderr.read()  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError("the server did not become ready in 30 s")
+        wait_ready(self.url, self.server)
 
     def stop(self) -> None:
         assert self.server is not None

@@ -313,6 +313,9 @@ def print_guide(scenario: Scenario, base_url: str) -> None:
         f"  export DECONFLICTION_URL={base_url} DECONFLICTION_TOKEN={arv}\n"
         f"  deconfliction conflicts\n"
         f"  deconfliction notifications -m {scenario.mechanism_id}\n"
+        f"  deconfliction inbox        # what ARV must acknowledge, with the time left\n"
+        f"  deconfliction watch        # the line, live\n"
+        f"  deconfliction status {scenario.mechanism_id}\n"
         f"  curl -s -H 'Authorization: Bearer {arv}' {base_url}/v1/conflicts\n"
         f"  API docs: {base_url}/docs",
         highlight=False,

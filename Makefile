@@ -21,7 +21,7 @@ serve: setup
 
 lint: setup
 	$(BIN)/ruff check src tests bench
-	$(BIN)/mypy --strict src/deconfliction/domain src/deconfliction/errors.py
+	$(BIN)/mypy --strict src/deconfliction/domain src/deconfliction/errors.py src/deconfliction/proof
 
 test: lint
 	$(BIN)/python -m pytest

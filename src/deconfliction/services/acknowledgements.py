@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from deconfliction.services import inbox
 from deconfliction.services.context import Actor
 from deconfliction.services.events import record_event
 from deconfliction.services.ports import Row, Transaction
@@ -45,7 +46,7 @@ def acknowledge(
         "acknowledged_at": at,
     }
     ack = tx.acknowledge(wanted)
-    tx.settle_inbox_item(party, subject_id, version, actor.token_id, at)
+    inbox.settle(tx, party, subject_id, version, actor.token_id, at)
     if ack == wanted:
         record_event(
             tx,

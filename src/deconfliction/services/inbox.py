@@ -18,7 +18,6 @@ from deconfliction.services.context import Context, dumps
 from deconfliction.services.ports import Row, Transaction
 
 SUBJECT_TYPES = {"msg": "message", "cfl": "conflict", "ntf": "notification"}
-STATES = ("pending", "delivered", "acknowledged", "overdue", "closed")
 
 
 def subject_type_of(subject_id: str) -> str | None:

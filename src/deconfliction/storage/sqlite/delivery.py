@@ -5,14 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-
-def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
-    return [dict(row) for row in cursor.fetchall()]
-
-
-def _one(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
-    row = cursor.fetchone()
-    return dict(row) if row is not None else None
+from deconfliction.storage.sqlite.rows import dicts, marks, one
 
 
 class DeliveryQueries:
@@ -30,7 +23,7 @@ class DeliveryQueries:
         )
 
     def webhook(self, webhook_id: str) -> dict[str, Any] | None:
-        return _one(self.db.execute("SELECT * FROM webhooks WHERE id = ?", (webhook_id,)))
+        return one(self.db.execute("SELECT * FROM webhooks WHERE id = ?", (webhook_id,)))
 
     def webhooks(self, party_id: str | None) -> list[dict[str, Any]]:
         """Live endpoints of a party (of every party for None), oldest first."""
@@ -44,7 +37,7 @@ class DeliveryQueries:
                 "ORDER BY created_at, id",
                 (party_id,),
             )
-        return _dicts(cursor)
+        return dicts(cursor)
 
     def count_webhooks(self, party_id: str) -> int:
         return int(
@@ -58,12 +51,11 @@ class DeliveryQueries:
         """How many events wait to be sent, per endpoint (endpoints with none are left out)."""
         if not webhook_ids:
             return {}
-        marks = ", ".join("?" * len(webhook_ids))
         return {
             row[0]: int(row[1])
             for row in self.db.execute(
                 "SELECT webhook_id, count(*) FROM webhook_outbox WHERE state = 'pending' "
-                f"AND webhook_id IN ({marks}) GROUP BY webhook_id",
+                f"AND webhook_id IN ({marks(webhook_ids)}) GROUP BY webhook_id",
                 webhook_ids,
             )
         }
@@ -89,7 +81,7 @@ class DeliveryQueries:
 
         Only the oldest: an endpoint's later events wait until it is delivered or given up.
         """
-        return _dicts(
+        return dicts(
             self.db.execute(
                 "SELECT o.id AS outbox_id, o.webhook_id, o.event_id, o.attempts, "
                 "o.next_attempt_ts, w.party_id, w.url, w.secret, w.deleted_at, e.type, "
@@ -156,7 +148,7 @@ class DeliveryQueries:
 
     def delivery_attempts(self, webhook_id: str, limit: int) -> list[dict[str, Any]]:
         """An endpoint's attempts, newest first."""
-        return _dicts(
+        return dicts(
             self.db.execute(
                 "SELECT event_id, attempted_at, status, error, duration_ms FROM webhook_attempts "
                 "WHERE webhook_id = ? ORDER BY id DESC LIMIT ?",
@@ -166,7 +158,7 @@ class DeliveryQueries:
 
     def deliveries(self, webhook_id: str, limit: int) -> list[dict[str, Any]]:
         """An endpoint's outbox entries with their event's type and subject, newest first."""
-        return _dicts(
+        return dicts(
             self.db.execute(
                 "SELECT o.event_id, e.type, e.subject_id, o.state, o.attempts, "
                 "o.next_attempt_ts, o.created_at, o.delivered_at, o.last_status, o.last_error "

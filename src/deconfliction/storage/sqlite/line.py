@@ -6,18 +6,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-
-def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
-    return [dict(row) for row in cursor.fetchall()]
-
-
-def _one(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
-    row = cursor.fetchone()
-    return dict(row) if row is not None else None
-
-
-def _marks(values: list[Any]) -> str:
-    return ", ".join("?" * len(values))
+from deconfliction.storage.sqlite.rows import dicts, marks, one
 
 
 class LineQueries:
@@ -50,7 +39,7 @@ class LineQueries:
                 r[0]
                 for r in self.db.execute(
                     "SELECT id FROM webhooks WHERE deleted_at IS NULL AND purpose = 'events' "
-                    f"AND party_id IN ({_marks(audience)})",
+                    f"AND party_id IN ({marks(audience)})",
                     audience,
                 )
             )
@@ -66,12 +55,12 @@ class LineQueries:
     ) -> list[dict[str, Any]]:
         """Events after an id that a party's token may see (every event for the operator)."""
         if party_id is None:
-            return _dicts(
+            return dicts(
                 self.db.execute(
                     "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
                 )
             )
-        return _dicts(
+        return dicts(
             self.db.execute(
                 "SELECT e.* FROM event_audience a JOIN events e ON e.id = a.event_id "
                 "WHERE a.party_id = ? AND a.event_id > ? "
@@ -87,7 +76,7 @@ class LineQueries:
         live = {
             row[0]
             for row in self.db.execute(
-                f"SELECT id FROM tokens WHERE revoked_at IS NULL AND id IN ({_marks(token_ids)})",
+                f"SELECT id FROM tokens WHERE revoked_at IS NULL AND id IN ({marks(token_ids)})",
                 token_ids,
             )
         }
@@ -109,7 +98,7 @@ class LineQueries:
         )
 
     def message(self, message_id: str) -> dict[str, Any] | None:
-        return _one(self.db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)))
+        return one(self.db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)))
 
     def messages(
         self,
@@ -141,12 +130,12 @@ class LineQueries:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, id LIMIT ?"
-        return _dicts(self.db.execute(sql, (*args, limit)))
+        return dicts(self.db.execute(sql, (*args, limit)))
 
     # The inbox: what a party must acknowledge, and by when.
 
     def inbox_item(self, party_id: str, subject_id: str) -> dict[str, Any] | None:
-        return _one(
+        return one(
             self.db.execute(
                 "SELECT * FROM inbox WHERE party_id = ? AND subject_id = ?", (party_id, subject_id)
             )
@@ -193,7 +182,7 @@ class LineQueries:
             return 0
         cursor = self.db.execute(
             "UPDATE inbox SET delivered_at = ?, delivered_via = ? WHERE party_id = ? "
-            f"AND subject_id IN ({_marks(subject_ids)}) AND delivered_at IS NULL",
+            f"AND subject_id IN ({marks(subject_ids)}) AND delivered_at IS NULL",
             (at, via, party_id, *subject_ids),
         )
         return cursor.rowcount
@@ -205,7 +194,7 @@ class LineQueries:
             r[0]
             for r in self.db.execute(
                 "SELECT subject_id FROM inbox WHERE party_id = ? AND delivered_at IS NULL "
-                f"AND subject_id IN ({_marks(subject_ids)})",
+                f"AND subject_id IN ({marks(subject_ids)})",
                 (party_id, *subject_ids),
             )
         ]
@@ -234,17 +223,17 @@ class LineQueries:
         sql = "SELECT * FROM inbox"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return _dicts(self.db.execute(sql + " ORDER BY deadline_ts, id LIMIT ?", (*args, limit)))
+        return dicts(self.db.execute(sql + " ORDER BY deadline_ts, id LIMIT ?", (*args, limit)))
 
     def inbox_items_of(self, subject_id: str) -> list[dict[str, Any]]:
-        return _dicts(
+        return dicts(
             self.db.execute(
                 "SELECT * FROM inbox WHERE subject_id = ? ORDER BY party_id", (subject_id,)
             )
         )
 
     def due_inbox_items(self, now: float, limit: int) -> list[dict[str, Any]]:
-        return _dicts(
+        return dicts(
             self.db.execute(
                 "SELECT * FROM inbox WHERE due_ts IS NOT NULL AND due_ts <= ? "
                 "ORDER BY due_ts, id LIMIT ?",
@@ -295,13 +284,13 @@ class LineQueries:
             for row in self.db.execute(
                 "SELECT party_id, count(*), max(last_success_at), max(last_failure_at) "
                 "FROM webhooks WHERE deleted_at IS NULL AND purpose = 'events' "
-                f"AND party_id IN ({_marks(party_ids)}) GROUP BY party_id",
+                f"AND party_id IN ({marks(party_ids)}) GROUP BY party_id",
                 party_ids,
             )
         }
 
     def escalation_contact(self, mechanism_id: str, party_id: str) -> dict[str, Any] | None:
-        return _one(
+        return one(
             self.db.execute(
                 "SELECT * FROM escalation_contacts WHERE mechanism_id = ? AND party_id = ?",
                 (mechanism_id, party_id),
@@ -318,7 +307,7 @@ class LineQueries:
         )
 
     def party_key(self, party_id: str) -> dict[str, Any] | None:
-        return _one(self.db.execute("SELECT * FROM party_keys WHERE party_id = ?", (party_id,)))
+        return one(self.db.execute("SELECT * FROM party_keys WHERE party_id = ?", (party_id,)))
 
     def set_party_key(self, party_id: str, public_key: str, at: str) -> None:
         self.db.execute(
@@ -343,7 +332,7 @@ class LineQueries:
             row[0]: row[1]
             for row in self.db.execute(
                 "SELECT party_id, last_seen_at FROM party_contact "
-                f"WHERE party_id IN ({_marks(party_ids)})",
+                f"WHERE party_id IN ({marks(party_ids)})",
                 party_ids,
             )
         }

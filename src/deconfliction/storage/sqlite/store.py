@@ -18,6 +18,7 @@ from deconfliction.domain.volumes import Box
 from deconfliction.storage.sqlite.delivery import DeliveryQueries
 from deconfliction.storage.sqlite.line import LineQueries
 from deconfliction.storage.sqlite.migrations import migrate
+from deconfliction.storage.sqlite.rows import dicts, one
 
 # R*Tree coordinates are 32-bit floats, rounded outwards, so a box is never stored too small.
 # The R*Tree splits its nodes by the sum of box edge lengths, so all five axes are given in
@@ -44,15 +45,6 @@ def _scaled(corner: tuple[float, float, float, float, float]) -> list[float]:
 def _rtree_box(box: Box) -> list[float]:
     low, high = _scaled(box.low), _scaled(box.high)
     return [value for pair in zip(low, high, strict=True) for value in pair]
-
-
-def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
-    return [dict(row) for row in cursor.fetchall()]
-
-
-def _one(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
-    row = cursor.fetchone()
-    return dict(row) if row is not None else None
 
 
 class SqliteStore:
@@ -130,13 +122,13 @@ class SqliteTransaction(LineQueries, DeliveryQueries):
         )
 
     def party(self, party_id: str) -> dict[str, Any] | None:
-        return _one(self.db.execute("SELECT * FROM parties WHERE id = ?", (party_id,)))
+        return one(self.db.execute("SELECT * FROM parties WHERE id = ?", (party_id,)))
 
     def party_by_code(self, code: str) -> dict[str, Any] | None:
-        return _one(self.db.execute("SELECT * FROM parties WHERE code = ?", (code,)))
+        return one(self.db.execute("SELECT * FROM parties WHERE code = ?", (code,)))
 
     def parties(self) -> list[dict[str, Any]]:
-        return _dicts(self.db.execute("SELECT * FROM parties ORDER BY code"))
+        return dicts(self.db.execute("SELECT * FROM parties ORDER BY code"))
 
     def insert_token(self, row: dict[str, Any]) -> None:
         self.db.execute(
@@ -146,13 +138,13 @@ class SqliteTransaction(LineQueries, DeliveryQueries):
         )
 
     def token_by_hash(self, token_hash: str) -> dict[str, Any] | None:
-        return _one(self.db.execute("SELECT * FROM tokens WHERE token_hash = ?", (token_hash,)))
+        return one(self.db.execute("SELECT * FROM tokens WHERE token_hash = ?", (token_hash,)))
 
     def token(self, token_id: str) -> dict[str, Any] | None:
-        return _one(self.db.execute("SELECT * FROM tokens WHERE id = ?", (token_id,)))
+        return one(self.db.execute("SELECT * FROM tokens WHERE id = ?", (token_id,)))
 
     def tokens(self, party_id: str | None) -> list[dict[str, Any]]:
-        return _dicts(
+        return dicts(
             self.db.execute(
                 "SELECT * FROM tokens WHERE party_id IS ? ORDER BY created_at", (party_id,)
             )
@@ -171,12 +163,12 @@ class SqliteTransaction(LineQueries, DeliveryQueries):
         )
 
     def mechanism(self, mechanism_id: str) -> dict[str, Any] | None:
-        return _one(self.db.execute("SELECT * FROM mechanisms WHERE id = ?", (mechanism_id,)))
+        return one(self.db.execute("SELECT * FROM mechanisms WHERE id = ?", (mechanism_id,)))
 
     def mechanisms(self, member: str | None) -> list[dict[str, Any]]:
         if member is None:
-            return _dicts(self.db.execute("SELECT * FROM mechanisms ORDER BY created_at, id"))
-        return _dicts(
+            return dicts(self.db.execute("SELECT * FROM mechanisms ORDER BY created_at, id"))
+        return dicts(
             self.db.execute(
                 "SELECT m.* FROM mechanisms m JOIN members p ON p.mechanism_id = m.id "
                 "WHERE p.party_id = ? ORDER BY m.created_at, m.id",
@@ -200,7 +192,7 @@ class SqliteTransaction(LineQueries, DeliveryQueries):
         )
 
     def members(self, mechanism_id: str) -> list[dict[str, Any]]:
-        return _dicts(
+        return dicts(
             self.db.execute(
                 "SELECT p.*, m.joined_at FROM members m JOIN parties p ON p.id = m.party_id "
                 "WHERE m.mechanism_id = ? ORDER BY p.code",
@@ -235,7 +227,7 @@ class SqliteTransaction(LineQueries, DeliveryQueries):
         )
 
     def notification(self, notification_id: str) -> dict[str, Any] | None:
-        return _one(self.db.execute("SELECT * FROM notifications WHERE id = ?", (notification_id,)))
+        return one(self.db.execute("SELECT * FROM notifications WHERE id = ?", (notification_id,)))
 
     def notifications(
         self,
@@ -281,7 +273,7 @@ class SqliteTransaction(LineQueries, DeliveryQueries):
             f"SELECT * FROM notifications WHERE {' AND '.join(where)} "
             "ORDER BY start_ts, id LIMIT ? OFFSET ?"
         )
-        return _dicts(self.db.execute(sql, [*args, limit, offset]))
+        return dicts(self.db.execute(sql, [*args, limit, offset]))
 
     def insert_revision(self, row: dict[str, Any]) -> None:
         self.db.execute(
@@ -292,7 +284,7 @@ class SqliteTransaction(LineQueries, DeliveryQueries):
         )
 
     def revisions(self, notification_id: str) -> list[dict[str, Any]]:
-        return _dicts(
+        return dicts(
             self.db.execute(
                 "SELECT * FROM revisions WHERE notification_id = ? ORDER BY version",
                 (notification_id,),
@@ -371,7 +363,7 @@ class SqliteTransaction(LineQueries, DeliveryQueries):
         )
 
     def open_conflicts_of(self, notification_id: str) -> list[dict[str, Any]]:
-        return _dicts(
+        return dicts(
             self.db.execute(
                 "SELECT * FROM conflicts WHERE state = 'open' AND "
                 "(notification_a = ? OR notification_b = ?)",
@@ -380,7 +372,7 @@ class SqliteTransaction(LineQueries, DeliveryQueries):
         )
 
     def conflict(self, conflict_id: str) -> dict[str, Any] | None:
-        return _one(self.db.execute("SELECT * FROM conflicts WHERE id = ?", (conflict_id,)))
+        return one(self.db.execute("SELECT * FROM conflicts WHERE id = ?", (conflict_id,)))
 
     def conflicts(
         self,
@@ -405,7 +397,7 @@ class SqliteTransaction(LineQueries, DeliveryQueries):
             where.append("(notification_a = ? OR notification_b = ?)")
             args += [notification_id, notification_id]
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        return _dicts(
+        return dicts(
             self.db.execute(
                 f"SELECT * FROM conflicts {clause} ORDER BY detected_at, id LIMIT ?",
                 [*args, limit],
@@ -414,7 +406,7 @@ class SqliteTransaction(LineQueries, DeliveryQueries):
 
     def conflicts_between(self, party: str, other_notification: str) -> list[dict[str, Any]]:
         """Conflicts pairing `other_notification` with a notification of `party`."""
-        return _dicts(
+        return dicts(
             self.db.execute(
                 "SELECT * FROM conflicts WHERE (notification_a = ? AND party_b = ?) "
                 "OR (notification_b = ? AND party_a = ?) ORDER BY detected_at, id",
@@ -430,7 +422,7 @@ class SqliteTransaction(LineQueries, DeliveryQueries):
             ":token_id, :acknowledged_at)",
             row,
         )
-        stored = _one(
+        stored = one(
             self.db.execute(
                 "SELECT * FROM acknowledgements WHERE subject_type = ? AND subject_id = ? "
                 "AND party_id = ? AND version = ?",
@@ -441,7 +433,7 @@ class SqliteTransaction(LineQueries, DeliveryQueries):
         return stored
 
     def acknowledgements(self, subject_type: str, subject_id: str) -> list[dict[str, Any]]:
-        return _dicts(
+        return dicts(
             self.db.execute(
                 "SELECT * FROM acknowledgements WHERE subject_type = ? AND subject_id = ? "
                 "ORDER BY acknowledged_at",
@@ -452,7 +444,7 @@ class SqliteTransaction(LineQueries, DeliveryQueries):
     # Idempotency.
 
     def idempotent_response(self, token_id: str, key: str) -> dict[str, Any] | None:
-        return _one(
+        return one(
             self.db.execute(
                 "SELECT * FROM idempotency WHERE token_id = ? AND key = ?", (token_id, key)
             )

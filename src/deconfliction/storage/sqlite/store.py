@@ -16,6 +16,7 @@ from deconfliction.domain.candidates import COLUMNS, Candidates, columns_of
 from deconfliction.domain.placed import Placed
 from deconfliction.domain.volumes import Box
 from deconfliction.storage.sqlite.delivery import DeliveryQueries
+from deconfliction.storage.sqlite.group_commit import GroupCommit
 from deconfliction.storage.sqlite.line import LineQueries
 from deconfliction.storage.sqlite.migrations import migrate
 from deconfliction.storage.sqlite.rows import dicts, one
@@ -53,10 +54,10 @@ class SqliteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._write_lock = threading.Lock()
         self._local = threading.local()
         self._writer = self._connect()
         migrate(self._writer)
+        self._writes = GroupCommit(self._writer)
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
@@ -75,15 +76,13 @@ class SqliteStore:
 
     @contextmanager
     def write(self) -> Iterator[SqliteTransaction]:
-        """One write transaction; only one runs at a time, across threads and processes."""
-        with self._write_lock:
-            self._writer.execute("BEGIN IMMEDIATE")
-            try:
-                yield SqliteTransaction(self._writer)
-            except BaseException:
-                self._writer.execute("ROLLBACK")
-                raise
-            self._writer.execute("COMMIT")
+        """One use case's writes, atomic; one runs at a time, across threads and processes.
+
+        Use cases queued behind each other share a commit (group_commit.py); each returns only
+        once its writes are durable.
+        """
+        with self._writes.use_case():
+            yield SqliteTransaction(self._writer)
 
     @contextmanager
     def read(self) -> Iterator[SqliteTransaction]:

@@ -1,0 +1,143 @@
+"""Group commit in the SQLite store: use cases queued for the writer share a commit, yet each
+stays atomic, a failed one leaves the others of its group intact, none returns before its
+writes are durable, and a failed commit fails every use case of the group."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from deconfliction.storage.sqlite.group_commit import MAX_GROUP
+from deconfliction.storage.sqlite.store import SqliteStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    store = SqliteStore(tmp_path / "g.db")
+    with store.write() as tx:
+        tx.db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+        tx.db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        tx.db.execute(
+            "CREATE TABLE child (id INTEGER PRIMARY KEY, parent INTEGER "
+            "REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+    return store
+
+
+def committed(store: SqliteStore) -> dict[str, int]:
+    """What another connection sees: only committed rows."""
+    other = sqlite3.connect(store.path)
+    try:
+        return dict(other.execute("SELECT k, v FROM t").fetchall())
+    finally:
+        other.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.001)
+
+
+def grouped(store: SqliteStore, first: Callable[[], None], others: list[Callable[[], None]]):
+    """Run `first` in a use case that holds the writer until every one of `others` (each in a
+    thread of its own) is queued behind it, so they form one group. Returns each outcome."""
+    outcomes: dict[int, BaseException | None] = {}
+    release = threading.Event()
+
+    def run(i: int, body: Callable[[], None], hold: bool) -> None:
+        try:
+            with store.write():
+                if hold:
+                    release.wait(10)
+                body()
+            outcomes[i] = None
+        except BaseException as error:  # noqa: BLE001 - the outcome is what is tested
+            outcomes[i] = error
+
+    threads = [threading.Thread(target=run, args=(0, first, True))]
+    threads[0].start()
+    wait_until(lambda: store._writes._busy)
+    for i, body in enumerate(others, start=1):
+        threads.append(threading.Thread(target=run, args=(i, body, False)))
+        threads[-1].start()
+    wait_until(lambda: store._writes._waiting == len(others))
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    return outcomes
+
+
+def insert(store: SqliteStore, key: str, value: int) -> Callable[[], None]:
+    return lambda: store._writer.execute("INSERT INTO t VALUES (?, ?)", (key, value))
+
+
+def test_queued_use_cases_share_one_commit_and_all_land(store: SqliteStore) -> None:
+    groups_before = store._writes._group
+    outcomes = grouped(store, insert(store, "a", 1), [insert(store, "b", 2), insert(store, "c", 3)])
+    assert outcomes == {0: None, 1: None, 2: None}
+    assert committed(store) == {"a": 1, "b": 2, "c": 3}
+    assert store._writes._group == groups_before + 1  # one transaction, one commit
+
+
+def test_a_failed_use_case_is_undone_alone(store: SqliteStore) -> None:
+    def half_then_fail() -> None:
+        store._writer.execute("INSERT INTO t VALUES ('half', 0)")
+        raise ValueError("bad input")
+
+    outcomes = grouped(store, insert(store, "a", 1), [half_then_fail, insert(store, "c", 3)])
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], ValueError)
+    assert committed(store) == {"a": 1, "c": 3}  # nothing of the failed one, all of the rest
+
+
+def test_a_constraint_error_is_undone_alone(store: SqliteStore) -> None:
+    outcomes = grouped(store, insert(store, "a", 1), [insert(store, "a", 2), insert(store, "b", 2)])
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], sqlite3.IntegrityError)
+    assert committed(store) == {"a": 1, "b": 2}
+
+
+def test_a_failed_commit_fails_every_use_case_of_its_group(store: SqliteStore) -> None:
+    def orphan() -> None:  # a deferred foreign key: only COMMIT can refuse it
+        store._writer.execute("INSERT INTO child VALUES (1, 999)")
+
+    outcomes = grouped(store, insert(store, "a", 1), [orphan, insert(store, "b", 2)])
+    assert all(isinstance(outcomes[i], sqlite3.OperationalError) for i in (0, 1, 2)), outcomes
+    assert committed(store) == {}
+    with store.write():  # the store goes on working
+        insert(store, "after", 1)()
+    assert committed(store) == {"after": 1}
+
+
+def test_no_use_case_returns_before_its_writes_are_committed(store: SqliteStore) -> None:
+    seen: dict[str, dict[str, int]] = {}
+
+    def write_then_look(key: str) -> None:
+        with store.write():
+            insert(store, key, 1)()
+        seen[key] = committed(store)
+
+    threads = [threading.Thread(target=write_then_look, args=(f"k{i}",)) for i in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(seen) == 40
+    for key, rows in seen.items():
+        assert key in rows  # durable (visible to another connection) when write() returned
+
+
+def test_a_group_never_exceeds_its_bound(store: SqliteStore) -> None:
+    groups_before = store._writes._group
+    others = [insert(store, f"k{i}", i) for i in range(MAX_GROUP + 3)]
+    outcomes = grouped(store, insert(store, "first", 0), others)
+    assert all(outcome is None for outcome in outcomes.values())
+    assert len(committed(store)) == MAX_GROUP + 4
+    assert store._writes._group >= groups_before + 2  # the queue was split into two commits

@@ -91,24 +91,31 @@ class GroupCommit:
             if self._waiting and self._size < MAX_GROUP and self._broken is None:
                 self._turn.notify_all()  # the next use case joins this group's transaction
                 return
-            self._finish_group()
-            self._turn.notify_all()
+            try:
+                self._finish_group()
+            finally:
+                self._turn.notify_all()
 
     def _finish_group(self) -> None:
+        """Commit (or, if broken, roll back) the group; whatever happens, its members are told."""
         error = self._broken
         try:
             if error is None:
                 self._db.execute("COMMIT")
         except BaseException as failure:
             error = failure
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
-        if error is not None:
-            self._failures[self._group] = error
-            while len(self._failures) > FAILURES_KEPT:
-                del self._failures[min(self._failures)]
-        self._broken = None
-        self._committed = self._group
+        finally:
+            try:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+            except BaseException as failure:
+                error = error or failure
+            if error is not None:
+                self._failures[self._group] = error
+                while len(self._failures) > FAILURES_KEPT:
+                    del self._failures[min(self._failures)]
+            self._broken = None
+            self._committed = self._group
 
     def _await_commit(self, group: int) -> None:
         with self._turn:

@@ -216,8 +216,9 @@ class EventHub:
             return tx.events_after(None, "", after, SCAN_LIMIT), tx.revoked_among(tokens)
 
     def _record_sent(self, sent: dict[str, set[str]]) -> None:
-        for party, subjects in sent.items():
-            inbox.mark_delivered(self.ctx, party, sorted(subjects), "stream")
+        inbox.mark_delivered_to_each(
+            self.ctx, {party: sorted(subjects) for party, subjects in sent.items()}, "stream"
+        )
 
     async def _poll(self) -> None:
         while self.open_streams > 0:

@@ -12,24 +12,17 @@ from datetime import datetime
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import format_instant
 from deconfliction.services import inbox
-from deconfliction.services.context import rules_of
 from deconfliction.services.messages import system_message
 from deconfliction.services.ports import Row, Transaction
 
 
-def _rules(tx: Transaction, mechanism_id: str) -> Rules:
-    mechanism = tx.mechanism(mechanism_id)
-    assert mechanism is not None
-    return rules_of(mechanism)
-
-
-def conflict_detected(tx: Transaction, conflict: Row, now: datetime) -> None:
+def conflict_detected(tx: Transaction, conflict: Row, rules: Rules, now: datetime) -> None:
     """Both parties must acknowledge a new conflict (urgently) and are told of it."""
-    _require_conflict_ack(tx, conflict, 1, now)
+    _require_conflict_ack(tx, conflict, 1, rules, now)
     system_message(
         tx,
         conflict["mechanism_id"],
-        _rules(tx, conflict["mechanism_id"]),
+        rules,
         to=[conflict["party_a"], conflict["party_b"]],
         body=f"Conflict {conflict['id']} detected between notifications "
         f"{conflict['notification_a']} and {conflict['notification_b']}. "
@@ -40,13 +33,16 @@ def conflict_detected(tx: Transaction, conflict: Row, now: datetime) -> None:
     )
 
 
-def conflict_changed(tx: Transaction, conflict: Row, revision: int, now: datetime) -> None:
+def conflict_changed(
+    tx: Transaction, conflict: Row, revision: int, rules: Rules, now: datetime
+) -> None:
     """A changed overlap is a new revision each party must acknowledge again."""
-    _require_conflict_ack(tx, conflict, revision, now)
+    _require_conflict_ack(tx, conflict, revision, rules, now)
 
 
-def _require_conflict_ack(tx: Transaction, conflict: Row, revision: int, now: datetime) -> None:
-    rules = _rules(tx, conflict["mechanism_id"])
+def _require_conflict_ack(
+    tx: Transaction, conflict: Row, revision: int, rules: Rules, now: datetime
+) -> None:
     for party, other in (("party_a", "party_b"), ("party_b", "party_a")):
         inbox.require_ack(
             tx,
@@ -60,12 +56,14 @@ def _require_conflict_ack(tx: Transaction, conflict: Row, revision: int, now: da
         )
 
 
-def conflict_resolved(tx: Transaction, conflict: Row, because: str, now: datetime) -> None:
+def conflict_resolved(
+    tx: Transaction, conflict: Row, because: str, rules: Rules, now: datetime
+) -> None:
     inbox.close(tx, conflict["id"], format_instant(now), f"resolved: {because}")
     system_message(
         tx,
         conflict["mechanism_id"],
-        _rules(tx, conflict["mechanism_id"]),
+        rules,
         to=[conflict["party_a"], conflict["party_b"]],
         body=f"Conflict {conflict['id']} resolved: {because}.",
         references={"conflicts": [conflict["id"]]},

@@ -91,10 +91,10 @@ def recompute(
                 {"conflict_id": conflict_id},
                 at,
             )
-            announcements.conflict_detected(tx, conflict, now)
+            announcements.conflict_detected(tx, conflict, rules, now)
         elif row["overlaps_json"] != overlaps:
             tx.update_conflict_overlaps(row["id"], overlaps, at)
-            announcements.conflict_changed(tx, row, row["revision"] + 1, now)
+            announcements.conflict_changed(tx, row, row["revision"] + 1, rules, now)
             record_event(
                 tx,
                 notification["mechanism_id"],
@@ -105,10 +105,10 @@ def recompute(
                 at,
             )
     for row in existing.values():
-        resolve(tx, row, now=now, because=because)
+        resolve(tx, row, rules=rules, now=now, because=because)
 
 
-def resolve(tx: Transaction, row: Row, *, now: datetime, because: str) -> None:
+def resolve(tx: Transaction, row: Row, *, rules: Rules, now: datetime, because: str) -> None:
     at = format_instant(now)
     tx.resolve_conflict(row["id"], at, because)
     record_event(
@@ -120,7 +120,7 @@ def resolve(tx: Transaction, row: Row, *, now: datetime, because: str) -> None:
         {"conflict_id": row["id"], "resolution": because},
         at,
     )
-    announcements.conflict_resolved(tx, row, because, now)
+    announcements.conflict_resolved(tx, row, because, rules, now)
 
 
 def list_conflicts(

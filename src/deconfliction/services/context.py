@@ -76,12 +76,13 @@ def once(
     now: str,
     run: Callable[[], dict[str, Any]],
     *,
-    secret: bool = False,
+    secret: str | None = None,
 ) -> dict[str, Any]:
     """Run a write use case at most once per Idempotency-Key, replaying the first response.
 
     Runs inside the use case's transaction, so the response is stored together with its effects.
-    A `secret` response (a new token) is not stored: a replay is refused instead of showing it.
+    A response that shows a secret (a new token, a webhook's signing secret) is not stored: a
+    replay is refused with the `secret` message instead of showing it again.
     """
     if request is None:
         return run()
@@ -92,10 +93,7 @@ def once(
                 "this Idempotency-Key was already used for a different request"
             )
         if stored["response_json"] is None:
-            raise StateConflict(
-                "this Idempotency-Key already created a token; a token is shown only once — "
-                "revoke it and create another if it was lost"
-            )
+            raise StateConflict(secret or "this Idempotency-Key was already used")
         result: dict[str, Any] = json.loads(stored["response_json"])
         return result
     response = run()
@@ -104,7 +102,7 @@ def once(
             "token_id": actor.token_id,
             "key": request.key,
             "fingerprint": request.fingerprint,
-            "response_json": None if secret else dumps(response),
+            "response_json": None if secret is not None else dumps(response),
             "created_at": now,
         }
     )

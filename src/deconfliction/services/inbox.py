@@ -79,14 +79,23 @@ def close(tx: Transaction, subject_id: str, at: str, reason: str) -> None:
 
 def mark_delivered(ctx: Context, party_id: str, subject_ids: list[str], via: str) -> None:
     """Record the first delivery of these subjects to the party; writes only when one is new."""
-    wanted = sorted({s for s in subject_ids if subject_type_of(s) is not None})
-    if not wanted:
-        return
+    mark_delivered_to_each(ctx, {party_id: subject_ids}, via)
+
+
+def mark_delivered_to_each(ctx: Context, sent: dict[str, list[str]], via: str) -> None:
+    """The same for several parties at once: one read, and one write if anything is new."""
+    wanted = {
+        party: sorted({s for s in subjects if subject_type_of(s) is not None})
+        for party, subjects in sent.items()
+    }
     with ctx.store.read() as tx:
-        fresh = tx.undelivered(party_id, wanted)
+        fresh = {party: tx.undelivered(party, subjects) for party, subjects in wanted.items()}
+    fresh = {party: subjects for party, subjects in fresh.items() if subjects}
     if fresh:
         with ctx.store.write() as tx:
-            tx.mark_delivered(party_id, fresh, via, format_instant(ctx.now()))
+            at = format_instant(ctx.now())
+            for party, subjects in fresh.items():
+                tx.mark_delivered(party, subjects, via, at)
 
 
 def state_of(item: Row, now: float) -> str:

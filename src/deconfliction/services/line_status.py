@@ -50,7 +50,8 @@ def _since(text: str) -> datetime:
 def check_silence(tx: Transaction, now: datetime) -> None:
     """Raise an alarm for each member silent too long; clear it, and say so, when it is back."""
     for mechanism in tx.mechanisms(None):
-        limit = timedelta(minutes=rules_of(mechanism).silence_alarm_min)
+        rules = rules_of(mechanism)
+        limit = timedelta(minutes=rules.silence_alarm_min)
         members = tx.members(mechanism["id"])
         seen = tx.last_seen([m["id"] for m in members])
         alarms = tx.silence_alarms(mechanism["id"])
@@ -63,7 +64,7 @@ def check_silence(tx: Transaction, now: datetime) -> None:
                 system_message(
                     tx,
                     mechanism["id"],
-                    rules_of(mechanism),
+                    rules,
                     to=others,
                     body=f"{member['name']} ({member['code']}) has not contacted the line since "
                     f"{last}. Do not assume it has read what was sent since.",
@@ -76,7 +77,7 @@ def check_silence(tx: Transaction, now: datetime) -> None:
                 system_message(
                     tx,
                     mechanism["id"],
-                    rules_of(mechanism),
+                    rules,
                     to=others,
                     body=f"{member['name']} ({member['code']}) is back on the line "
                     f"(heard from at {last}).",

@@ -301,6 +301,7 @@ def cancel(
                 conflicts.resolve(
                     tx,
                     conflict,
+                    rules=rules,
                     now=moment,
                     because=f"notification {row['id']} was cancelled by its owner",
                 )

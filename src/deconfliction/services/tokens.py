@@ -111,6 +111,12 @@ def has_operator_token(ctx: Context) -> bool:
         return any(row["revoked_at"] is None for row in tx.tokens(None))
 
 
+TOKEN_REPLAYED = (
+    "this Idempotency-Key already created a token; a token is shown only once — "
+    "revoke it and create another if it was lost"
+)
+
+
 def create_party_token(
     ctx: Context, actor: Actor, *, party_id: str, label: str, request: RequestKey | None = None
 ) -> dict[str, Any]:
@@ -126,7 +132,7 @@ def create_party_token(
             row = _insert(tx, token=token, party_id=party_id, label=label, at=now)
             return {**token_view(row), "token": token}
 
-        return once(tx, actor, request, now, run, secret=True)
+        return once(tx, actor, request, now, run, secret=TOKEN_REPLAYED)
 
 
 def list_tokens(ctx: Context, actor: Actor, *, party_id: str) -> list[dict[str, Any]]:

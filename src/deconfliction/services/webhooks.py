@@ -112,6 +112,12 @@ def webhook_view(row: Row, pending: int = 0) -> dict[str, Any]:
     }
 
 
+WEBHOOK_REPLAYED = (
+    "this Idempotency-Key already registered a webhook; its secret is shown only once — "
+    "delete that webhook and register another if the secret was lost"
+)
+
+
 def register(
     ctx: Context,
     actor: Actor,
@@ -133,13 +139,6 @@ def register(
             raise InvalidInput.one("url", str(error)) from None
     with ctx.store.write() as tx:
         now = format_instant(ctx.now())
-        if request is not None:
-            stored = tx.idempotent_response(actor.token_id, request.key)
-            if stored is not None and stored["fingerprint"] == request.fingerprint:
-                raise StateConflict(
-                    "this Idempotency-Key already registered a webhook; its secret is shown only "
-                    "once — delete that webhook and register another if the secret was lost"
-                )
 
         def run() -> dict[str, Any]:
             if tx.count_webhooks(party) >= MAX_WEBHOOKS:
@@ -161,7 +160,7 @@ def register(
             tx.insert_webhook(row)
             return {**webhook_view(row), "secret": row["secret"]}
 
-        return once(tx, actor, request, now, run, secret=True)
+        return once(tx, actor, request, now, run, secret=WEBHOOK_REPLAYED)
 
 
 def _visible(tx: Transaction, actor: Actor, webhook_id: str) -> Row:

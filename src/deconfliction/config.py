@@ -17,6 +17,7 @@ class Settings:
 
     db: str = DEFAULT_DB
     operator_token: str | None = None
+    signing_key_file: str | None = None
     max_body_bytes: int = 1_048_576
     request_threads: int = 4
     scheduler_interval_s: float = 5.0
@@ -24,6 +25,7 @@ class Settings:
     webhook_retry_max_s: float = 900.0
     webhook_give_up_h: float = 72.0
     webhook_allow_private: bool = False
+    log_head_interval_s: float = 60.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -60,11 +62,13 @@ RANGES: dict[str, tuple[float, float]] = {
     "webhook_retry_base_s": (0.01, 3_600),
     "webhook_retry_max_s": (0.01, 86_400),
     "webhook_give_up_h": (24, 720),
+    "log_head_interval_s": (0.01, 60),
 }
 
 ENV_NAMES = {
     "db": "DECONFLICTION_DB",
     "operator_token": "DECONFLICTION_OPERATOR_TOKEN",
+    "signing_key_file": "DECONFLICTION_SIGNING_KEY_FILE",
     "max_body_bytes": "DECONFLICTION_MAX_BODY_BYTES",
     "request_threads": "DECONFLICTION_REQUEST_THREADS",
     "scheduler_interval_s": "DECONFLICTION_SCHEDULER_INTERVAL_S",
@@ -72,6 +76,7 @@ ENV_NAMES = {
     "webhook_retry_max_s": "DECONFLICTION_WEBHOOK_RETRY_MAX_S",
     "webhook_give_up_h": "DECONFLICTION_WEBHOOK_GIVE_UP_H",
     "webhook_allow_private": "DECONFLICTION_WEBHOOK_ALLOW_PRIVATE",
+    "log_head_interval_s": "DECONFLICTION_LOG_HEAD_INTERVAL_S",
 }
 
 DESCRIPTIONS = {
@@ -85,4 +90,8 @@ DESCRIPTIONS = {
     "webhook_give_up_h": "a webhook delivery still failing after this many hours is dropped "
     "(at least 24)",
     "webhook_allow_private": "allow webhooks to loopback and private addresses (tests, labs)",
+    "signing_key_file": "the service's Ed25519 log signing key (mode 600; created if missing); "
+    "default: the SQLite database file's name + .signing-key, beside it",
+    "log_head_interval_s": "while the log grows, a new tree head is signed at least this often "
+    "(at most 60)",
 }

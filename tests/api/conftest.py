@@ -24,7 +24,7 @@ from deconfliction.api.app import create_app
 from deconfliction.config import Settings
 from deconfliction.services.context import Context
 from deconfliction.services.tokens import create_operator_token
-from deconfliction.storage import open_store
+from deconfliction.runtime import open_context
 
 with warnings.catch_warnings():
     # Starlette warns that its TestClient will move to httpx2; irrelevant to these tests.
@@ -198,7 +198,7 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def ctx(db_path: Path, clock: MovableClock) -> Context:
-    return Context(open_store(f"sqlite:///{db_path}"), clock=clock)
+    return open_context(f"sqlite:///{db_path}", clock=clock)[0]
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from deconfliction.api.app import create_app
 from deconfliction.config import Settings
 from deconfliction.services import line_status, scheduler
 from deconfliction.services.context import Context
-from deconfliction.storage import open_store
+from deconfliction.runtime import open_context
 
 from .conftest import (
     T0,
@@ -381,7 +381,7 @@ def test_an_escalation_to_a_revoked_token_still_reaches_the_party(
 
 
 def _restarted(db_path: Path, clock: MovableClock) -> Context:
-    return Context(open_store(f"sqlite:///{db_path}"), clock=clock)
+    return open_context(f"sqlite:///{db_path}", clock=clock)[0]
 
 
 def test_a_restart_in_the_middle_of_a_pending_deadline_forgets_nothing(

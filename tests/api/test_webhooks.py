@@ -446,7 +446,7 @@ def test_escalation_webhooks_carry_only_what_is_addressed_to_them(
             now,
             token_id=world.north.token_id,
             webhooks=(hook["id"],),
-        )
+        ).event_id
     drain(ctx, settings)
     assert receiver.event_ids == [event_id]
 
@@ -463,7 +463,7 @@ def test_escalation_webhooks_carry_only_what_is_addressed_to_them(
             now,
             token_id=world.north.token_id,
             webhooks=(hook["id"],),
-        )
+        ).event_id
     drain(ctx, settings)
     assert len(receiver.requests) == 1
     entry = outbox(world, world.north, hook["id"])[-1]

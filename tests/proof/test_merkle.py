@@ -401,7 +401,7 @@ KEY = SigningKey(bytes(range(32)))
 WHEN = datetime(2031, 5, 1, 6, 0, 0, 250_000, tzinfo=UTC)
 
 
-def test_a_tree_head_is_signed_over_the_canonical_json_of_its_four_fields() -> None:
+def test_a_tree_head_is_signed_over_the_canonical_json_of_its_four_fields_and_kind() -> None:
     head = sign_tree_head(KEY, 8, CT_ROOTS[8], WHEN)
     assert head.timestamp == "2031-05-01T06:00:00.25Z"
     assert head.root() == CT_ROOTS[8]
@@ -411,7 +411,7 @@ def test_a_tree_head_is_signed_over_the_canonical_json_of_its_four_fields() -> N
     )
     assert head.key_id == key_id(KEY.verify_key) == key_id(bytes(KEY.verify_key))
     fields = {k: v for k, v in head.to_json().items() if k != "signature"}
-    assert rfc8785.dumps(fields) == head.payload()
+    assert rfc8785.dumps({"kind": "deconfliction/tree-head/v1", **fields}) == head.payload()
     KEY.verify_key.verify(head.payload(), base64.b64decode(head.signature))
     assert verify_tree_head(head, KEY.verify_key)
     assert verify_tree_head(head, bytes(KEY.verify_key))

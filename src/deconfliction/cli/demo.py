@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from deconfliction.domain.times import format_instant
+from deconfliction.runtime import open_context
 from deconfliction.services import admin, conflicts, notifications, tokens
 from deconfliction.services.context import Actor, Context
-from deconfliction.storage import open_store
 
 out = Console()
 err = Console(stderr=True)
@@ -249,7 +249,7 @@ def build_demo(directory: str, *, seed: int = 7) -> Scenario:
     if folder.exists():
         shutil.rmtree(folder)
     url = f"sqlite:///{folder / 'demo.db'}"
-    ctx = Context(open_store(url))
+    ctx, _ = open_context(url)
     now = ctx.now()
     operator_token = tokens.create_operator_token(ctx)
     operator = tokens.authenticate(ctx, operator_token)

@@ -9,9 +9,11 @@ from deconfliction.cli import client, line, watch
 from deconfliction.cli.http import fail
 from deconfliction.config import DESCRIPTIONS, ENV_NAMES, Settings
 from deconfliction.errors import InvalidInput
+from deconfliction.keyfile import KeyFileError
+from deconfliction.runtime import open_context as open_service
 from deconfliction.services import tokens
 from deconfliction.services.context import Context
-from deconfliction.storage import UnsupportedDatabase, open_store
+from deconfliction.storage import UnsupportedDatabase
 
 app = typer.Typer(
     help="deconfliction: the coordination line of a deconfliction mechanism.",
@@ -34,13 +36,16 @@ def _settings() -> Settings:
 
 
 def open_context(db: str | None) -> tuple[Context, Settings]:
-    """Open (creating and migrating if need be) the database; makes sure an operator can log in."""
+    """Open (creating and migrating if need be) the database and its signing key; makes sure an
+    operator can log in."""
     settings = _settings()
     url = db or settings.db
     try:
-        ctx = Context(open_store(url))
-    except UnsupportedDatabase as error:
+        ctx, created = open_service(url, settings.signing_key_file)
+    except (UnsupportedDatabase, KeyFileError) as error:
         fail(str(error))
+    if created:
+        err.print(f"log signing key created: {ctx.keys.path} (readable by its owner only)")
     if settings.operator_token:
         try:
             tokens.ensure_operator_token(ctx, settings.operator_token)
@@ -56,7 +61,7 @@ def open_context(db: str | None) -> tuple[Context, Settings]:
 
 @app.command()
 def init(db: str | None = DbOption) -> None:
-    """Create the database and the operator token (printed once)."""
+    """Create the database, the log's signing key and the operator token (printed once)."""
     ctx, settings = open_context(db)
     err.print(f"database ready: {db or settings.db}")
 

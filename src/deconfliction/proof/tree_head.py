@@ -1,6 +1,8 @@
 """Signed tree heads: {tree_size, root_hash, timestamp, key_id} signed with an Ed25519 key.
 
-The signature is over the RFC 8785 canonical JSON of exactly those four fields; `root_hash` is
+The signature is over the RFC 8785 canonical JSON of those four fields and `"kind":
+"deconfliction/tree-head/v1"` (so no other signed statement of the service can pass for a head,
+nor a head for one); `root_hash` is
 standard base64 of the 32-byte RFC 9162 root, `timestamp` RFC 3339 in UTC with a `Z`, `key_id` the
 standard base64 of the first 16 bytes of SHA-256 of the raw 32-byte public key. Anyone holding the
 public key checks a head offline.
@@ -30,6 +32,7 @@ KEY_ID_BYTES = 16
 _SIGNATURE_SIZE = 64
 _UTC_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 FIELDS = ("tree_size", "root_hash", "timestamp", "key_id")
+HEAD_KIND = "deconfliction/tree-head/v1"
 
 
 def _b64(data: bytes) -> str:
@@ -74,8 +77,8 @@ class SignedTreeHead:
         }
 
     def payload(self) -> bytes:
-        """The signed bytes: RFC 8785 canonical JSON of the four fields."""
-        return rfc8785.dumps(self.signed_fields())
+        """The signed bytes: RFC 8785 canonical JSON of the four fields and the kind."""
+        return rfc8785.dumps({"kind": HEAD_KIND, **self.signed_fields()})
 
     def root(self) -> bytes:
         """The root hash as bytes; ValueError if it is not base64 of 32 bytes."""

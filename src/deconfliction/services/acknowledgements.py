@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from deconfliction.services import inbox
-from deconfliction.services.context import Actor
+from deconfliction.domain.times import format_instant
+from deconfliction.services import inbox, ledger
+from deconfliction.services.context import Actor, ServiceKeys
 from deconfliction.services.events import record_event
 from deconfliction.services.ports import Row, Transaction
 
@@ -33,10 +35,13 @@ def acknowledge(
     version: int,
     mechanism_id: str,
     audience: list[str],
-    at: str,
+    keys: ServiceKeys,
+    now: datetime,
 ) -> dict[str, Any]:
-    """Record the actor's party's acknowledgement of one version, once; a repeat changes nothing."""
+    """Record the actor's party's acknowledgement of one version, once; a repeat changes nothing
+    and shows the receipt of the first."""
     party = actor.require_party()
+    at = format_instant(now)
     wanted = {
         "subject_type": subject_type,
         "subject_id": subject_id,
@@ -47,14 +52,21 @@ def acknowledge(
     }
     ack = tx.acknowledge(wanted)
     inbox.settle(tx, party, subject_id, version, actor.token_id, at)
+    kind = f"{subject_type}.acknowledged"
     if ack == wanted:
-        record_event(
+        index: int | None = record_event(
             tx,
             mechanism_id,
-            f"{subject_type}.acknowledged",
+            kind,
             subject_id,
             audience,
             {f"{subject_type}_id": subject_id, "party_id": party, "version": version},
             at,
-        )
-    return acknowledgement_view(ack)
+            by=actor,
+        ).log_index
+    else:
+        index = ledger.find(tx, kind, subject_id, party_id=party, version=ack["version"])
+    view = acknowledgement_view(ack)
+    if index is None:  # acknowledged before the log existed
+        return view
+    return ledger.with_receipt(tx, keys, view, index, now)

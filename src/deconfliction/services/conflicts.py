@@ -169,7 +169,8 @@ def acknowledge_conflict(
     actor.require_party()
     with ctx.store.write() as tx:
         row = _visible(tx, actor, conflict_id)
-        now = format_instant(ctx.now())
+        moment = ctx.now()
+        now = format_instant(moment)
 
         def run() -> dict[str, Any]:
             return acknowledgements.acknowledge(
@@ -180,7 +181,8 @@ def acknowledge_conflict(
                 version=row["revision"],
                 mechanism_id=row["mechanism_id"],
                 audience=[row["party_a"], row["party_b"]],
-                at=now,
+                keys=ctx.keys,
+                now=moment,
             )
 
         return once(tx, actor, request, now, run)

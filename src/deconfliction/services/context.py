@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+from nacl.signing import SigningKey
 
 from deconfliction.domain.rules import Rules
 from deconfliction.errors import IdempotencyKeyReused, NotFound, PermissionDenied, StateConflict
@@ -19,10 +23,20 @@ def system_clock() -> datetime:
 
 
 @dataclass
+class ServiceKeys:
+    """The key the service signs its log with now, and the file it lives in (service_keys.py)."""
+
+    current: SigningKey
+    path: Path
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+
+@dataclass
 class Context:
     """The service's dependencies, injected so tests can use a real file and move the clock."""
 
     store: Store
+    keys: ServiceKeys
     clock: Clock = system_clock
     heard: dict[str, float] = field(default_factory=dict)
 

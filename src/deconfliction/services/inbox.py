@@ -14,6 +14,7 @@ from typing import Any
 
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import format_instant
+from deconfliction.services import ledger
 from deconfliction.services.context import Context, dumps
 from deconfliction.services.ports import Row, Transaction
 
@@ -95,7 +96,22 @@ def mark_delivered_to_each(ctx: Context, sent: dict[str, list[str]], via: str) -
         with ctx.store.write() as tx:
             at = format_instant(ctx.now())
             for party, subjects in fresh.items():
-                tx.mark_delivered(party, subjects, via, at)
+                for item in tx.mark_delivered(party, subjects, via, at):
+                    _log_delivery(tx, item, via, at)
+
+
+def _log_delivery(tx: Transaction, item: Row, via: str, at: str) -> None:
+    """The first delivery goes into the log, for the recipient and the sender to prove."""
+    ledger.record(
+        tx,
+        f"{item['subject_type']}.delivered",
+        at=at,
+        mechanism_id=item["mechanism_id"],
+        subject_id=item["subject_id"],
+        audience=[item["party_id"], *([item["sender_party"]] if item["sender_party"] else [])],
+        by=None,
+        data={"party_id": item["party_id"], "version": item["version"], "via": via},
+    )
 
 
 def state_of(item: Row, now: float) -> str:

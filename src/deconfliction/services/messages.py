@@ -15,7 +15,7 @@ from deconfliction.domain.areas import parse_area
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import format_instant, parse_instant
 from deconfliction.errors import FieldError, InvalidInput, NotFound, StateConflict
-from deconfliction.services import acknowledgements, inbox, signing
+from deconfliction.services import acknowledgements, inbox, ledger, signing
 from deconfliction.services.context import (
     Actor,
     Context,
@@ -188,8 +188,9 @@ def send(
                 "signed_json": None if signed is None else dumps(signed),
                 "created_at": at,
             }
-            _deliver(tx, row, due, at)
-            return message_view(tx, row, actor, now.timestamp())
+            index = _deliver(tx, row, due, at, by=actor)
+            view = message_view(tx, row, actor, now.timestamp())
+            return ledger.with_receipt(tx, ctx.keys, view, index, now)
 
         return once(tx, actor, request, at, run)
 
@@ -201,7 +202,26 @@ def _attachment(value: Any, mechanism: Row) -> dict[str, Any] | None:
     return area.geojson
 
 
-def _deliver(tx: Transaction, row: Row, due: datetime, at: str) -> None:
+def content_of(row: Row) -> dict[str, Any]:
+    """What a message says, as its log entry's content hash binds it."""
+    return {
+        "message_id": row["id"],
+        "from": row["sender_party"],
+        "to": json.loads(row["recipients_json"]),
+        "type": row["type"],
+        "priority": row["priority"],
+        "body": row["body"],
+        "references": json.loads(row["refs_json"]),
+        "attachment": None
+        if row["attachment_json"] is None
+        else json.loads(row["attachment_json"]),
+        "in_reply_to": row["in_reply_to"],
+        "signature": row["signature"],
+    }
+
+
+def _deliver(tx: Transaction, row: Row, due: datetime, at: str, *, by: Actor | None) -> int:
+    """Store the message, put it in each recipient's inbox, send and log it; its log index."""
     tx.insert_message(row)
     recipients = json.loads(row["recipients_json"])
     for party in recipients:
@@ -216,7 +236,7 @@ def _deliver(tx: Transaction, row: Row, due: datetime, at: str) -> None:
             at=at,
         )
     audience = [*recipients, *([row["sender_party"]] if row["sender_party"] else [])]
-    record_event(
+    return record_event(
         tx,
         row["mechanism_id"],
         "message.sent",
@@ -232,7 +252,9 @@ def _deliver(tx: Transaction, row: Row, due: datetime, at: str) -> None:
             "ack_deadline": format_instant(due),
         },
         at,
-    )
+        by=by,
+        content=content_of(row),
+    ).log_index
 
 
 def system_message(
@@ -269,7 +291,7 @@ def system_message(
         "signed_json": None,
         "created_at": at,
     }
-    _deliver(tx, row, inbox.deadline(rules, now, urgent=priority == "urgent"), at)
+    _deliver(tx, row, inbox.deadline(rules, now, urgent=priority == "urgent"), at, by=None)
     return message_id
 
 
@@ -362,7 +384,8 @@ def acknowledge_message(
         row = _visible_message(tx, actor, message_id)
         if party not in json.loads(row["recipients_json"]):
             raise StateConflict("only a recipient acknowledges a message")
-        at = format_instant(ctx.now())
+        moment = ctx.now()
+        at = format_instant(moment)
 
         def run() -> dict[str, Any]:
             return acknowledgements.acknowledge(
@@ -373,7 +396,8 @@ def acknowledge_message(
                 version=1,
                 mechanism_id=row["mechanism_id"],
                 audience=[party, *([row["sender_party"]] if row["sender_party"] else [])],
-                at=at,
+                keys=ctx.keys,
+                now=moment,
             )
 
         return once(tx, actor, request, at, run)

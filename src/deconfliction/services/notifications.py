@@ -20,7 +20,7 @@ from deconfliction.errors import (
     VersionMismatch,
 )
 from deconfliction.interop.geojson import view_intersects_bbox
-from deconfliction.services import acknowledgements, announcements, conflicts, inbox
+from deconfliction.services import acknowledgements, announcements, conflicts, inbox, ledger
 from deconfliction.services.context import (
     Actor,
     Context,
@@ -101,6 +101,19 @@ def _audience(tx: Transaction, row: Row, rules: Rules) -> list[str]:
     return [row["party_id"]]
 
 
+def content_of(row: Row) -> dict[str, Any]:
+    """What a version of a notification says, as its log entry's content hash binds it."""
+    return {
+        "notification_id": row["id"],
+        "version": row["version"],
+        "kind": row["kind"],
+        "title": row["title"],
+        "reference": row["reference"],
+        "volumes": json.loads(row["volumes_json"]),
+        "late": bool(row["late"]),
+    }
+
+
 def _record_revision(tx: Transaction, row: Row, actor: Actor, at: str) -> None:
     tx.insert_revision(
         {
@@ -148,7 +161,7 @@ def notify(
             _record_revision(tx, row, actor, now)
             placed = _placed(row["id"], party, volumes)
             tx.replace_volumes(row, placed)
-            record_event(
+            recorded = record_event(
                 tx,
                 mechanism_id,
                 "notification.created",
@@ -156,6 +169,8 @@ def notify(
                 _audience(tx, row, rules),
                 {"notification_id": row["id"], "version": 1, "late": bool(row["late"])},
                 now,
+                by=actor,
+                content=content_of(row),
             )
             conflicts.recompute(tx, notification=row, placed=placed, rules=rules, now=moment)
             announcements.notification_changed(
@@ -168,7 +183,8 @@ def notify(
             )
             stored = tx.notification(row["id"])
             assert stored is not None
-            return notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)
+            view = notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)
+            return ledger.with_receipt(tx, ctx.keys, view, recorded.log_index, moment)
 
         return once(tx, actor, request, now, run)
 
@@ -220,7 +236,7 @@ def revise(
         _record_revision(tx, revised, actor, now)
         placed = _placed(row["id"], row["party_id"], volumes)
         tx.replace_volumes(revised, placed)
-        record_event(
+        recorded = record_event(
             tx,
             row["mechanism_id"],
             "notification.revised",
@@ -228,6 +244,8 @@ def revise(
             _audience(tx, row, rules) + _conflicting_parties(tx, row["id"]),
             {"notification_id": row["id"], "version": revised["version"]},
             now,
+            by=actor,
+            content=content_of(revised),
         )
         conflicts.recompute(
             tx,
@@ -242,7 +260,8 @@ def revise(
         )
         stored = tx.notification(row["id"])
         assert stored is not None
-        return notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)
+        view = notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)
+        return ledger.with_receipt(tx, ctx.keys, view, recorded.log_index, moment)
 
 
 def _conflicting_parties(tx: Transaction, notification_id: str) -> list[str]:
@@ -285,14 +304,15 @@ def cancel(
             mechanism = tx.mechanism(row["mechanism_id"])
             assert mechanism is not None
             rules = rules_of(mechanism)
-            record_event(
+            recorded = record_event(
                 tx,
                 row["mechanism_id"],
                 "notification.cancelled",
                 row["id"],
                 _audience(tx, row, rules) + _conflicting_parties(tx, row["id"]),
-                {"notification_id": row["id"]},
+                {"notification_id": row["id"], "reason": reason_text},
                 now,
+                by=actor,
             )
             before = _conflicting_parties(tx, row["id"])
             tx.cancel_notification(row["id"], now, reason_text)
@@ -310,7 +330,8 @@ def cancel(
             )
             stored = tx.notification(row["id"])
             assert stored is not None
-            return notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)
+            view = notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)
+            return ledger.with_receipt(tx, ctx.keys, view, recorded.log_index, moment)
 
         return once(tx, actor, request, now, run)
 
@@ -435,7 +456,8 @@ def acknowledge_notification(
             raise NotFound(f"no notification {notification_id}")
         if row["party_id"] == party:
             raise StateConflict("a party does not acknowledge its own notification")
-        now = format_instant(ctx.now())
+        moment = ctx.now()
+        now = format_instant(moment)
 
         def run() -> dict[str, Any]:
             return acknowledgements.acknowledge(
@@ -446,7 +468,8 @@ def acknowledge_notification(
                 version=row["version"],
                 mechanism_id=row["mechanism_id"],
                 audience=[row["party_id"], party],
-                at=now,
+                keys=ctx.keys,
+                now=moment,
             )
 
         return once(tx, actor, request, now, run)

@@ -177,15 +177,21 @@ class LineQueries:
             (at, trail_entry, subject_id),
         )
 
-    def mark_delivered(self, party_id: str, subject_ids: list[str], via: str, at: str) -> int:
+    def mark_delivered(
+        self, party_id: str, subject_ids: list[str], via: str, at: str
+    ) -> list[dict[str, Any]]:
+        """Mark the first delivery; the inbox items this marked (not those delivered before)."""
         if not subject_ids:
-            return 0
-        cursor = self.db.execute(
-            "UPDATE inbox SET delivered_at = ?, delivered_via = ? WHERE party_id = ? "
-            f"AND subject_id IN ({marks(subject_ids)}) AND delivered_at IS NULL",
-            (at, via, party_id, *subject_ids),
+            return []
+        return dicts(
+            self.db.execute(
+                "UPDATE inbox SET delivered_at = ?, delivered_via = ? WHERE party_id = ? "
+                f"AND subject_id IN ({marks(subject_ids)}) AND delivered_at IS NULL "
+                "RETURNING mechanism_id, party_id, subject_type, subject_id, version, "
+                "sender_party",
+                (at, via, party_id, *subject_ids),
+            )
         )
-        return cursor.rowcount
 
     def undelivered(self, party_id: str, subject_ids: list[str]) -> list[str]:
         if not subject_ids:

@@ -251,6 +251,51 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        3,
+        "the transparency log: salted entries, their audiences, cached subtrees, signed heads, "
+        "the service's public keys",
+        """
+        CREATE TABLE log_entries (
+            idx INTEGER PRIMARY KEY CHECK (idx >= 0),
+            kind TEXT NOT NULL,
+            mechanism_id TEXT,
+            subject_id TEXT,
+            entry_json TEXT NOT NULL,
+            salt BLOB NOT NULL,
+            leaf_hash BLOB NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX log_entries_subject ON log_entries(subject_id);
+        CREATE TABLE log_audience (
+            party_id TEXT NOT NULL REFERENCES parties(id),
+            idx INTEGER NOT NULL REFERENCES log_entries(idx),
+            PRIMARY KEY (party_id, idx)
+        ) WITHOUT ROWID;
+        CREATE TABLE log_subtrees (
+            start INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            digest BLOB NOT NULL,
+            PRIMARY KEY (start, size)
+        ) WITHOUT ROWID;
+        CREATE TABLE log_heads (
+            id INTEGER PRIMARY KEY,
+            tree_size INTEGER NOT NULL,
+            root_hash TEXT NOT NULL,
+            timestamp TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            signature TEXT NOT NULL
+        );
+        CREATE INDEX log_heads_size ON log_heads(tree_size);
+        CREATE TABLE service_keys (
+            key_id TEXT PRIMARY KEY,
+            public_key TEXT NOT NULL,
+            activated_at TEXT NOT NULL,
+            retired_at TEXT,
+            announced_at_idx INTEGER REFERENCES log_entries(idx)
+        )
+        """,
+    ),
 ]
 
 

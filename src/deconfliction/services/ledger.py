@@ -1,0 +1,209 @@
+"""The transparency log: every state change appended, in its own transaction, as a salted leaf of
+an RFC 9162 Merkle tree; tree heads signed with the service's key; receipts that prove an entry.
+
+An entry is a small JSON object (RFC 8785 canonical form in the leaf):
+
+    {"v": 1, "kind": "notification.created", "at": "…Z", "mechanism_id": "mec_…",
+     "subject_id": "ntf_…", "by": {"token_id": "tok_…", "party_id": "pty_…"} | null,
+     "data": {...}, "content_sha256": "<hex of SHA-256 of the content's RFC 8785 JSON>"}
+
+`by` is null when the service itself acted (the scheduler, the live stream). What an entry is
+about in full (a notification's volumes, a message's body) is bound by `content_sha256`, so the
+entry stays small and the content is proved by whoever holds it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import rfc8785
+from nacl.signing import SigningKey
+
+from deconfliction.domain.times import format_instant
+from deconfliction.proof.entries import canonical, new_salt
+from deconfliction.proof.merkle import MerkleTree, leaf_hash
+from deconfliction.proof.tree_head import SignedTreeHead, key_id, sign_tree_head
+from deconfliction.services.context import Actor, ServiceKeys
+from deconfliction.services.ports import Row, Transaction
+
+ENTRY_VERSION = 1
+MIN_CACHED_SUBTREE = 16
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class _Leaves:
+    """The log's leaf hashes, read through the transaction (a merkle.LeafSource)."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self.tx = tx
+
+    def size(self) -> int:
+        return self.tx.log_size()
+
+    def leaves(self, start: int, end: int) -> list[bytes]:
+        return self.tx.log_leaf_hashes(start, end)
+
+
+class _Subtrees:
+    """The cached hashes of complete subtrees, in the store (a merkle.SubtreeCache)."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self.tx = tx
+
+    def get(self, start: int, size: int) -> bytes | None:
+        return self.tx.log_subtree(start, size)
+
+    def put(self, start: int, size: int, digest: bytes) -> None:
+        self.tx.put_log_subtree(start, size, digest)
+
+
+def tree(tx: Transaction) -> MerkleTree:
+    """The log's Merkle tree as the transaction sees it."""
+    return MerkleTree(_Leaves(tx), _Subtrees(tx), min_cached_size=MIN_CACHED_SUBTREE)
+
+
+def content_sha256(content: Any) -> str:
+    """The hex SHA-256 of the content's RFC 8785 canonical JSON."""
+    return hashlib.sha256(rfc8785.dumps(content)).hexdigest()
+
+
+def actor_of(actor: Actor | None) -> dict[str, Any] | None:
+    if actor is None:
+        return None
+    return {"token_id": actor.token_id, "party_id": actor.party_id}
+
+
+def record(
+    tx: Transaction,
+    kind: str,
+    *,
+    at: str,
+    mechanism_id: str | None,
+    subject_id: str | None,
+    audience: list[str],
+    by: Actor | None,
+    data: Mapping[str, Any],
+    content: Any = None,
+) -> int:
+    """Append one entry, visible to `audience` (the operator sees every entry); its index."""
+    entry: dict[str, Any] = {
+        "v": ENTRY_VERSION,
+        "kind": kind,
+        "at": at,
+        "mechanism_id": mechanism_id,
+        "subject_id": subject_id,
+        "by": actor_of(by),
+        "data": dict(data),
+    }
+    if content is not None:
+        entry["content_sha256"] = content_sha256(content)
+    text = canonical(entry)
+    salt = new_salt()
+    index = tx.append_log_entry(
+        {
+            "kind": kind,
+            "mechanism_id": mechanism_id,
+            "subject_id": subject_id,
+            "entry_json": text.decode("utf-8"),
+            "salt": salt,
+            "leaf_hash": leaf_hash(salt + text),
+            "created_at": at,
+        },
+        audience,
+    )
+    tree(tx).extend(index, index + 1)
+    return index
+
+
+def sign_head(tx: Transaction, key: SigningKey, at: datetime) -> SignedTreeHead:
+    """Sign and store the head of the whole log as the transaction sees it."""
+    log = tree(tx)
+    size = log.source.size()
+    head = sign_tree_head(key, size, log.root(size), at)
+    tx.insert_log_head(head.to_json())
+    return head
+
+
+def head_of(row: Row) -> SignedTreeHead:
+    return SignedTreeHead.from_json(
+        {name: row[name] for name in ("tree_size", "root_hash", "timestamp", "key_id", "signature")}
+    )
+
+
+def latest_head(tx: Transaction) -> SignedTreeHead | None:
+    row = tx.latest_log_head()
+    return None if row is None else head_of(row)
+
+
+def receipt(tx: Transaction, index: int, head: SignedTreeHead) -> dict[str, Any]:
+    """The entry at `index`, its salt and leaf hash, and its inclusion proof against `head`."""
+    row = tx.log_entry(index)
+    if row is None or index >= head.tree_size:
+        raise ValueError(f"entry {index} is not in a tree of {head.tree_size} entries")
+    proof = tree(tx).inclusion_proof(index, head.tree_size)
+    return {
+        "leaf_index": index,
+        "entry": json.loads(row["entry_json"]),
+        "salt": b64(bytes(row["salt"])),
+        "leaf_hash": b64(bytes(row["leaf_hash"])),
+        "tree_head": head.to_json(),
+        "inclusion_proof": [b64(node) for node in proof],
+    }
+
+
+def receipt_now(tx: Transaction, key: SigningKey, index: int, at: datetime) -> dict[str, Any]:
+    """A receipt against the newest head if it covers the entry, else against a head signed now."""
+    head = latest_head(tx)
+    if head is None or head.tree_size <= index:
+        head = sign_head(tx, key, at)
+    return receipt(tx, index, head)
+
+
+def sign_if_grown(tx: Transaction, key: SigningKey, at: datetime) -> SignedTreeHead | None:
+    """Sign a new head if the log has entries the newest head does not cover."""
+    newest = tx.latest_log_head()
+    if newest is not None and newest["tree_size"] >= tx.log_size():
+        return None
+    return sign_head(tx, key, at)
+
+
+def register_key(tx: Transaction, key: SigningKey, at: datetime) -> bool:
+    """Record the key's public half if the store does not know it yet (the first key of a log)."""
+    known = {row["key_id"] for row in tx.service_keys()}
+    if key_id(key.verify_key) in known:
+        return False
+    tx.add_service_key(
+        {
+            "key_id": key_id(key.verify_key),
+            "public_key": b64(bytes(key.verify_key)),
+            "activated_at": format_instant(at),
+            "announced_at_idx": None,
+        }
+    )
+    return True
+
+
+def with_receipt(
+    tx: Transaction, keys: ServiceKeys, view: dict[str, Any], index: int, at: datetime
+) -> dict[str, Any]:
+    """A write use case's response with the receipt of its entry."""
+    return {**view, "receipt": receipt_now(tx, keys.current, index, at)}
+
+
+def find(tx: Transaction, kind: str, subject_id: str, **data: Any) -> int | None:
+    """The index of the first entry of `kind` about `subject_id` whose data has these values."""
+    for row in tx.log_entries_of_subject(subject_id):
+        if row["kind"] != kind:
+            continue
+        entry = json.loads(row["entry_json"])
+        if all(entry["data"].get(name) == value for name, value in data.items()):
+            return int(row["idx"])
+    return None

@@ -1,0 +1,137 @@
+"""The SQLite queries of the transparency log: entries and who may see them, the cache of
+complete subtree hashes, signed tree heads and the service's public keys.
+
+The store keeps bytes and rows; what a leaf hash or a root is, is decided by `proof/`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from deconfliction.storage.sqlite.rows import dicts, one
+
+
+class LedgerQueries:
+    """Mixed into the store's transaction; `db` is the transaction's connection."""
+
+    db: sqlite3.Connection
+
+    def log_size(self) -> int:
+        row = self.db.execute("SELECT MAX(idx) FROM log_entries").fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def append_log_entry(self, row: dict[str, Any], audience: list[str]) -> int:
+        """Store the next entry of the log (its index is the log's size) and who may see it."""
+        index = self.log_size()
+        self.db.execute(
+            "INSERT INTO log_entries (idx, kind, mechanism_id, subject_id, entry_json, salt, "
+            "leaf_hash, created_at) VALUES (:idx, :kind, :mechanism_id, :subject_id, "
+            ":entry_json, :salt, :leaf_hash, :created_at)",
+            {**row, "idx": index},
+        )
+        self.db.executemany(
+            "INSERT INTO log_audience (party_id, idx) VALUES (?, ?)",
+            [(party, index) for party in sorted(set(audience))],
+        )
+        return index
+
+    def log_leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        return [
+            bytes(r[0])
+            for r in self.db.execute(
+                "SELECT leaf_hash FROM log_entries WHERE idx >= ? AND idx < ? ORDER BY idx",
+                (start, end),
+            )
+        ]
+
+    def log_entry(self, index: int) -> dict[str, Any] | None:
+        return one(self.db.execute("SELECT * FROM log_entries WHERE idx = ?", (index,)))
+
+    def log_entries(self, start: int, limit: int) -> list[dict[str, Any]]:
+        """Entries from index `start` on, in order (for whoever checks the whole log)."""
+        return dicts(
+            self.db.execute(
+                "SELECT * FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?", (start, limit)
+            )
+        )
+
+    def log_entries_of_subject(self, subject_id: str) -> list[dict[str, Any]]:
+        return dicts(
+            self.db.execute(
+                "SELECT * FROM log_entries WHERE subject_id = ? ORDER BY idx", (subject_id,)
+            )
+        )
+
+    def log_audience(self, index: int) -> list[str]:
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT party_id FROM log_audience WHERE idx = ? ORDER BY party_id", (index,)
+            )
+        ]
+
+    def log_entries_seen_by(
+        self, party_id: str | None, after: int, limit: int, subject_ids: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Entries after an index that a party may see (all for the operator), optionally only
+        those about some subjects."""
+        where, params = ["e.idx > ?"], [after]
+        if subject_ids is not None:
+            where.append(f"e.subject_id IN ({', '.join('?' * len(subject_ids))})")
+            params += subject_ids
+        if party_id is None:
+            sql = f"SELECT e.* FROM log_entries e WHERE {' AND '.join(where)}"
+        else:
+            sql = (
+                "SELECT e.* FROM log_audience a JOIN log_entries e ON e.idx = a.idx "
+                f"WHERE a.party_id = ? AND {' AND '.join(where)}"
+            )
+            params = [party_id, *params]
+        return dicts(self.db.execute(f"{sql} ORDER BY e.idx LIMIT ?", [*params, limit]))
+
+    def log_subtree(self, start: int, size: int) -> bytes | None:
+        row = self.db.execute(
+            "SELECT digest FROM log_subtrees WHERE start = ? AND size = ?", (start, size)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put_log_subtree(self, start: int, size: int, digest: bytes) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO log_subtrees (start, size, digest) VALUES (?, ?, ?)",
+            (start, size, digest),
+        )
+
+    def insert_log_head(self, row: dict[str, Any]) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO log_heads (tree_size, root_hash, timestamp, key_id, signature) "
+            "VALUES (:tree_size, :root_hash, :timestamp, :key_id, :signature)",
+            row,
+        )
+        return int(cursor.lastrowid or 0)
+
+    def latest_log_head(self) -> dict[str, Any] | None:
+        return one(self.db.execute("SELECT * FROM log_heads ORDER BY id DESC LIMIT 1"))
+
+    def log_heads(self, after_id: int, limit: int) -> list[dict[str, Any]]:
+        return dicts(
+            self.db.execute(
+                "SELECT * FROM log_heads WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+            )
+        )
+
+    def service_keys(self) -> list[dict[str, Any]]:
+        return dicts(self.db.execute("SELECT * FROM service_keys ORDER BY activated_at, key_id"))
+
+    def add_service_key(self, row: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO service_keys (key_id, public_key, activated_at, announced_at_idx) "
+            "VALUES (:key_id, :public_key, :activated_at, :announced_at_idx)",
+            row,
+        )
+
+    def retire_service_key(self, key_id: str, at: str) -> None:
+        self.db.execute(
+            "UPDATE service_keys SET retired_at = ? WHERE key_id = ? AND retired_at IS NULL",
+            (at, key_id),
+        )

@@ -22,9 +22,9 @@ import pytest
 
 from deconfliction.api.app import create_app
 from deconfliction.config import Settings
+from deconfliction.runtime import open_context
 from deconfliction.services.context import Context
 from deconfliction.services.tokens import create_operator_token
-from deconfliction.runtime import open_context
 
 with warnings.catch_warnings():
     # Starlette warns that its TestClient will move to httpx2; irrelevant to these tests.

@@ -496,6 +496,144 @@ DELIVERY_MATRIX: dict[tuple[str, str], Endpoint] = {
 }
 MATRIX.update(DELIVERY_MATRIX)
 
+
+def _incident_url(s: Scene) -> str:
+    return f"/v1/mechanisms/{s.world.mechanism_id}/incidents"
+
+
+def _incident_body(s: Scene) -> dict[str, Any]:
+    """A near miss linked to the conflict: it involves NORTH (owner) and SOUTH (member)."""
+    return {
+        "kind": "near-miss",
+        "occurred_at": at(s.world.clock, minutes=-10),
+        "place": circle(37.03, 36.5, 1_000),
+        "description": "A helicopter passed close to the convoy.",
+        "conflict_ids": [s.conflict_id],
+    }
+
+
+def _north_incident(s: Scene, then: str = "") -> str:
+    """A fresh incident reported by NORTH (and taken under review by the operator, if `then`)."""
+    w = s.world
+    reported = w.client.post(_incident_url(s), json=_incident_body(s), headers=w.north.headers)
+    assert reported.status_code == 201, reported.text
+    incident_id: str = reported.json()["id"]
+    if then == "review":
+        reviewed = w.client.post(f"/v1/incidents/{incident_id}/review", headers=w.operator)
+        assert reviewed.status_code == 200, reviewed.text
+    return incident_id
+
+
+def _check_incident(s: Scene, role: str, body: Any) -> None:
+    assert {p["code"] for p in body["involved_parties"]} == {"NORTH", "SOUTH"}
+
+
+def _check_reviewed(s: Scene, role: str, body: Any) -> None:
+    _check_incident(s, role, body)
+    assert body["state"] == "under_review" and body["receipt"]
+
+
+def _check_closed(s: Scene, role: str, body: Any) -> None:
+    _check_incident(s, role, body)
+    assert body["state"] == "closed" and body["finding"] == "strayed 400 m"
+
+
+def _check_report(s: Scene, role: str, body: Any) -> None:
+    _check_incident(s, role, body["incident"])
+    assert body["format"] == "deconfliction-receipts/v1" and body["receipts"]
+
+
+def _listed_incidents(s: Scene) -> Call:
+    _north_incident(s)
+    return Call(_incident_url(s))
+
+
+def _check_incident_list(s: Scene, role: str, body: Any) -> None:
+    assert bool(body) == (role != "bystander")  # AID is involved in none of them
+
+
+INCIDENT_MATRIX: dict[tuple[str, str], Endpoint] = {
+    ("POST", "/v1/mechanisms/{mechanism_id}/incidents"): Endpoint(
+        lambda s: Call(_incident_url(s), _incident_body(s)),
+        (401, 401, 404, 422, 201, 403, 201),
+        _check_incident,
+    ),
+    ("GET", "/v1/mechanisms/{mechanism_id}/incidents"): Endpoint(
+        _listed_incidents,
+        (401, 401, 404, 200, 200, 200, 200),
+        _check_incident_list,
+    ),
+    ("GET", "/v1/incidents/{incident_id}"): Endpoint(
+        lambda s: Call(f"/v1/incidents/{_north_incident(s)}"),
+        (401, 401, 404, 404, 200, 200, 200),
+        _check_incident,
+    ),
+    ("POST", "/v1/incidents/{incident_id}/review"): Endpoint(
+        lambda s: Call(f"/v1/incidents/{_north_incident(s)}/review"),
+        (401, 401, 404, 404, 200, 200, 200),
+        _check_reviewed,
+    ),
+    ("POST", "/v1/incidents/{incident_id}/close"): Endpoint(
+        lambda s: Call(
+            f"/v1/incidents/{_north_incident(s, 'review')}/close", {"finding": "strayed 400 m"}
+        ),
+        (401, 401, 404, 404, 403, 200, 200),
+        _check_closed,
+    ),
+    ("GET", "/v1/incidents/{incident_id}/report"): Endpoint(
+        lambda s: Call(f"/v1/incidents/{_north_incident(s)}/report"),
+        (401, 401, 404, 404, 200, 200, 200),
+        _check_report,
+    ),
+}
+MATRIX.update(INCIDENT_MATRIX)
+
+
+def _n1_entry(s: Scene) -> Call:
+    return Call(f"/v1/receipts/{s.n1['receipt']['leaf_index']}")
+
+
+def _check_receipt(s: Scene, role: str, body: Any) -> None:
+    assert body["leaf_index"] == s.n1["receipt"]["leaf_index"]
+    assert body["entry"]["subject_id"] == s.n1["id"]
+
+
+def _check_receipts(s: Scene, role: str, body: Any) -> None:
+    subjects = {r["entry"]["subject_id"] for r in body["receipts"]}
+    # N1's creation is shown to its owner (need-to-know) and the operator, to nobody else.
+    assert (s.n1["id"] in subjects) == (role in ("owner", "operator")), role
+
+
+def _check_head(s: Scene, role: str, body: Any) -> None:
+    assert body["tree_head"]["tree_size"] > s.n1["receipt"]["leaf_index"]
+    assert body["public_key"] and body["keys"][0]["key_id"] == body["key_id"]
+
+
+PROOF_MATRIX: dict[tuple[str, str], Endpoint] = {
+    ("GET", "/v1/log/head"): Endpoint(
+        lambda s: Call("/v1/log/head"), (401, 401, 200, 200, 200, 200, 200), _check_head
+    ),
+    ("POST", "/v1/log/head"): Endpoint(
+        lambda s: Call("/v1/log/head"), (401, 401, 200, 200, 200, 200, 200), _check_head
+    ),
+    ("GET", "/v1/log/consistency"): Endpoint(
+        lambda s: Call("/v1/log/consistency?first=1&second=2"),
+        (401, 401, 200, 200, 200, 200, 200),
+    ),
+    ("GET", "/v1/receipts/{index}"): Endpoint(
+        _n1_entry, (401, 401, 404, 404, 404, 200, 200), _check_receipt
+    ),
+    ("GET", "/v1/receipts"): Endpoint(
+        lambda s: Call("/v1/receipts?limit=100"),
+        (401, 401, 200, 200, 200, 200, 200),
+        _check_receipts,
+    ),
+    ("POST", "/v1/log/keys/rotate"): Endpoint(
+        lambda s: Call("/v1/log/keys/rotate"), (401, 401, 403, 403, 403, 200, 403)
+    ),
+}
+MATRIX.update(PROOF_MATRIX)
+
 PROBLEM_CODES = {
     401: "unauthenticated",
     403: "permission-denied",

@@ -18,9 +18,9 @@ import pytest
 
 from deconfliction.api.app import create_app
 from deconfliction.config import Settings
+from deconfliction.runtime import open_context
 from deconfliction.services import line_status, scheduler
 from deconfliction.services.context import Context
-from deconfliction.runtime import open_context
 
 from .conftest import (
     T0,
@@ -119,7 +119,11 @@ def test_an_escalation_contact_is_a_live_token_of_ones_own_party(world: World) -
     contact = accepted.json()
     assert contact["party_id"] == world.south.id and contact["token_id"] == duty.token_id
     assert contact["webhook_id"] is None and contact["mechanism_id"] == world.mechanism_id
-    assert world.client.get(url, headers=world.south.headers).json() == contact
+    assert contact["receipt"]["entry"]["kind"] == "escalation_contact.set"
+    assert {**world.client.get(url, headers=world.south.headers).json(), "receipt": None} == {
+        **contact,
+        "receipt": None,
+    }
     # Per party: NORTH has none.
     assert world.client.get(url, headers=world.north.headers).status_code == 404
 
@@ -135,7 +139,11 @@ def test_an_escalation_contact_is_a_live_token_of_ones_own_party(world: World) -
     assert unknown_hook.status_code == 422
     assert [e["field"] for e in unknown_hook.json()["errors"]] == ["webhook_id"]
     # Refusals changed nothing.
-    assert world.client.get(url, headers=world.south.headers).json() == contact
+    assert contact["receipt"]["entry"]["kind"] == "escalation_contact.set"
+    assert {**world.client.get(url, headers=world.south.headers).json(), "receipt": None} == {
+        **contact,
+        "receipt": None,
+    }
 
     assert set_contact(world, world.outsider, token_id=world.outsider.token_id).status_code == 404
     assert (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,31 @@ def test_init_prints_the_operator_token_once(env: dict[str, str], tmp_path: Path
     assert again.returncode == 0
     assert token not in again.stdout + again.stderr
     assert (tmp_path / "line.db").exists()
+
+
+def test_init_creates_the_log_signing_key_readable_by_its_owner_only(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    first = run(["init"], env, tmp_path)
+    assert first.returncode == 0, first.stderr
+    key_file = tmp_path / "line.db.signing-key"
+    assert f"log signing key created: {key_file}" in " ".join(first.stderr.split())
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    content = key_file.read_text()
+    assert content.startswith("ed25519:") and content not in first.stdout + first.stderr
+    again = run(["init"], env, tmp_path)
+    assert again.returncode == 0 and "key created" not in again.stderr
+    assert key_file.read_text() == content
+
+    elsewhere = tmp_path / "keys" / "service.key"
+    given = run(["init"], {**env, "DECONFLICTION_SIGNING_KEY_FILE": str(elsewhere)}, tmp_path)
+    # This log has a key: a missing key file is an error, never a new key.
+    assert given.returncode == 1
+    assert "restore that key file" in " ".join(given.stderr.split())
+    assert not elsewhere.exists()
+    key_file.chmod(0o644)
+    too_open = run(["init"], env, tmp_path)
+    assert too_open.returncode == 1 and "chmod 600" in too_open.stderr
 
 
 def test_init_honours_the_operator_token_from_the_environment(

@@ -13,15 +13,17 @@ from deconfliction.api import (
     problems,
     routes_admin,
     routes_events,
+    routes_incidents,
     routes_line,
     routes_messages,
+    routes_proof,
     routes_webhooks,
 )
 from deconfliction.api.background import Worker, lifespan
 from deconfliction.api.limits import Limits
 from deconfliction.config import Settings
 from deconfliction.errors import DeconflictionError
-from deconfliction.services import scheduler, webhook_delivery
+from deconfliction.services import log_access, scheduler, webhook_delivery
 from deconfliction.services.context import Context
 
 DESCRIPTION = """
@@ -40,6 +42,7 @@ def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
     workers = [
         Worker("scheduler", lambda: scheduler.step(ctx), settings.scheduler_interval_s),
         Worker("webhooks", lambda: webhook_delivery.step(ctx, settings), 0.2),
+        Worker("log heads", lambda: log_access.sign_if_grown(ctx), settings.log_head_interval_s),
     ]
     app = FastAPIOffline(
         title="deconfliction",
@@ -75,4 +78,6 @@ def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_messages.router)
     app.include_router(routes_events.router)
     app.include_router(routes_webhooks.router)
+    app.include_router(routes_incidents.router)
+    app.include_router(routes_proof.router)
     return app

@@ -1,4 +1,5 @@
-"""Work the server does on its own: the deadline scheduler and webhook delivery.
+"""Work the server does on its own: the deadline scheduler, webhook delivery, and signing tree
+heads of the transparency log while it grows.
 
 Each worker is a blocking step run again and again on a worker thread until the server stops;
 what it must remember lives in the database, so a restart forgets nothing.
@@ -20,17 +21,18 @@ log = logging.getLogger("deconfliction.background")
 
 @dataclass(frozen=True)
 class Worker:
-    """A named step and how long to wait after a step that found nothing more to do."""
+    """A named step and how long to wait after a step that found nothing more to do (a step
+    returns True when it has more to do at once)."""
 
     name: str
-    step: Callable[[], bool]
+    step: Callable[[], bool | None]
     idle_s: float
 
 
 async def _run(worker: Worker, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
-            busy = await asyncio.to_thread(worker.step)
+            busy = bool(await asyncio.to_thread(worker.step))
         except Exception:  # a failed step is logged and tried again; the server keeps serving
             log.exception("%s step failed", worker.name)
             busy = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from typing import Annotated
 
 import anyio.to_thread
@@ -10,7 +11,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from deconfliction.services import line_status, tokens
+from deconfliction.services import line_status, log_access, tokens
 from deconfliction.services.context import Actor, Context, RequestKey
 
 bearer = HTTPBearer(auto_error=False, description="a party's or the operator's token")
@@ -28,13 +29,28 @@ async def actor(
     """The caller, authenticated on the event loop: one indexed read, no hand-off to a thread.
 
     Recording that its party was heard from is a write, done on a worker thread, and only when
-    due (every 30 s at most).
+    due (every 30 s at most). Every read by the operator is logged before it is answered.
     """
     ctx = context(request)
     caller = tokens.authenticate(ctx, credentials.credentials if credentials else None)
     if line_status.contact_due(ctx, caller):
         await anyio.to_thread.run_sync(line_status.heard_from, ctx, caller)
+    if caller.is_operator and request.method == "GET" and _party_data(request.url.path):
+        await anyio.to_thread.run_sync(
+            partial(
+                log_access.operator_read,
+                ctx,
+                caller,
+                path=request.url.path,
+                query=request.url.query,
+            )
+        )
     return caller
+
+
+def _party_data(path: str) -> bool:
+    """Whether a GET path may show parties' data (the log, heads and the caller are not)."""
+    return path != "/v1/me" and not path.startswith(("/v1/log/", "/v1/receipts"))
 
 
 IdempotencyKey = Annotated[

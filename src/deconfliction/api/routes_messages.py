@@ -21,6 +21,7 @@ router = APIRouter(prefix="/v1")
 class ReferencesIn(Strict):
     notifications: list[str] = Field(default_factory=list, max_length=50)
     conflicts: list[str] = Field(default_factory=list, max_length=50)
+    incidents: list[str] = Field(default_factory=list, max_length=50)
 
 
 class MessageIn(Strict):
@@ -29,7 +30,7 @@ class MessageIn(Strict):
     body: str = Field(min_length=1, max_length=10_000, description="plain text; line breaks kept")
     priority: Literal["routine", "urgent"] = "routine"
     references: ReferencesIn | None = Field(
-        None, description="notifications and conflicts of this mechanism you can see"
+        None, description="notifications, conflicts and incidents of this mechanism you can see"
     )
     attachment: Area | None = Field(None, description="an area, validated like a notification's")
     in_reply_to: str | None = Field(None, max_length=100, description="the message answered")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from deconfliction.cli import client, line, watch
+from deconfliction.cli import client, incidents, line, proof, watch
 from deconfliction.cli.http import fail
 from deconfliction.config import DESCRIPTIONS, ENV_NAMES, Settings
 from deconfliction.errors import InvalidInput
@@ -127,4 +127,8 @@ app.command()(line.keygen)
 app.command("register-key")(line.register_key)
 app.command("verify-message")(line.verify_message)
 app.command()(watch.watch)
+app.add_typer(incidents.app, name="incident")
 app.add_typer(client.operator, name="operator")
+app.add_typer(proof.receipt, name="receipt")
+app.add_typer(proof.audit, name="audit")
+app.add_typer(proof.log, name="log")

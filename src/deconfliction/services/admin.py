@@ -11,6 +11,7 @@ from deconfliction.domain.areas import parse_polygon
 from deconfliction.domain.rules import parse_rules
 from deconfliction.domain.times import format_instant
 from deconfliction.errors import AlreadyExists, FieldError, InvalidInput
+from deconfliction.services import ledger
 from deconfliction.services.context import (
     Actor,
     Context,
@@ -68,7 +69,8 @@ def create_mechanism(
     if errors or checked_rules is None:
         raise InvalidInput(errors)
     with ctx.store.write() as tx:
-        now = format_instant(ctx.now())
+        moment = ctx.now()
+        now = format_instant(moment)
 
         def run() -> dict[str, Any]:
             row = {
@@ -79,7 +81,19 @@ def create_mechanism(
                 "created_at": now,
             }
             tx.insert_mechanism(row)
-            return mechanism_view(row)
+            view = mechanism_view(row)
+            return ledger.logged(
+                tx,
+                ctx.keys,
+                view,
+                "mechanism.created",
+                at=moment,
+                by=actor,
+                subject_id=row["id"],
+                mechanism_id=row["id"],
+                audience=[],
+                data={k: view[k] for k in ("name", "area", "rules")},
+            )
 
         return once(tx, actor, request, now, run)
 
@@ -113,7 +127,8 @@ def create_party(
             "code", "must be 2–32 characters: upper-case letters, digits, '-' or '_'"
         )
     with ctx.store.write() as tx:
-        now = format_instant(ctx.now())
+        moment = ctx.now()
+        now = format_instant(moment)
 
         def run() -> dict[str, Any]:
             if tx.party_by_code(code) is not None:
@@ -126,7 +141,17 @@ def create_party(
                 "created_at": now,
             }
             tx.insert_party(row)
-            return {**party_view(row), "created_at": now}
+            return ledger.logged(
+                tx,
+                ctx.keys,
+                {**party_view(row), "created_at": now},
+                "party.created",
+                at=moment,
+                by=actor,
+                subject_id=row["id"],
+                audience=[row["id"]],
+                data={"party_id": row["id"], "code": code, "name": checked_name},
+            )
 
         return once(tx, actor, request, now, run)
 
@@ -152,11 +177,30 @@ def add_member(
         party = tx.party(party_id) if isinstance(party_id, str) else None
         if party is None:
             raise InvalidInput.one("party_id", f"no party {party_id}")
-        now = format_instant(ctx.now())
+        moment = ctx.now()
+        now = format_instant(moment)
 
         def run() -> dict[str, Any]:
-            tx.add_member(mechanism_id, party["id"], now)
-            return {"mechanism_id": mechanism_id, "party": party_view(party)}
+            view = {"mechanism_id": mechanism_id, "party": party_view(party)}
+            if not tx.add_member(mechanism_id, party["id"], now):
+                index = ledger.find(tx, "member.added", party["id"], mechanism_id=mechanism_id)
+                return (
+                    view
+                    if index is None
+                    else ledger.with_receipt(tx, ctx.keys, view, index, moment)
+                )
+            return ledger.logged(
+                tx,
+                ctx.keys,
+                view,
+                "member.added",
+                at=moment,
+                by=actor,
+                subject_id=party["id"],
+                mechanism_id=mechanism_id,
+                audience=[m["id"] for m in tx.members(mechanism_id)],
+                data={"mechanism_id": mechanism_id, "party_id": party["id"]},
+            )
 
         return once(tx, actor, request, now, run)
 

@@ -207,3 +207,30 @@ def find(tx: Transaction, kind: str, subject_id: str, **data: Any) -> int | None
         if all(entry["data"].get(name) == value for name, value in data.items()):
             return int(row["idx"])
     return None
+
+
+def logged(
+    tx: Transaction,
+    keys: ServiceKeys,
+    view: dict[str, Any],
+    kind: str,
+    *,
+    at: datetime,
+    by: Actor | None,
+    subject_id: str | None,
+    audience: list[str],
+    data: Mapping[str, Any],
+    mechanism_id: str | None = None,
+) -> dict[str, Any]:
+    """Log a change that has no event of its own and answer with the view and its receipt."""
+    index = record(
+        tx,
+        kind,
+        at=format_instant(at),
+        mechanism_id=mechanism_id,
+        subject_id=subject_id,
+        audience=audience,
+        by=by,
+        data=data,
+    )
+    return with_receipt(tx, keys, view, index, at)

@@ -14,7 +14,7 @@ from typing import Any
 
 from deconfliction.domain.times import format_instant
 from deconfliction.errors import InvalidInput, NotFound
-from deconfliction.services import inbox
+from deconfliction.services import inbox, ledger
 from deconfliction.services.admin import party_view
 from deconfliction.services.context import Actor, Context, rules_of, visible_mechanism
 from deconfliction.services.messages import system_message
@@ -187,15 +187,28 @@ def set_escalation_contact(
                 raise InvalidInput.one("token_id", "is not a live token of your party")
         if webhook_id is not None and not tx.is_live_webhook_of(webhook_id, party):
             raise InvalidInput.one("webhook_id", "is not a live webhook of your party")
+        moment = ctx.now()
         row = {
             "mechanism_id": mechanism_id,
             "party_id": party,
             "token_id": token_id,
             "webhook_id": webhook_id,
-            "updated_at": format_instant(ctx.now()),
+            "updated_at": format_instant(moment),
         }
         tx.set_escalation_contact(row)
-        return _contact_view(row)
+        view = _contact_view(row)
+        return ledger.logged(
+            tx,
+            ctx.keys,
+            view,
+            "escalation_contact.set",
+            at=moment,
+            by=actor,
+            subject_id=party,
+            mechanism_id=mechanism_id,
+            audience=[party],
+            data={"token_id": token_id, "webhook_id": webhook_id},
+        )
 
 
 def _contact_view(row: dict[str, Any]) -> dict[str, Any]:

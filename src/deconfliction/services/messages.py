@@ -72,14 +72,19 @@ def _recipients(tx: Transaction, mechanism_id: str, sender: str, value: Any) -> 
 
 
 def _references(tx: Transaction, actor: Actor, mechanism: Row, value: Any) -> dict[str, list[str]]:
-    """Notifications and conflicts of this mechanism the sender itself may see."""
+    """Notifications, conflicts and (when given) incidents of this mechanism the sender itself
+    may see."""
     value = value or {}
-    if not isinstance(value, dict) or set(value) - {"notifications", "conflicts"}:
-        raise InvalidInput.one("references", "must be an object with notifications and conflicts")
+    if not isinstance(value, dict) or set(value) - {"notifications", "conflicts", "incidents"}:
+        raise InvalidInput.one(
+            "references", "must be an object with notifications, conflicts and incidents"
+        )
     policy = json.loads(mechanism["rules_json"]).get("disclosure", "need-to-know")
     refs: dict[str, list[str]] = {}
     errors = []
-    for kind in ("notifications", "conflicts"):
+    fetch = {"notifications": tx.notification, "conflicts": tx.conflict, "incidents": tx.incident}
+    # Incidents only when cited, so other messages keep the shape their signatures cover.
+    for kind in ("notifications", "conflicts", *(["incidents"] if "incidents" in value else [])):
         ids = value.get(kind, [])
         if not isinstance(ids, list) or len(ids) > MAX_REFERENCES:
             errors.append(
@@ -87,7 +92,7 @@ def _references(tx: Transaction, actor: Actor, mechanism: Row, value: Any) -> di
             )
             continue
         for i, ref in enumerate(ids):
-            row = (tx.notification if kind == "notifications" else tx.conflict)(str(ref))
+            row = fetch[kind](str(ref))
             visible = (
                 row is not None
                 and row["mechanism_id"] == mechanism["id"]
@@ -95,6 +100,8 @@ def _references(tx: Transaction, actor: Actor, mechanism: Row, value: Any) -> di
                     may_see(tx, row, actor, policy=policy)
                     if kind == "notifications"
                     else actor.party_id in (row["party_a"], row["party_b"])
+                    if kind == "conflicts"
+                    else actor.party_id in tx.incident_parties(row["id"])
                 )
             )
             if not visible:

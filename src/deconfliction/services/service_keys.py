@@ -31,31 +31,40 @@ def _pending(path: Path) -> Path:
 
 
 def open_keys(store: Store, path: Path, now: datetime) -> tuple[ServiceKeys, bool]:
-    """The service's key from `path` (created if there is none); (keys, created).
+    """The service's key from `path`; (keys, created).
 
-    The first key of a log is recorded in the store. A key file that is not the log's active
-    key is refused, unless it is the key a rotation cut short by a crash was installing.
+    A new log gets a new key (or the one already in `path`), recorded in the store. For a log
+    that has a key, a missing key file or another key is refused — never replaced — except the
+    key a rotation cut short by a crash was installing, whose rename is finished.
     """
+    # In the writer's transaction: two processes opening a new log make one key, not two.
     with store.write() as tx:
         active = [row for row in tx.service_keys() if row["retired_at"] is None]
-    next_path = _pending(path)
-    if next_path.exists():
-        staged = read_key(next_path)
-        if active and active[0]["key_id"] == key_id(staged.verify_key):
-            next_path.replace(path)
-        else:
-            next_path.unlink()  # the rotation did not commit: the old key is still the one
-    key, created = load_or_create(path)
-    if active and active[0]["key_id"] != key_id(key.verify_key):
+        next_path = _pending(path)
+        if next_path.exists():
+            staged = read_key(next_path)
+            if active and active[0]["key_id"] == key_id(staged.verify_key):
+                next_path.replace(path)
+            else:
+                next_path.unlink()  # the rotation did not commit: the old key is still the one
+        if not active:
+            key, created = load_or_create(path)
+            ledger.register_key(tx, key, now)
+            return ServiceKeys(key, path), created
+    expected = active[0]["key_id"]
+    if not path.exists():
+        raise KeyFileError(
+            f"no signing key file at {path}, but this log is signed with key {expected}: restore "
+            "that key file (or name it in DECONFLICTION_SIGNING_KEY_FILE); a new key is made "
+            "only for a new log"
+        )
+    key = read_key(path)
+    if key_id(key.verify_key) != expected:
         raise KeyFileError(
             f"the signing key in {path} (key id {key_id(key.verify_key)}) is not the log's "
-            f"active key ({active[0]['key_id']}); give the right file in "
-            "DECONFLICTION_SIGNING_KEY_FILE"
+            f"active key ({expected}); give the right file in DECONFLICTION_SIGNING_KEY_FILE"
         )
-    if not active:
-        with store.write() as tx:
-            ledger.register_key(tx, key, now)
-    return ServiceKeys(key, path), created
+    return ServiceKeys(key, path), False
 
 
 def rotate(ctx: Context, actor: Actor) -> dict[str, Any]:

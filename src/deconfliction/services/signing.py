@@ -18,6 +18,7 @@ from nacl.signing import VerifyKey
 
 from deconfliction.domain.times import format_instant
 from deconfliction.errors import InvalidInput, NotFound
+from deconfliction.services import ledger
 from deconfliction.services.context import Actor, Context
 from deconfliction.services.ports import Transaction
 
@@ -84,14 +85,26 @@ def register_key(ctx: Context, actor: Actor, *, public_key: Any) -> dict[str, An
     party = actor.require_party()
     _decode(public_key, "public_key", 32, "an Ed25519 public key")
     with ctx.store.write() as tx:
-        at = format_instant(ctx.now())
+        moment = ctx.now()
+        at = format_instant(moment)
         tx.set_party_key(party, public_key, at)
-        return {
+        view = {
             "party_id": party,
             "algorithm": ALGORITHM,
             "public_key": public_key,
             "registered_at": at,
         }
+        return ledger.logged(
+            tx,
+            ctx.keys,
+            view,
+            "party_key.registered",
+            at=moment,
+            by=actor,
+            subject_id=party,
+            audience=[party],
+            data={"party_id": party, "algorithm": ALGORITHM, "public_key": public_key},
+        )
 
 
 def get_key(ctx: Context, actor: Actor, *, party_id: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from deconfliction.domain.times import format_instant
 from deconfliction.errors import InvalidInput, NotFound, StateConflict, Unauthenticated
+from deconfliction.services import ledger
 from deconfliction.services.admin import party_view
 from deconfliction.services.context import Actor, Context, RequestKey, new_id, once
 from deconfliction.services.ports import Row, Transaction
@@ -47,7 +48,10 @@ def authenticate(ctx: Context, token: str | None) -> Actor:
     return Actor(token_id=row["id"], party_id=row["party_id"])
 
 
-def _insert(tx: Transaction, *, token: str, party_id: str | None, label: str, at: str) -> Row:
+def _insert(
+    tx: Transaction, *, token: str, party_id: str | None, label: str, at: str, by: Actor | None
+) -> tuple[Row, int]:
+    """Store a token (its hash only) and log its creation; (row, log index)."""
     row = {
         "id": new_id("tok"),
         "token_hash": hash_token(token),
@@ -57,14 +61,24 @@ def _insert(tx: Transaction, *, token: str, party_id: str | None, label: str, at
         "revoked_at": None,
     }
     tx.insert_token(row)
-    return row
+    index = ledger.record(
+        tx,
+        "token.created",
+        at=at,
+        mechanism_id=None,
+        subject_id=row["id"],
+        audience=[party_id] if party_id is not None else [],
+        by=by,
+        data={"token_id": row["id"], "party_id": party_id, "label": label},
+    )
+    return row, index
 
 
 def create_operator_token(ctx: Context, *, label: str = "operator") -> str:
     """A new operator token; the caller shows it once."""
     token = new_token()
     with ctx.store.write() as tx:
-        _insert(tx, token=token, party_id=None, label=label, at=format_instant(ctx.now()))
+        _insert(tx, token=token, party_id=None, label=label, at=format_instant(ctx.now()), by=None)
     return token
 
 
@@ -89,6 +103,7 @@ def ensure_operator_token(ctx: Context, token: str) -> bool:
             party_id=None,
             label="operator (environment)",
             at=format_instant(ctx.now()),
+            by=None,
         )
         return True
 
@@ -125,12 +140,14 @@ def create_party_token(
     with ctx.store.write() as tx:
         if tx.party(party_id) is None:
             raise NotFound(f"no party {party_id}")
-        now = format_instant(ctx.now())
+        moment = ctx.now()
+        now = format_instant(moment)
 
         def run() -> dict[str, Any]:
             token = new_token()
-            row = _insert(tx, token=token, party_id=party_id, label=label, at=now)
-            return {**token_view(row), "token": token}
+            row, index = _insert(tx, token=token, party_id=party_id, label=label, at=now, by=actor)
+            view = {**token_view(row), "token": token}
+            return ledger.with_receipt(tx, ctx.keys, view, index, moment)
 
         return once(tx, actor, request, now, run, secret=TOKEN_REPLAYED)
 
@@ -154,7 +171,25 @@ def revoke_token(ctx: Context, actor: Actor, *, token_id: str) -> dict[str, Any]
         active_operators = [t for t in tx.tokens(None) if t["revoked_at"] is None]
         if row["party_id"] is None and [t["id"] for t in active_operators] == [token_id]:
             raise StateConflict("this is the last operator token; create another one first")
-        tx.revoke_token(token_id, format_instant(ctx.now()))
+        moment = ctx.now()
+        if row["revoked_at"] is not None:
+            index = ledger.find(tx, "token.revoked", token_id)
+            return (
+                token_view(row)
+                if index is None
+                else ledger.with_receipt(tx, ctx.keys, token_view(row), index, moment)
+            )
+        tx.revoke_token(token_id, format_instant(moment))
         revoked = tx.token(token_id)
         assert revoked is not None
-        return token_view(revoked)
+        return ledger.logged(
+            tx,
+            ctx.keys,
+            token_view(revoked),
+            "token.revoked",
+            at=moment,
+            by=actor,
+            subject_id=token_id,
+            audience=[row["party_id"]] if row["party_id"] is not None else [],
+            data={"token_id": token_id, "party_id": row["party_id"]},
+        )

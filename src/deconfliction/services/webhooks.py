@@ -6,6 +6,7 @@ Delivery itself (the outbox, signing, retries) is services/webhook_delivery.py.
 from __future__ import annotations
 
 import base64
+import hashlib
 import ipaddress
 import secrets
 import socket
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 
 from deconfliction.domain.times import format_instant, from_epoch
 from deconfliction.errors import InvalidInput, NotFound, StateConflict
+from deconfliction.services import ledger
 from deconfliction.services.context import Actor, Context, RequestKey, new_id, once
 from deconfliction.services.ports import Row, Transaction
 
@@ -138,7 +140,8 @@ def register(
         except RefusedAddress as error:
             raise InvalidInput.one("url", str(error)) from None
     with ctx.store.write() as tx:
-        now = format_instant(ctx.now())
+        moment = ctx.now()
+        now = format_instant(moment)
 
         def run() -> dict[str, Any]:
             if tx.count_webhooks(party) >= MAX_WEBHOOKS:
@@ -158,7 +161,22 @@ def register(
                 "last_error": None,
             }
             tx.insert_webhook(row)
-            return {**webhook_view(row), "secret": row["secret"]}
+            return ledger.logged(
+                tx,
+                ctx.keys,
+                {**webhook_view(row), "secret": row["secret"]},
+                "webhook.registered",
+                at=moment,
+                by=actor,
+                subject_id=row["id"],
+                audience=[party],
+                # The URL may carry a secret of the receiver: the log binds it by its hash.
+                data={
+                    "webhook_id": row["id"],
+                    "url_sha256": hashlib.sha256(checked.encode()).hexdigest(),
+                    "purpose": purpose,
+                },
+            )
 
         return once(tx, actor, request, now, run, secret=WEBHOOK_REPLAYED)
 
@@ -193,12 +211,29 @@ def delete_webhook(ctx: Context, actor: Actor, *, webhook_id: str) -> dict[str, 
     """
     with ctx.store.write() as tx:
         row = _visible(tx, actor, webhook_id)
-        if row["deleted_at"] is None:
-            tx.delete_webhook(webhook_id, format_instant(ctx.now()))
-            tx.fail_pending_deliveries(webhook_id, DELETED)
+        moment = ctx.now()
+        if row["deleted_at"] is not None:
+            index = ledger.find(tx, "webhook.deleted", webhook_id)
+            return (
+                webhook_view(row)
+                if index is None
+                else ledger.with_receipt(tx, ctx.keys, webhook_view(row), index, moment)
+            )
+        tx.delete_webhook(webhook_id, format_instant(moment))
+        failed = tx.fail_pending_deliveries(webhook_id, DELETED)
         deleted = tx.webhook(webhook_id)
         assert deleted is not None
-        return webhook_view(deleted)
+        return ledger.logged(
+            tx,
+            ctx.keys,
+            webhook_view(deleted),
+            "webhook.deleted",
+            at=moment,
+            by=actor,
+            subject_id=webhook_id,
+            audience=[row["party_id"]],
+            data={"webhook_id": webhook_id, "deliveries_given_up": failed},
+        )
 
 
 def delivery_log(

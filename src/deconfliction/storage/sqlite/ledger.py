@@ -121,7 +121,7 @@ class LedgerQueries:
         )
 
     def service_keys(self) -> list[dict[str, Any]]:
-        return dicts(self.db.execute("SELECT * FROM service_keys ORDER BY activated_at, key_id"))
+        return dicts(self.db.execute("SELECT * FROM service_keys ORDER BY rowid"))
 
     def add_service_key(self, row: dict[str, Any]) -> None:
         self.db.execute(
@@ -134,4 +134,15 @@ class LedgerQueries:
         self.db.execute(
             "UPDATE service_keys SET retired_at = ? WHERE key_id = ? AND retired_at IS NULL",
             (at, key_id),
+        )
+
+    def log_heads_by_size(self, after_size: int, after_id: int, limit: int) -> list[dict[str, Any]]:
+        """Heads in order of (tree_size, id) after the head (after_size, after_id), for whoever
+        checks them against the whole log."""
+        return dicts(
+            self.db.execute(
+                "SELECT * FROM log_heads WHERE tree_size > ? OR (tree_size = ? AND id > ?) "
+                "ORDER BY tree_size, id LIMIT ?",
+                (after_size, after_size, after_id, limit),
+            )
         )

@@ -296,6 +296,45 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         )
         """,
     ),
+    (
+        4,
+        "incidents: reports, the items they link, the parties involved",
+        """
+        CREATE TABLE incidents (
+            id TEXT PRIMARY KEY,
+            mechanism_id TEXT NOT NULL REFERENCES mechanisms(id),
+            reporter_party TEXT NOT NULL REFERENCES parties(id),
+            reporter_token TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            place_json TEXT NOT NULL,
+            description TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('reported', 'under_review', 'closed')),
+            reported_at TEXT NOT NULL,
+            reviewed_at TEXT,
+            reviewed_by_token TEXT,
+            reviewed_by_party TEXT,
+            closed_at TEXT,
+            closed_by_token TEXT,
+            closed_by_party TEXT,
+            finding TEXT
+        );
+        CREATE INDEX incidents_mechanism ON incidents(mechanism_id, reported_at);
+        CREATE TABLE incident_links (
+            incident_id TEXT NOT NULL REFERENCES incidents(id),
+            kind TEXT NOT NULL CHECK (kind IN ('notification', 'conflict', 'message')),
+            subject_id TEXT NOT NULL,
+            PRIMARY KEY (incident_id, kind, subject_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX incident_links_subject ON incident_links(subject_id);
+        CREATE TABLE incident_parties (
+            incident_id TEXT NOT NULL REFERENCES incidents(id),
+            party_id TEXT NOT NULL REFERENCES parties(id),
+            PRIMARY KEY (incident_id, party_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX incident_parties_party ON incident_parties(party_id, incident_id)
+        """,
+    ),
 ]
 
 

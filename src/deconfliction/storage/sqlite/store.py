@@ -17,6 +17,7 @@ from deconfliction.domain.placed import Placed
 from deconfliction.domain.volumes import Box
 from deconfliction.storage.sqlite.delivery import DeliveryQueries
 from deconfliction.storage.sqlite.group_commit import GroupCommit
+from deconfliction.storage.sqlite.incidents import IncidentQueries
 from deconfliction.storage.sqlite.ledger import LedgerQueries
 from deconfliction.storage.sqlite.line import LineQueries
 from deconfliction.storage.sqlite.migrations import migrate
@@ -103,7 +104,7 @@ class SqliteStore:
             return tx.ping()
 
 
-class SqliteTransaction(LineQueries, DeliveryQueries, LedgerQueries):
+class SqliteTransaction(LineQueries, DeliveryQueries, LedgerQueries, IncidentQueries):
     """The queries of one transaction: the store's side of every use case."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:

@@ -9,6 +9,7 @@ involves NORTH and SOUTH; AID is an uninvolved member, OUTSIDER not a member at 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -19,6 +20,7 @@ import pytest
 import rfc8785
 
 from deconfliction.cli.incident_html import render
+from deconfliction.proof import receipts
 from deconfliction.services.context import Context
 
 from .bundles import verify_bundle
@@ -669,3 +671,21 @@ def test_the_report_page_escapes_what_parties_wrote(scene: Scene, ctx: Context) 
     for item in bundle["timeline"]:
         assert str(item["leaf_index"]) in page
     assert "UTC" in page
+
+
+def test_a_bundle_made_after_a_key_rotation_verifies_with_the_first_key_alone(
+    scene: Scene,
+) -> None:
+    w = scene.world
+    first_key = base64.b64decode(
+        w.client.get("/v1/log/head", headers=w.north.headers).json()["public_key"]
+    )
+    view = scene.report()
+    assert w.client.post("/v1/log/keys/rotate", headers=w.operator).status_code == 200
+    w.client.post(f"/v1/incidents/{view['id']}/review", headers=w.south.headers)
+    bundle = bundle_of(scene, w.north.headers, view["id"])
+    assert len(bundle["key_rotations"]) == 1
+    result = receipts.verify(receipts.parse(bundle), [first_key])
+    assert result.ok, [c.message for c in result.failures()]
+    alone = receipts.verify(receipts.parse({**bundle, "key_rotations": []}), [first_key])
+    assert not alone.ok  # without the announcement the new key is not trusted

@@ -134,12 +134,13 @@ def _build(
     assert mechanism is not None
     policy = rules_of(mechanism).disclosure
     names = {p["id"]: p["code"] for p in tx.members(incident["mechanism_id"])}
+    log = ledger.tree(tx)
     return {
         "format": FORMAT,
         "incident": incidents.incident_view(tx, incident),
         "timeline": [_item(tx, actor, row, names, policy) for row in rows],
         "truncated": truncated,
-        "receipts": [ledger.receipt(tx, row["idx"], head) for row in rows],
+        "receipts": [ledger.receipt(tx, row["idx"], head, log) for row in rows],
         "tree_heads": [head.to_json()],
         "consistency": [],
         "key_rotations": log_access.key_rotations(tx),

@@ -53,16 +53,24 @@ class _Leaves:
 
 
 class _Subtrees:
-    """The cached hashes of complete subtrees, in the store (a merkle.SubtreeCache)."""
+    """The cached hashes of complete subtrees, in the store (a merkle.SubtreeCache), remembered
+    for the transaction: a head and a receipt's proof walk the same subtrees."""
 
     def __init__(self, tx: Transaction) -> None:
         self.tx = tx
+        self.seen: dict[tuple[int, int], bytes] = {}
 
     def get(self, start: int, size: int) -> bytes | None:
-        return self.tx.log_subtree(start, size)
+        digest = self.seen.get((start, size))
+        if digest is None:
+            digest = self.tx.log_subtree(start, size)
+            if digest is not None:
+                self.seen[start, size] = digest
+        return digest
 
     def put(self, start: int, size: int, digest: bytes) -> None:
         self.tx.put_log_subtree(start, size, digest)
+        self.seen[start, size] = digest
 
 
 def tree(tx: Transaction) -> MerkleTree:
@@ -123,9 +131,11 @@ def record(
     return index
 
 
-def sign_head(tx: Transaction, key: SigningKey, at: datetime) -> SignedTreeHead:
+def sign_head(
+    tx: Transaction, key: SigningKey, at: datetime, log: MerkleTree | None = None
+) -> SignedTreeHead:
     """Sign and store the head of the whole log as the transaction sees it."""
-    log = tree(tx)
+    log = log or tree(tx)
     size = log.source.size()
     head = sign_tree_head(key, size, log.root(size), at)
     tx.insert_log_head(head.to_json())
@@ -143,12 +153,14 @@ def latest_head(tx: Transaction) -> SignedTreeHead | None:
     return None if row is None else head_of(row)
 
 
-def receipt(tx: Transaction, index: int, head: SignedTreeHead) -> dict[str, Any]:
+def receipt(
+    tx: Transaction, index: int, head: SignedTreeHead, log: MerkleTree | None = None
+) -> dict[str, Any]:
     """The entry at `index`, its salt and leaf hash, and its inclusion proof against `head`."""
     row = tx.log_entry(index)
     if row is None or index >= head.tree_size:
         raise ValueError(f"entry {index} is not in a tree of {head.tree_size} entries")
-    proof = tree(tx).inclusion_proof(index, head.tree_size)
+    proof = (log or tree(tx)).inclusion_proof(index, head.tree_size)
     return {
         "leaf_index": index,
         "entry": json.loads(row["entry_json"]),
@@ -161,10 +173,11 @@ def receipt(tx: Transaction, index: int, head: SignedTreeHead) -> dict[str, Any]
 
 def receipt_now(tx: Transaction, key: SigningKey, index: int, at: datetime) -> dict[str, Any]:
     """A receipt against the newest head if it covers the entry, else against a head signed now."""
+    log = tree(tx)
     head = latest_head(tx)
     if head is None or head.tree_size <= index:
-        head = sign_head(tx, key, at)
-    return receipt(tx, index, head)
+        head = sign_head(tx, key, at, log)
+    return receipt(tx, index, head, log)
 
 
 def sign_if_grown(tx: Transaction, key: SigningKey, at: datetime) -> SignedTreeHead | None:

@@ -132,9 +132,10 @@ def receipts(ctx: Context, actor: Actor, *, after: int, limit: int) -> dict[str,
         rows = tx.log_entries_seen_by(actor.party_id, after, min(limit, MAX_RECEIPTS) + 1)
         rows = [row for row in rows if row["idx"] < head.tree_size]
         page = rows[: min(limit, MAX_RECEIPTS)]
+        log = ledger.tree(tx)
         more = len(rows) > len(page)
         return {
-            "receipts": [ledger.receipt(tx, row["idx"], head) for row in page],
+            "receipts": [ledger.receipt(tx, row["idx"], head, log) for row in page],
             "tree_head": head.to_json(),
             "next_after": page[-1]["idx"] if more else None,
         }

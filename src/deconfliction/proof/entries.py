@@ -4,7 +4,8 @@ The salt is stored with the entry and revealed only to those allowed to see the 
 carry other leaves' hashes as siblings; without their salts nobody can test a guess of what those
 entries say, so a receipt proves one party's entries without disclosing anyone else's.
 
-Pure: standard library, `rfc8785` and the Merkle module; no web framework, no database driver.
+Pure: standard library, `rfc8785` (through proof/canonical.py) and the Merkle module; no web
+framework, no database driver.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import rfc8785
 
+from deconfliction.proof import canonical as canonical_json
 from deconfliction.proof.merkle import leaf_hash
 
 SALT_SIZE = 32
@@ -30,7 +32,7 @@ def canonical(entry: Mapping[str, Any]) -> bytes:
     if not isinstance(entry, Mapping):
         raise ValueError("a log entry must be a JSON object")
     try:
-        return rfc8785.dumps(dict(entry))
+        return canonical_json.dumps(dict(entry))
     except rfc8785.CanonicalizationError as error:
         raise ValueError(f"the entry has no RFC 8785 canonical form: {error}") from error
 

@@ -14,10 +14,10 @@ import binascii
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import rfc8785
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
+from deconfliction.proof import canonical as canonical_json
 from deconfliction.proof.tree_head import key_id
 
 ROTATION_KIND = "deconfliction/key-rotation/v1"
@@ -25,7 +25,9 @@ SIGNED = ("old_key_id", "new_key_id", "new_public_key", "at")
 
 
 def _payload(announcement: Mapping[str, Any]) -> bytes:
-    return rfc8785.dumps({"kind": ROTATION_KIND, **{name: announcement[name] for name in SIGNED}})
+    return canonical_json.dumps(
+        {"kind": ROTATION_KIND, **{name: announcement[name] for name in SIGNED}}
+    )
 
 
 def announce(old: SigningKey, new_public_key: VerifyKey, at: str) -> dict[str, str]:

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import rfc8785
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from deconfliction.domain.times import format_instant
+from deconfliction.proof import canonical as canonical_json
 from deconfliction.proof.merkle import HASH_SIZE
 
 KEY_ID_BYTES = 16
@@ -78,7 +78,7 @@ class SignedTreeHead:
 
     def payload(self) -> bytes:
         """The signed bytes: RFC 8785 canonical JSON of the four fields and the kind."""
-        return rfc8785.dumps({"kind": HEAD_KIND, **self.signed_fields()})
+        return canonical_json.dumps({"kind": HEAD_KIND, **self.signed_fields()})
 
     def root(self) -> bytes:
         """The root hash as bytes; ValueError if it is not base64 of 32 bytes."""

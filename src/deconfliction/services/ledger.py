@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import rfc8785
 from nacl.signing import SigningKey
 
 from deconfliction.domain.times import format_instant
+from deconfliction.proof import canonical as canonical_json
 from deconfliction.proof.entries import canonical, new_salt
 from deconfliction.proof.merkle import MerkleTree, leaf_hash
 from deconfliction.proof.tree_head import SignedTreeHead, key_id, sign_tree_head
@@ -40,13 +40,17 @@ def b64(data: bytes) -> str:
 
 
 class _Leaves:
-    """The log's leaf hashes, read through the transaction (a merkle.LeafSource)."""
+    """The log's leaf hashes, read through the transaction (a merkle.LeafSource). Its size is
+    read once: a tree is made for one step, after the entries it covers are appended."""
 
     def __init__(self, tx: Transaction) -> None:
         self.tx = tx
+        self.known_size: int | None = None
 
     def size(self) -> int:
-        return self.tx.log_size()
+        if self.known_size is None:
+            self.known_size = self.tx.log_size()
+        return self.known_size
 
     def leaves(self, start: int, end: int) -> list[bytes]:
         return self.tx.log_leaf_hashes(start, end)
@@ -80,7 +84,7 @@ def tree(tx: Transaction) -> MerkleTree:
 
 def content_sha256(content: Any) -> str:
     """The hex SHA-256 of the content's RFC 8785 canonical JSON."""
-    return hashlib.sha256(rfc8785.dumps(content)).hexdigest()
+    return hashlib.sha256(canonical_json.dumps(content)).hexdigest()
 
 
 def actor_of(actor: Actor | None) -> dict[str, Any] | None:

@@ -131,7 +131,8 @@ def record(
         },
         audience,
     )
-    tree(tx).extend(index, index + 1)
+    if (index + 1) % MIN_CACHED_SUBTREE == 0:  # the entry completes a cached subtree
+        tree(tx).extend(index, index + 1)
     return index
 
 

@@ -1,0 +1,687 @@
+"""Benchmark: notify throughput with and without the transparency log, at N stored notifications.
+
+Two revisions are measured in one run: the baseline (`--baseline`, default `c41fbf3`: the code
+just before the log, checked out read-only with `git worktree add` into a temporary directory)
+and the working tree's `src/` (with the log: every notify appends its entries via
+`ledger.record` and answers with a receipt against a freshly signed tree head).
+
+For each revision, once, a subprocess with PYTHONPATH at that revision's `src` fills a SQLite
+store (the store's own settings: WAL, synchronous=FULL) with N one-volume notifications of
+bench/conflicts.py's seeded distribution, through that revision's own code, 10,000 per write
+transaction: `insert_notification`, the revision row, `replace_volumes` and `record_event` —
+which at the working tree also appends each notification's entry to the transparency log
+(`ledger.record`: canonical JSON, salted leaf, cached subtrees), so the log holds N entries
+before the clock starts (the log's cost grows with its size). The working tree's store also
+gets its signing key at first start (`runtime.open_context`) and a signed head after the fill.
+
+Then, for each round, each revision in turn (A, B, A, B, …) gets a fresh copy of its prefilled
+store, and a subprocess times M notifies through the real use case,
+`services.notifications.notify(ctx, actor, mechanism_id=…, body=…)`, in-process (no HTTP),
+sequentially from one thread, each its own write transaction and commit, as the service does.
+The M bodies (one volume each, drawn from the same distribution as the stored ones, so a good
+share conflict with stored notifications and the conflicts are recorded) are the same for every
+run; a few warm-up notifies (other bodies) are not counted. Each run reports notifies/s
+(M / wall time of the loop) and p50/p99 latency; the report gives each round, the medians, and
+the log's cost = 1 − (notifies/s with the log / notifies/s without), with a verdict against the
+15 % target. With the log, `ledger.record` and `ledger.with_receipt` are wrapped with a clock, so
+the report also shows the time spent inside them per notify (the commit's extra pages are not in
+it). `--quick` (N = 2,000, 60 notifies) is a smoke run only.
+
+Results come back from the subprocesses as JSON on stdout; progress goes to stderr.
+Run from the project root: `.venv/bin/python bench/notify.py` (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from revision import source_revision
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+TARGET = 0.15
+BATCH = 10_000
+WORKER_FLAG = "--worker"
+DB_NAME = "bench.sqlite"
+KEY_SUFFIX = ".signing-key"  # where runtime.open_context keeps a SQLite store's key
+
+
+# Command line.
+
+
+@dataclass(frozen=True)
+class Config:
+    n: int
+    notifies: int
+    warmup: int
+    rounds: int
+    baseline: str
+    seed: int
+    parties: int
+    timeout: float
+    keep: Path | None
+    profile: Path | None
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--n",
+        type=lambda s: int(float(s)),
+        default=100_000,
+        help="stored notifications before timing (default 100000)",
+    )
+    parser.add_argument(
+        "--notifies", type=int, default=2_000, help="timed notifies per run (default 2000)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=20, help="warm-up notifies per run, not counted (default 20)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="rounds of A, B runs (default 2: A, B, A, B)"
+    )
+    parser.add_argument(
+        "--baseline", default="c41fbf3", help="revision without the log (default c41fbf3)"
+    )
+    parser.add_argument("--seed", type=int, default=20260601)
+    parser.add_argument("--parties", type=int, default=20)
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=1_800.0,
+        help="seconds allowed to each subprocess (default 1800)",
+    )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep the prefilled stores in this directory (default: removed)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="also write a cProfile of each run's timed loop here (slows it)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run only: N = 2000, 60 notifies, 5 warm-up"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.notifies, args.warmup = 2_000, 60, 5
+    if args.n < 1 or args.notifies < 1 or args.rounds < 1 or args.warmup < 0:
+        parser.error("--n, --notifies and --rounds must be positive, --warmup not negative")
+    return Config(
+        n=args.n,
+        notifies=args.notifies,
+        warmup=args.warmup,
+        rounds=args.rounds,
+        baseline=args.baseline,
+        seed=args.seed,
+        parties=args.parties,
+        timeout=args.timeout,
+        keep=args.keep,
+        profile=args.profile,
+    )
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# The subprocesses: each imports `deconfliction` from the PYTHONPATH it was given.
+
+
+def _rules() -> Any:
+    from deconfliction.domain.rules import Rules
+
+    # bench/conflicts.py's rules; every other rule at its default.
+    return Rules(horizontal_separation_m=1_000.0, vertical_separation_m=300.0, time_buffer_min=10.0)
+
+
+def _token_id(party: str) -> str:
+    return f"tok-{party}"
+
+
+def _has_log() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("deconfliction.services.ledger") is not None
+
+
+def _check_source(spec: dict[str, Any]) -> str:
+    import deconfliction
+
+    where = Path(deconfliction.__file__).resolve()
+    expected = Path(spec["src"]).resolve()
+    if expected not in where.parents:
+        raise SystemExit(f"imported deconfliction from {where}, expected it under {expected}")
+    return str(where.parent)
+
+
+def worker_fill(spec: dict[str, Any]) -> dict[str, Any]:
+    """Build the prefilled store of one revision through its own code."""
+    import inspect
+
+    import conflicts as gen
+
+    from deconfliction.services import notifications
+    from deconfliction.services.context import Actor
+    from deconfliction.services.events import record_event
+
+    source = _check_source(spec)
+    has_log = _has_log()
+    rules = _rules()
+    path = Path(spec["db"])
+    started = time.perf_counter()
+    gen.log(f"  [{spec['label']}] generating {spec['n']:,} volumes (seed {spec['seed']})")
+    data = gen.generate(spec["n"], spec["seed"], spec["parties"], 200, rules)
+    generated = time.perf_counter() - started
+    store = gen.open_store(path, spec["parties"], rules)
+    with store.write() as tx:
+        for p in range(spec["parties"]):
+            party = gen.party_id(p)
+            tx.insert_token(
+                {
+                    "id": _token_id(party),
+                    "token_hash": hashlib.sha256(party.encode()).hexdigest(),
+                    "party_id": party,
+                    "label": "bench",
+                    "created_at": gen.NOW_TEXT,
+                }
+            )
+    keys = None
+    if has_log:
+        from deconfliction.services.service_keys import open_keys
+
+        # The service's first start: its key created beside the store and registered in it.
+        keys, _ = open_keys(store, path.with_name(path.name + KEY_SUFFIX), gen.NOW)
+    logged = "content" in inspect.signature(record_event).parameters
+    digest = hashlib.sha256()
+    filled_at = time.perf_counter()
+    for first in range(0, spec["n"], BATCH):
+        with store.write() as tx:
+            for i in range(first, min(first + BATCH, spec["n"])):
+                row = data.rows[i]
+                digest.update(row["volumes_json"].encode())
+                actor = Actor(_token_id(row["party_id"]), row["party_id"])
+                tx.insert_notification(row)
+                tx.insert_revision(
+                    {
+                        "notification_id": row["id"],
+                        "version": 1,
+                        "kind": row["kind"],
+                        "title": row["title"],
+                        "reference": row["reference"],
+                        "volumes_json": row["volumes_json"],
+                        "late": row["late"],
+                        "received_at": row["created_at"],
+                        "token_id": actor.token_id,
+                    }
+                )
+                tx.replace_volumes(row, [(data.placed[i], data.boxes[i])])
+                extra = {"by": actor, "content": notifications.content_of(row)} if logged else {}
+                record_event(
+                    tx,
+                    gen.MECHANISM,
+                    "notification.created",
+                    row["id"],
+                    notifications._audience(tx, row, rules),
+                    {"notification_id": row["id"], "version": 1, "late": False},
+                    gen.NOW_TEXT,
+                    **extra,
+                )
+        done = min(first + BATCH, spec["n"])
+        if done % 50_000 == 0 and done < spec["n"]:
+            elapsed = time.perf_counter() - filled_at
+            gen.log(f"  [{spec['label']}] stored {done:,} ({elapsed:.0f} s)")
+    log_size = 0
+    if keys is not None:
+        from deconfliction.services import ledger
+
+        with store.write() as tx:
+            ledger.sign_if_grown(tx, keys.current, gen.NOW)
+            log_size = tx.log_size()
+    stored_s = time.perf_counter() - filled_at
+    checkpoint = sqlite3.connect(path)
+    checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    checkpoint.close()
+    return {
+        "source": source,
+        "has_log": has_log,
+        "log_size": log_size,
+        "generate_s": generated,
+        "store_s": stored_s,
+        "data_sha256": digest.hexdigest(),
+        "db_mb": path.stat().st_size / 1e6,
+    }
+
+
+def _bodies(count: int, seed: int, parties: int) -> list[tuple[str, dict[str, Any]]]:
+    """(party, notify body) pairs: one volume each, from bench/conflicts.py's distribution."""
+    import conflicts as gen
+    import numpy as np
+
+    d = gen.draw(np.random.default_rng(seed), count, parties)
+    return [
+        (
+            gen.party_id(int(d.party[i])),
+            {
+                "kind": "air",
+                "title": f"bench notify {seed}-{i}",
+                "reference": "",
+                "volumes": [json.loads(json.dumps(gen.make_volume(d, i).to_json()))],
+            },
+        )
+        for i in range(count)
+    ]
+
+
+def worker_run(spec: dict[str, Any]) -> dict[str, Any]:
+    """Time M notifies through the revision's `notify` on a copy of its prefilled store."""
+    import gc
+    from datetime import timedelta
+
+    import conflicts as gen
+    import numpy as np
+
+    from deconfliction.services.context import Actor, Context
+    from deconfliction.services.notifications import notify
+
+    source = _check_source(spec)
+    has_log = _has_log()
+    path = Path(spec["db"])
+    base = time.perf_counter()
+
+    def clock() -> Any:
+        return gen.NOW + timedelta(seconds=time.perf_counter() - base)
+
+    if has_log:
+        from deconfliction.runtime import open_context
+
+        ctx, created = open_context(f"sqlite:///{path}", clock=clock)
+        if created:
+            raise SystemExit("the prefilled store's signing key was not found beside the copy")
+    else:
+        from deconfliction.storage import open_store
+
+        ctx = Context(store=open_store(f"sqlite:///{path}"), clock=clock)
+    actors = {
+        gen.party_id(p): Actor(_token_id(gen.party_id(p)), gen.party_id(p))
+        for p in range(spec["parties"])
+    }
+    timed = _bodies(spec["notifies"], spec["seed"] + 1, spec["parties"])
+    warm = _bodies(spec["warmup"], spec["seed"] + 2, spec["parties"])
+
+    def log_size() -> int:
+        if not has_log:
+            return 0
+        with ctx.store.read() as tx:
+            return int(tx.log_size())
+
+    spent = _time_the_log() if has_log else {}
+    for party, body in warm:
+        notify(ctx, actors[party], mechanism_id=gen.MECHANISM, body=body)
+    size_before = log_size()
+    spent.update(dict.fromkeys(spent, 0.0))
+    profiler = None
+    if spec.get("profile"):
+        import cProfile
+
+        profiler = cProfile.Profile()
+    gc.collect()
+    latencies, conflicts, receipts = [], 0, 0
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
+    for party, body in timed:
+        s = time.perf_counter()
+        view = notify(ctx, actors[party], mechanism_id=gen.MECHANISM, body=body)
+        latencies.append(time.perf_counter() - s)
+        conflicts += len(view["conflicts"])
+        receipts += "receipt" in view
+    if profiler is not None:
+        profiler.disable()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    if profiler is not None:
+        profiler.dump_stats(spec["profile"])
+    if receipts != (len(timed) if has_log else 0):
+        raise SystemExit(f"{receipts} of {len(timed)} answers carried a receipt (log: {has_log})")
+    ms = np.array(latencies) * 1e3
+    return {
+        "source": source,
+        "has_log": has_log,
+        "notifies": len(timed),
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "per_s": len(timed) / wall,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "mean_ms": float(ms.mean()),
+        "conflicts_per_notify": conflicts / len(timed),
+        "log_before": size_before,
+        "log_entries_per_notify": (log_size() - size_before) / len(timed),
+        "in_log_ms": {name: seconds * 1e3 / len(timed) for name, seconds in spent.items()},
+    }
+
+
+def _time_the_log() -> dict[str, float]:
+    """Wrap the log's two entry points with a clock: seconds spent in each (~1 µs a call).
+
+    `record` (an entry: canonical JSON, content hash, salted leaf, row, subtree cache) is
+    called by `events.record_event` and `inbox`, `with_receipt` (sign a head, inclusion proof)
+    by `notify`; both look them up on the module at each call, so wrapping them here counts
+    every call. The commit's extra pages are not in these figures.
+    """
+    from deconfliction.services import ledger
+
+    spent = {"record": 0.0, "with_receipt": 0.0}
+
+    def timed(name: str, function: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - started
+
+        return wrapper
+
+    for name in spent:
+        setattr(ledger, name, timed(name, getattr(ledger, name)))
+    return spent
+
+
+def worker_main(argv: list[str]) -> None:
+    role, spec = argv[0], json.loads(argv[1])
+    result = worker_fill(spec) if role == "fill" else worker_run(spec)
+    print(json.dumps(result))
+
+
+# The parent: revisions, stores, subprocesses, the report.
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str  # "without log" / "with log"
+    revision: str
+    src: Path
+    template: Path  # the directory holding its prefilled store
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def spawn(variant: Variant, role: str, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Run one worker with PYTHONPATH at the variant's src; its JSON result."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(variant.src), str(BENCH)])
+    if variant.src.resolve() != (ROOT / "src").resolve():
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave the baseline's checkout as it was
+    spec = {**spec, "src": str(variant.src), "label": variant.label}
+    process = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), WORKER_FLAG, role, json.dumps(spec)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=None,  # the worker's progress goes straight to our stderr
+        text=True,
+        timeout=timeout,
+    )
+    if process.returncode != 0:
+        raise SystemExit(f"{variant.label} {role} worker failed (exit {process.returncode})")
+    result: dict[str, Any] = json.loads(process.stdout.strip().splitlines()[-1])
+    return result
+
+
+def tree_digest(src: Path) -> str:
+    """A digest of the Python source a worker imports (to notice src/ edited during a run)."""
+    digest = hashlib.sha256()
+    for path in sorted(src.rglob("*.py")):
+        digest.update(str(path.relative_to(src)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def copy_store(template: Path, target: Path) -> Path:
+    """A fresh copy of a prefilled store (its WAL and signing key too, if any)."""
+    target.mkdir(parents=True)
+    for item in template.iterdir():
+        if item.name.startswith(DB_NAME):
+            shutil.copy2(item, target / item.name)
+    return target / DB_NAME
+
+
+def machine() -> dict[str, str]:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def measure(config: Config, work: Path) -> None:
+    started = time.perf_counter()
+    current = source_revision()
+    base_commit = _git("rev-parse", "--short", f"{config.baseline}^{{commit}}")
+    checkout = work / "baseline"
+    log(f"baseline {base_commit}: git worktree add (read-only use) at {checkout}")
+    _git("worktree", "add", "--detach", "--quiet", str(checkout), base_commit)
+    try:
+        variants = [
+            Variant("without log", base_commit, checkout / "src", work / "store-baseline"),
+            Variant("with log", current, ROOT / "src", work / "store-current"),
+        ]
+        fills = {}
+        digests: dict[str, set[str]] = {}
+        for v in variants:
+            v.template.mkdir()
+            log(f"filling the {v.label} store ({v.revision}) with N = {config.n:,}")
+            spec = {
+                "db": str(v.template / DB_NAME),
+                "n": config.n,
+                "seed": config.seed,
+                "parties": config.parties,
+            }
+            digests[v.label] = {tree_digest(v.src)}
+            fills[v.label] = spawn(v, "fill", spec, config.timeout)
+            f = fills[v.label]
+            log(
+                f"  generated in {f['generate_s']:.0f} s, stored in {f['store_s']:.0f} s; "
+                f"{f['db_mb']:.0f} MB; log entries {f['log_size']:,}"
+            )
+        checks = {f["data_sha256"] for f in fills.values()}
+        if len(checks) != 1:
+            raise SystemExit("the two revisions generated different stored volumes")
+        if [f["has_log"] for f in fills.values()] != [False, True]:
+            raise SystemExit("expected the baseline without the log and src/ with it")
+        runs: dict[str, list[dict[str, Any]]] = {v.label: [] for v in variants}
+        for r in range(1, config.rounds + 1):
+            for v in variants:
+                target = work / f"run-{r}-{'b' if v is variants[0] else 'c'}"
+                db = copy_store(v.template, target)
+                spec = {
+                    "db": str(db),
+                    "notifies": config.notifies,
+                    "warmup": config.warmup,
+                    "seed": config.seed,
+                    "parties": config.parties,
+                    "profile": None,
+                }
+                if config.profile is not None:
+                    config.profile.mkdir(parents=True, exist_ok=True)
+                    name = f"round{r}-{'baseline' if v is variants[0] else 'current'}.pstats"
+                    spec["profile"] = str((config.profile / name).resolve())
+                load = _load()
+                log(f"round {r}: {v.label} ({v.revision}), {config.notifies:,} notifies")
+                result = spawn(v, "run", spec, config.timeout)
+                digests[v.label].add(tree_digest(v.src))
+                result["load"] = load
+                runs[v.label].append(result)
+                log(
+                    f"  {result['per_s']:.1f} notifies/s, p50 {result['p50_ms']:.2f} ms, "
+                    f"p99 {result['p99_ms']:.2f} ms (load before: {load})"
+                )
+                shutil.rmtree(target)
+        if config.keep is not None:
+            config.keep.mkdir(parents=True, exist_ok=True)
+            for v in variants:
+                shutil.copytree(v.template, config.keep / v.template.name)
+    finally:
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(checkout)],
+            capture_output=True,
+            check=False,
+        )
+    changed = [label for label, seen in digests.items() if len(seen) > 1]
+    report(config, variants, fills, runs, time.perf_counter() - started, changed)
+
+
+def report(
+    config: Config,
+    variants: list[Variant],
+    fills: dict[str, dict[str, Any]],
+    runs: dict[str, list[dict[str, Any]]],
+    seconds: float,
+    changed: list[str],
+) -> None:
+    without, with_log = (v.label for v in variants)
+    print(
+        f"\nnotify throughput at N = {config.n:,} stored notifications: {config.notifies:,} "
+        f"timed notifies per run (after {config.warmup} warm-up), sequential, one thread, "
+        f"in-process; {config.rounds} rounds of A, B; {config.parties} parties; "
+        f"seed {config.seed}"
+    )
+    print(
+        "\n| round | variant | revision | notifies/s | p50 ms | p99 ms | mean ms | CPU ms "
+        "| CPU/wall | in log ms | conflicts | log entries | log size before | load avg before |"
+    )
+    print(
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| --- |"
+    )
+    for r in range(config.rounds):
+        for v in variants:
+            x = runs[v.label][r]
+            print(
+                f"| {r + 1} | {v.label} | `{v.revision}` | {x['per_s']:.1f} | {x['p50_ms']:.2f} "
+                f"| {x['p99_ms']:.2f} | {x['mean_ms']:.2f} "
+                f"| {x['cpu_s'] * 1e3 / x['notifies']:.2f} | {x['cpu_s'] / x['wall_s']:.2f} "
+                f"| {_in_log(x)} "
+                f"| {x['conflicts_per_notify']:.2f} | {x['log_entries_per_notify']:.2f} "
+                f"| {x['log_before']:,} | {x['load']} |"
+            )
+
+    print(
+        "\n*mean ms* and *CPU ms* are per notify (CPU: the worker process's, user + system); "
+        "*in log ms*: mean time per notify inside `ledger.record` + `ledger.with_receipt`; "
+        "*conflicts* and *log entries*: per notify"
+    )
+
+    def med(label: str, key: str) -> float:
+        return statistics.median(x[key] for x in runs[label])
+
+    print(
+        "\n| variant | median notifies/s | median p50 ms | median p99 ms | median CPU ms "
+        "| median in log ms |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for v in variants:
+        cpu = statistics.median(x["cpu_s"] * 1e3 / x["notifies"] for x in runs[v.label])
+        in_log = statistics.median(sum(x["in_log_ms"].values()) for x in runs[v.label])
+        print(
+            f"| {v.label} (`{v.revision}`) | {med(v.label, 'per_s'):.1f} "
+            f"| {med(v.label, 'p50_ms'):.2f} | {med(v.label, 'p99_ms'):.2f} | {cpu:.2f} "
+            f"| {in_log:.2f} |"
+        )
+    per_round = [
+        1 - b["per_s"] / a["per_s"] for a, b in zip(runs[without], runs[with_log], strict=True)
+    ]
+    # Each round's pair ran back to back, so the pairs' costs are compared, not the medians of
+    # each variant taken separately (which can pair a fast round of one with a slow of the other).
+    cost = statistics.median(per_round)
+    rounds_text = ", ".join(f"{c:+.1%}" for c in per_round)
+    print(
+        f"\nlog cost = 1 − (notifies/s with log / without): per round {rounds_text}; "
+        f"median of the rounds **{cost:.1%}**"
+    )
+    met = cost <= TARGET
+    print(
+        f"\nverdict: the transparency log costs {cost:.1%} of notify throughput at "
+        f"N = {config.n:,} — target ≤ {TARGET:.0%}: **{'MET' if met else 'NOT MET'}**"
+        + ("" if config.n >= 100_000 else f" (N = {config.n:,} is below the target's 10⁵)")
+    )
+    facts = machine()
+    print(
+        f"\nrevisions: without log `{variants[0].revision}` (--baseline {config.baseline}), "
+        f"with log `{variants[1].revision}` (src/)"
+    )
+    print(
+        f"machine: nproc {facts['nproc']}, {facts['cpu']}, {facts['system']}; "
+        f"Python {facts['python']}, SQLite {facts['sqlite']}"
+    )
+    for label in changed:
+        print(f"**warning**: the {label} source changed while it was being measured")
+    f0, f1 = fills[without], fills[with_log]
+    print(
+        f"stores: {f0['db_mb']:.0f} MB without log, {f1['db_mb']:.0f} MB with log "
+        f"({f1['log_size']:,} log entries prefilled); fill {f0['store_s']:.0f} s / "
+        f"{f1['store_s']:.0f} s; total {seconds:.0f} s"
+    )
+
+
+def _in_log(run: dict[str, Any]) -> str:
+    spent = run["in_log_ms"]
+    if not spent:
+        return "–"
+    parts = " + ".join(f"{spent[name]:.2f}" for name in ("record", "with_receipt"))
+    return f"{sum(spent.values()):.2f} ({parts})"
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="deconfliction-notify-bench-"))
+    try:
+        measure(config, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == WORKER_FLAG:
+        worker_main(sys.argv[2:])
+    else:
+        main()

@@ -23,14 +23,12 @@ class LedgerQueries:
 
     def append_log_entry(self, row: dict[str, Any], audience: list[str]) -> int:
         """Store the next entry of the log (its index is the log's size) and who may see it."""
-        index = int(
-            self.db.execute(
-                "INSERT INTO log_entries (idx, kind, mechanism_id, subject_id, entry_json, salt, "
-                "leaf_hash, created_at) VALUES ((SELECT COALESCE(MAX(idx) + 1, 0) FROM "
-                "log_entries), :kind, :mechanism_id, :subject_id, :entry_json, :salt, "
-                ":leaf_hash, :created_at) RETURNING idx",
-                row,
-            ).fetchone()[0]
+        index = self.log_size()
+        self.db.execute(
+            "INSERT INTO log_entries (idx, kind, mechanism_id, subject_id, entry_json, salt, "
+            "leaf_hash, created_at) VALUES (:idx, :kind, :mechanism_id, :subject_id, "
+            ":entry_json, :salt, :leaf_hash, :created_at)",
+            {**row, "idx": index},
         )
         self.db.executemany(
             "INSERT INTO log_audience (party_id, idx) VALUES (?, ?)",

@@ -30,7 +30,7 @@ bench: setup
 	$(BIN)/python bench/conflicts.py
 	$(BIN)/python bench/overlaps.py
 	$(BIN)/python bench/line.py
-	$(BIN)/python bench/overlaps.py
+	$(BIN)/python bench/notify.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache .hypothesis

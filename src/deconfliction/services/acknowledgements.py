@@ -53,20 +53,19 @@ def acknowledge(
     ack = tx.acknowledge(wanted)
     inbox.settle(tx, party, subject_id, version, actor.token_id, at)
     kind = f"{subject_type}.acknowledged"
-    if ack == wanted:
-        index: int | None = record_event(
-            tx,
-            mechanism_id,
-            kind,
-            subject_id,
-            audience,
-            {f"{subject_type}_id": subject_id, "party_id": party, "version": version},
-            at,
-            by=actor,
-        ).log_index
-    else:
-        index = ledger.find(tx, kind, subject_id, party_id=party, version=ack["version"])
     view = acknowledgement_view(ack)
-    if index is None:  # acknowledged before the log existed
-        return view
-    return ledger.with_receipt(tx, keys, view, index, now)
+    if ack != wanted:
+        return ledger.with_earlier_receipt(
+            tx, keys, view, kind, subject_id, now, party_id=party, version=ack["version"]
+        )
+    recorded = record_event(
+        tx,
+        mechanism_id,
+        kind,
+        subject_id,
+        audience,
+        {f"{subject_type}_id": subject_id, "party_id": party, "version": version},
+        at,
+        by=actor,
+    )
+    return ledger.with_receipt(tx, keys, view, recorded.log_index, now)

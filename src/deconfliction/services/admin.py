@@ -183,11 +183,14 @@ def add_member(
         def run() -> dict[str, Any]:
             view = {"mechanism_id": mechanism_id, "party": party_view(party)}
             if not tx.add_member(mechanism_id, party["id"], now):
-                index = ledger.find(tx, "member.added", party["id"], mechanism_id=mechanism_id)
-                return (
-                    view
-                    if index is None
-                    else ledger.with_receipt(tx, ctx.keys, view, index, moment)
+                return ledger.with_earlier_receipt(
+                    tx,
+                    ctx.keys,
+                    view,
+                    "member.added",
+                    party["id"],
+                    moment,
+                    mechanism_id=mechanism_id,
                 )
             return ledger.logged(
                 tx,

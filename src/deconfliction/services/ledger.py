@@ -216,6 +216,21 @@ def with_receipt(
     return {**view, "receipt": receipt_now(tx, keys.current, index, at)}
 
 
+def with_earlier_receipt(
+    tx: Transaction,
+    keys: ServiceKeys,
+    view: dict[str, Any],
+    kind: str,
+    subject_id: str,
+    at: datetime,
+    **data: Any,
+) -> dict[str, Any]:
+    """A repeat of a change already made changes nothing: the view, with the receipt of the
+    entry that made the change (none if it was made before the log existed)."""
+    index = find(tx, kind, subject_id, **data)
+    return view if index is None else with_receipt(tx, keys, view, index, at)
+
+
 def find(tx: Transaction, kind: str, subject_id: str, **data: Any) -> int | None:
     """The index of the first entry of `kind` about `subject_id` whose data has these values."""
     for row in tx.log_entries_of_subject(subject_id):

@@ -173,11 +173,8 @@ def revoke_token(ctx: Context, actor: Actor, *, token_id: str) -> dict[str, Any]
             raise StateConflict("this is the last operator token; create another one first")
         moment = ctx.now()
         if row["revoked_at"] is not None:
-            index = ledger.find(tx, "token.revoked", token_id)
-            return (
-                token_view(row)
-                if index is None
-                else ledger.with_receipt(tx, ctx.keys, token_view(row), index, moment)
+            return ledger.with_earlier_receipt(
+                tx, ctx.keys, token_view(row), "token.revoked", token_id, moment
             )
         tx.revoke_token(token_id, format_instant(moment))
         revoked = tx.token(token_id)

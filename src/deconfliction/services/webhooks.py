@@ -213,11 +213,8 @@ def delete_webhook(ctx: Context, actor: Actor, *, webhook_id: str) -> dict[str, 
         row = _visible(tx, actor, webhook_id)
         moment = ctx.now()
         if row["deleted_at"] is not None:
-            index = ledger.find(tx, "webhook.deleted", webhook_id)
-            return (
-                webhook_view(row)
-                if index is None
-                else ledger.with_receipt(tx, ctx.keys, webhook_view(row), index, moment)
+            return ledger.with_earlier_receipt(
+                tx, ctx.keys, webhook_view(row), "webhook.deleted", webhook_id, moment
             )
         tx.delete_webhook(webhook_id, format_instant(moment))
         failed = tx.fail_pending_deliveries(webhook_id, DELETED)

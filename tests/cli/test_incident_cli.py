@@ -140,6 +140,19 @@ def test_report_review_close_and_save_the_report(site: Site) -> None:
     shown = site.ok("SOUTH", "incident", "show", incident_id).stdout
     assert "Two aircraft passed within 300 m." in shown and HOSTILE in shown
     assert "under review" in site.ok("SOUTH", "incident", "review", incident_id).stdout
+    # SOUTH answers on the line, citing the incident, signed.
+    assert site.ok("SOUTH", "keygen", "south.key").returncode == 0
+    site.ok("SOUTH", "register-key", "south.key")
+    north_id = next(p["id"] for p in incident["involved_parties"] if p["code"] == "NORTH")
+    answer = site.ok(
+        "SOUTH",
+        *("send", site.mechanism, "--to", north_id, "--type", "answer"),
+        *("--body", "We moved the corridor.", "--ref-incident", incident_id),
+        *("--sign-key", "south.key", "--json"),
+    )
+    sent = json.loads(answer.stdout)
+    assert sent["references"]["incidents"] == [incident_id]
+    assert sent["signature"] is not None
     refused = site.run("SOUTH", "incident", "close", incident_id, "--finding", "done")
     assert refused.returncode == 1 and "403" in refused.stderr
     closed = site.ok("NORTH", "incident", "close", incident_id, "--finding", "Corridor moved.")

@@ -316,6 +316,7 @@ def print_guide(scenario: Scenario, base_url: str) -> None:
         f"  deconfliction inbox        # what ARV must acknowledge, with the time left\n"
         f"  deconfliction watch        # the line, live\n"
         f"  deconfliction status {scenario.mechanism_id}\n"
+        f"  deconfliction receipt download --out arv.json   # ARV's receipts, kept offline\n"
         f"  curl -s -H 'Authorization: Bearer {arv}' {base_url}/v1/conflicts\n"
         f"  API docs: {base_url}/docs",
         highlight=False,

@@ -143,7 +143,8 @@ def _attachment(path: Path) -> dict[str, Any]:
 
 def signed_content(mechanism: str, body: dict[str, Any]) -> dict[str, Any]:
     """What the server signs over for this request body (services.messages.send): recipients
-    sorted, reference ids sorted and unique, the attachment as the server normalises it."""
+    sorted, reference ids sorted and unique (incidents only when cited), the attachment as the
+    server normalises it."""
     references = body.get("references") or {}
     attachment = body.get("attachment")
     if attachment is not None:
@@ -161,7 +162,9 @@ def signed_content(mechanism: str, body: dict[str, Any]) -> dict[str, Any]:
         "priority": body.get("priority", "routine"),
         "body": body["body"],
         "references": {
-            kind: sorted(set(references.get(kind, []))) for kind in ("notifications", "conflicts")
+            kind: sorted(set(references.get(kind, [])))
+            for kind in ("notifications", "conflicts", "incidents")
+            if kind != "incidents" or "incidents" in references
         },
         "attachment": attachment,
         "in_reply_to": body.get("in_reply_to"),
@@ -189,6 +192,9 @@ def send(
     ),
     ref_conflict: list[str] = typer.Option(
         [], "--ref-conflict", help="a conflict id it refers to (repeatable)"
+    ),
+    ref_incident: list[str] = typer.Option(
+        [], "--ref-incident", help="an incident id it answers about (repeatable)"
     ),
     reply_to: str | None = typer.Option(None, "--reply-to", help="the message this answers"),
     deadline: str | None = typer.Option(
@@ -219,10 +225,11 @@ def send(
         "body": text,
         "priority": "urgent" if urgent else "routine",
     }
-    if ref_notification or ref_conflict:
+    if ref_notification or ref_conflict or ref_incident:
         request["references"] = {
             "notifications": list(ref_notification),
             "conflicts": list(ref_conflict),
+            **({"incidents": list(ref_incident)} if ref_incident else {}),
         }
     if attachment is not None:
         request["attachment"] = _attachment(attachment)

@@ -47,7 +47,7 @@ def key_rotations(tx: Transaction) -> list[dict[str, Any]]:
     return [k["announcement"] for k in _keys_view(tx) if k["announcement"] is not None]
 
 
-def _head_view(tx: Transaction, ctx: Context, head: SignedTreeHead) -> dict[str, Any]:
+def _head_view(tx: Transaction, head: SignedTreeHead) -> dict[str, Any]:
     keys = _keys_view(tx)
     current = next((k for k in keys if k["key_id"] == head.key_id), None)
     return {
@@ -77,7 +77,7 @@ def newest_head(ctx: Context, actor: Actor) -> dict[str, Any]:
     """The newest signed tree head, the key that signed it and every key the log has used."""
     head = covering_head(ctx, 0)
     with ctx.store.read() as tx:
-        return _head_view(tx, ctx, head)
+        return _head_view(tx, head)
 
 
 def sign_now(ctx: Context, actor: Actor) -> dict[str, Any]:
@@ -86,7 +86,7 @@ def sign_now(ctx: Context, actor: Actor) -> dict[str, Any]:
         ledger.sign_if_grown(tx, ctx.keys.current, ctx.now())
         head = ledger.latest_head(tx)
         assert head is not None
-        return _head_view(tx, ctx, head)
+        return _head_view(tx, head)
 
 
 def sign_if_grown(ctx: Context) -> None:

@@ -95,7 +95,7 @@ def rotate(ctx: Context, actor: Actor) -> dict[str, Any]:
                     by=actor,
                     data=announcement,
                 )
-                old_head = ledger.receipt_now(tx, old, index, moment)
+                receipt = ledger.receipt_now(tx, old, index, moment)
                 tx.retire_service_key(key_id(old.verify_key), at)
                 tx.add_service_key(
                     {
@@ -113,6 +113,6 @@ def rotate(ctx: Context, actor: Actor) -> dict[str, Any]:
         keys.current = new
     return {
         "announcement": announcement,
-        "receipt": old_head,
+        "receipt": receipt,
         "first_tree_head": first_head.to_json(),
     }

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from nacl.signing import SigningKey
 
+from deconfliction.storage import sqlite_path
+
 PREFIX = "ed25519:"
 
 
@@ -26,8 +28,6 @@ def key_path_for(db_url: str, configured: str | None) -> Path:
     """The configured key file, else `<database file>.signing-key` beside a SQLite database."""
     if configured:
         return Path(configured)
-    from deconfliction.storage import sqlite_path
-
     database = sqlite_path(db_url)
     return database.with_name(database.name + ".signing-key")
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import rfc8785
+from nacl.signing import SigningKey
 
 from deconfliction.keyfile import KeyFileError, read_key, write_key
 from deconfliction.proof import key_rotation, merkle
@@ -279,8 +280,6 @@ def test_a_key_file_that_is_not_the_logs_key_is_refused(
     ctx: Context, db_path: Path, tmp_path: Path, clock: MovableClock
 ) -> None:
     stranger = tmp_path / "other.key"
-    from nacl.signing import SigningKey
-
     write_key(stranger, SigningKey.generate())
     with pytest.raises(KeyFileError, match="not the log's active key"):
         open_context(f"sqlite:///{db_path}", key_file=stranger, clock=clock)
@@ -292,8 +291,6 @@ def test_a_key_file_that_is_not_the_logs_key_is_refused(
 def test_a_rotation_cut_short_before_its_commit_leaves_the_old_key(
     ctx: Context, db_path: Path, clock: MovableClock
 ) -> None:
-    from nacl.signing import SigningKey
-
     old = bytes(ctx.keys.current.verify_key)
     leftover = ctx.keys.path.with_name(ctx.keys.path.name + ".next")
     write_key(leftover, SigningKey.generate())  # as if the process died before the commit

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -33,3 +37,38 @@ def wait_ready(url: str, process: subprocess.Popen[str]) -> None:
             pass
         time.sleep(0.2)
     raise AssertionError(f"server did not become ready in {READY_TIMEOUT_S:g} s")
+
+
+def server_env(db_url: str, operator: str, columns: int = 200) -> dict[str, str]:
+    """This process's environment without DECONFLICTION_* settings, plus the database, a known
+    operator token and a terminal wide enough for Rich's tables."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DECONFLICTION_")}
+    return {
+        **clean,
+        "DECONFLICTION_DB": db_url,
+        "DECONFLICTION_OPERATOR_TOKEN": operator,
+        "COLUMNS": str(columns),
+    }
+
+
+@contextmanager
+def serving(env: dict[str, str], cwd: Path) -> Iterator[str]:
+    """A real `deconfliction serve` on a free port until the block ends; its base URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_ready(url, server)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        if server.stderr:
+            server.stderr.close()

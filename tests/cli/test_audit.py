@@ -38,7 +38,7 @@ from deconfliction.services import admin, audit, messages, notifications, servic
 from deconfliction.services.audit import AuditReport, audit_log
 from deconfliction.storage import open_store
 
-from .servers import CLI, free_port, wait_ready
+from .servers import CLI, server_env, serving
 
 runner = CliRunner()
 
@@ -419,26 +419,9 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DECONFLICTION_")}
     db = tmp_path / "served.db"
-    env = {
-        **clean,
-        "DECONFLICTION_DB": url(db),
-        "DECONFLICTION_OPERATOR_TOKEN": OPERATOR,
-        "COLUMNS": "250",
-    }
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_ready(base, server)
+    env = server_env(url(db), OPERATOR, columns=250)
+    with serving(env, tmp_path) as base:
         with httpx.Client(
             base_url=base, headers={"Authorization": f"Bearer {OPERATOR}"}, timeout=30
         ) as op:
@@ -457,11 +440,6 @@ def served(tmp_path: Path) -> Iterator[Served]:
                 token = post(f"/v1/parties/{party['id']}/tokens", {"label": "duty"})["token"]
                 tokens_by_code[code] = token
         yield Served(base, env, tmp_path, db, mechanism, tokens_by_code)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        if server.stderr:
-            server.stderr.close()
 
 
 def test_download_write_more_download_again_then_verify_offline(served: Served) -> None:

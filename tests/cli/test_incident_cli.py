@@ -8,7 +8,6 @@ beside it shows the timeline with hostile text escaped. Refusals are readable an
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from base64 import b64encode
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from api.bundles import verify_bundle
 
 from deconfliction.keyfile import key_path_for, read_key
 
-from .servers import CLI, free_port, wait_ready
+from .servers import CLI, server_env, serving
 
 OPERATOR = "operator-token-for-the-incident-cli-test-01"
 HOSTILE = "<script>alert('x')</script>"
@@ -61,22 +60,9 @@ def _instant(moment: datetime) -> str:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     cwd = tmp_path_factory.mktemp("incidents")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DECONFLICTION_")}
     db_url = f"sqlite:///{cwd / 'incidents.db'}"
-    env = {**clean, "DECONFLICTION_DB": db_url, "DECONFLICTION_OPERATOR_TOKEN": OPERATOR}
-    env["COLUMNS"] = "200"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port)],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_ready(url, server)
+    env = server_env(db_url, OPERATOR)
+    with serving(env, cwd) as url:
         op = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {OPERATOR}"}, timeout=30)
 
         def post(path: str, body: dict[str, Any], token: str = OPERATOR) -> Any:
@@ -104,11 +90,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         op.close()
         [conflict] = notified["SOUTH"]["conflicts"]
         yield Site(url, env, cwd, db_url, mechanism, tokens, conflict["id"])
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        if server.stderr:
-            server.stderr.close()
 
 
 def test_report_review_close_and_save_the_report(site: Site) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .servers import CLI, free_port, wait_ready
+from .servers import CLI, server_env, serving
 
 OPERATOR = "operator-token-for-the-line-cli-test-000001"
 
@@ -58,25 +57,8 @@ class Line:
 @pytest.fixture(scope="module")
 def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
     cwd = tmp_path_factory.mktemp("line")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DECONFLICTION_")}
-    env = {
-        **clean,
-        "DECONFLICTION_DB": f"sqlite:///{cwd / 'line.db'}",
-        "DECONFLICTION_OPERATOR_TOKEN": OPERATOR,
-        "COLUMNS": "200",
-    }
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port)],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_ready(url, server)
+    env = server_env(f"sqlite:///{cwd / 'line.db'}", OPERATOR)
+    with serving(env, cwd) as url:
         op = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {OPERATOR}"}, timeout=30)
 
         def post(path: str, body: dict) -> dict:
@@ -93,11 +75,6 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
             tokens[code] = post(f"/v1/parties/{party['id']}/tokens", {"label": "duty"})["token"]
         op.close()
         yield Line(url, env, cwd, mechanism, parties, tokens)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        if server.stderr:
-            server.stderr.close()
 
 
 def test_send_inbox_ack_status(line: Line) -> None:

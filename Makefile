@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
+TEST_DB ?= postgresql://127.0.0.1/test
 
-.PHONY: setup demo serve test lint bench clean
+.PHONY: setup demo serve test test-postgres lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -23,8 +24,13 @@ lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy --strict src/deconfliction/domain src/deconfliction/errors.py src/deconfliction/proof
 
+# The whole suite on SQLite, then again on PostgreSQL (a fresh database per test on TEST_DB).
 test: lint
 	$(BIN)/python -m pytest
+	$(MAKE) test-postgres
+
+test-postgres: setup
+	DECONFLICTION_TEST_DB=$(TEST_DB) $(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python bench/conflicts.py

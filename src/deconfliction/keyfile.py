@@ -15,7 +15,7 @@ from pathlib import Path
 
 from nacl.signing import SigningKey
 
-from deconfliction.storage import sqlite_path
+from deconfliction.storage import POSTGRES_SCHEMES, sqlite_path, unknown_scheme
 
 PREFIX = "ed25519:"
 
@@ -25,9 +25,17 @@ class KeyFileError(ValueError):
 
 
 def key_path_for(db_url: str, configured: str | None) -> Path:
-    """The configured key file, else `<database file>.signing-key` beside a SQLite database."""
+    """The configured key file, else `<database file>.signing-key` beside a SQLite database; a
+    PostgreSQL database has no file to keep it beside, so there it must be configured."""
     if configured:
         return Path(configured)
+    if db_url.startswith(POSTGRES_SCHEMES):
+        raise KeyFileError(
+            "a PostgreSQL database needs a signing key file: set DECONFLICTION_SIGNING_KEY_FILE "
+            "to a path (the key is created there if the file does not exist)"
+        )
+    if not db_url.startswith("sqlite:"):
+        raise unknown_scheme(db_url)
     database = sqlite_path(db_url)
     return database.with_name(database.name + ".signing-key")
 

@@ -14,9 +14,13 @@ def open_context(
     db_url: str, key_file: str | Path | None = None, clock: Clock = system_clock
 ) -> tuple[Context, bool]:
     """The service context over `db_url`, migrated, with its signing key (created if the key file
-    does not exist); (context, whether the key was created). Raises UnsupportedDatabase or
-    keyfile.KeyFileError."""
-    store = open_store(db_url)
+    does not exist); (context, whether the key was created). Raises UnsupportedDatabase,
+    DatabaseUnavailable or keyfile.KeyFileError."""
     path = key_path_for(db_url, str(key_file) if key_file is not None else None)
-    keys, created = open_keys(store, path, clock())
+    store = open_store(db_url)
+    try:
+        keys, created = open_keys(store, path, clock())
+    except BaseException:
+        store.close()
+        raise
     return Context(store, keys, clock), created

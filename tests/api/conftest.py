@@ -15,15 +15,15 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import Database, Databases
 
 from deconfliction.api.app import create_app
 from deconfliction.config import Settings
 from deconfliction.runtime import open_context
-from deconfliction.services.context import Context
+from deconfliction.services.context import Clock, Context
 from deconfliction.services.tokens import create_operator_token
 
 with warnings.catch_warnings():
@@ -192,18 +192,25 @@ def clock() -> MovableClock:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "t.db"
+def database(databases: Databases) -> Database:
+    return databases.new()
+
+
+def open_test_context(database: Database, clock: Clock) -> Context:
+    """The service over the test's database (its key file given where it needs one)."""
+    return open_context(database.url, key_file=database.key_file, clock=clock)[0]
 
 
 @pytest.fixture
-def ctx(db_path: Path, clock: MovableClock) -> Context:
-    return open_context(f"sqlite:///{db_path}", clock=clock)[0]
+def ctx(database: Database, clock: MovableClock) -> Iterator[Context]:
+    opened = open_test_context(database, clock)
+    yield opened
+    opened.store.close()
 
 
 @pytest.fixture
-def app(ctx: Context, db_path: Path) -> Any:
-    return create_app(ctx, Settings(db=f"sqlite:///{db_path}"))
+def app(ctx: Context, database: Database) -> Any:
+    return create_app(ctx, Settings(db=database.url))
 
 
 @pytest.fixture
@@ -244,7 +251,7 @@ class World:
 
     client: CheckedClient
     clock: MovableClock
-    db_path: Path
+    db: Database
     operator: dict[str, str]
     mechanism_id: str
     parties: dict[str, Party] = field(default_factory=dict)
@@ -321,12 +328,12 @@ class World:
 def build_world(
     client: CheckedClient,
     clock: MovableClock,
-    db_path: Path,
+    db: Database,
     operator_token: str,
     rules: dict[str, Any] | None = None,
 ) -> World:
     operator = bearer(operator_token)
-    world = World(client, clock, db_path, operator, mechanism_id="")
+    world = World(client, clock, db, operator, mechanism_id="")
     for code in ("NORTH", "SOUTH", "AID", "OUTSIDER"):
         world.parties[code] = world.new_party(code)
     world.mechanism_id = world.new_mechanism(rules)
@@ -334,5 +341,7 @@ def build_world(
 
 
 @pytest.fixture
-def world(client: CheckedClient, clock: MovableClock, db_path: Path, operator_token: str) -> World:
-    return build_world(client, clock, db_path, operator_token)
+def world(
+    client: CheckedClient, clock: MovableClock, database: Database, operator_token: str
+) -> World:
+    return build_world(client, clock, database, operator_token)

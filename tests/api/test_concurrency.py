@@ -1,18 +1,18 @@
 """Parties submitting at the same instant: every conflict is recorded exactly once.
 
 Threads released together by a barrier post overlapping notifications through the HTTP API;
-afterwards the SQLite file itself is read to compare the recorded conflicts with the expected
-pairs — none missing, none twice.
+afterwards the database itself is read to compare the recorded conflicts with the expected
+pairs — none missing, none twice. Retries of one request sent at once take effect once.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+from backends import Database
 
 from .conftest import Party, World, circle, simple
 
@@ -54,12 +54,11 @@ def _submitter(world: World, party: Party, lon: float, lat: float) -> Callable[[
     return submit
 
 
-def _recorded_pairs(db_path: Path) -> Counter[tuple[str, str]]:
-    with sqlite3.connect(db_path) as db:
-        rows = db.execute(
-            "SELECT notification_a, notification_b FROM conflicts WHERE state = 'open'"
-        ).fetchall()
-        total = db.execute("SELECT count(*) FROM conflicts").fetchone()[0]
+def _recorded_pairs(database: Database) -> Counter[tuple[str, str]]:
+    rows = database.rows(
+        "SELECT notification_a, notification_b FROM conflicts WHERE state = 'open'"
+    )
+    total = database.rows("SELECT count(*) FROM conflicts")[0][0]
     assert total == len(rows), "no conflict should have been resolved"
     return Counter(tuple(sorted(row)) for row in rows)  # type: ignore[misc]
 
@@ -81,7 +80,7 @@ def test_simultaneous_pairs_each_record_their_conflict_once(world: World) -> Non
         assert len(reported) == 1, (round_no, reported)
         assert {reported[0]["own_notification"], reported[0]["other_notification"]} == set(pair)
 
-    recorded = _recorded_pairs(world.db_path)
+    recorded = _recorded_pairs(world.db)
     assert set(recorded) == expected
     assert all(count == 1 for count in recorded.values()), recorded
 
@@ -110,7 +109,7 @@ def test_a_burst_of_parties_in_one_place(world: World) -> None:
         if owner[a] == "NORTH" and owner[b] == "SOUTH"
     }
     assert len(expected) == per_party * per_party
-    recorded = _recorded_pairs(world.db_path)
+    recorded = _recorded_pairs(world.db)
     assert set(recorded) == expected
     assert all(count == 1 for count in recorded.values()), recorded
     # Every conflict was reported to exactly one submitter: the one that committed later.
@@ -149,5 +148,18 @@ def test_one_idempotency_key_from_many_threads_creates_one_notification(world: W
     responses = _run_together([post] * 6)
     assert {r.status_code for r in responses} == {201}
     assert len({r.json()["id"] for r in responses}) == 1
-    with sqlite3.connect(world.db_path) as db:
-        assert db.execute("SELECT count(*) FROM notifications").fetchone()[0] == 1
+    assert world.db.rows("SELECT count(*) FROM notifications") == [(1,)]
+
+
+def test_one_idempotency_key_from_many_threads_creates_one_party(world: World) -> None:
+    """No mechanism to serialise on: the key itself makes the retries wait for each other."""
+    headers = {**world.operator, "Idempotency-Key": "party-storm"}
+    body = {"name": "party ZULU", "code": "ZULU"}
+
+    def post() -> Any:
+        return world.client.post("/v1/parties", json=body, headers=headers)
+
+    responses = _run_together([post] * 6)
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert world.db.rows("SELECT count(*) FROM parties WHERE code = ?", ("ZULU",)) == [(1,)]

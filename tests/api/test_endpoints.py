@@ -10,12 +10,12 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from backends import Database
 from pyproj import Geod
 from shapely.geometry import shape
 
@@ -760,6 +760,23 @@ def test_what_may_not_be_seen_is_404_exactly_as_if_it_did_not_exist(scene: Scene
     assert listed.status_code == 200 and listed.json() == []
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/mechanisms/mec_%00",
+        "/v1/mechanisms/mec_%00/notifications",
+        "/v1/notifications/ntf_%00x",
+        "/v1/conflicts/cfl_%00",
+        "/v1/messages/msg_%00",
+        "/v1/incidents/inc_%00",
+    ],
+)
+def test_an_id_with_a_nul_character_is_not_found_on_every_backend(world: World, path: str) -> None:
+    """PostgreSQL text cannot hold NUL: such an id is simply not there, as on SQLite."""
+    response = world.client.get(path, headers=world.north.headers)
+    assert response.status_code == 404, response.text
+
+
 # ---------------------------------------------------------------- need-to-know
 
 
@@ -862,9 +879,8 @@ def test_full_disclosure_members_see_everything_whole(world: World) -> None:
 # ---------------------------------------------------------------- idempotency
 
 
-def _count(db_path: Any, table: str) -> int:
-    with sqlite3.connect(db_path) as db:
-        return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+def _count(db: Database, table: str) -> int:
+    return int(db.rows(f"SELECT count(*) FROM {table}")[0][0])
 
 
 def test_idempotency_key_replay_returns_the_same_notification(world: World) -> None:
@@ -875,8 +891,8 @@ def test_idempotency_key_replay_returns_the_same_notification(world: World) -> N
     again = world.client.post(world.notifications_url(), json=body, headers=headers)
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
-    assert _count(world.db_path, "notifications") == 1
-    assert _count(world.db_path, "revisions") == 1
+    assert _count(world.db, "notifications") == 1
+    assert _count(world.db, "revisions") == 1
     listed = world.client.get(world.notifications_url(), headers=world.north.headers).json()
     assert _ids(listed) == {first.json()["id"]}
     # Keys belong to a token: the same key from another party is its own request.
@@ -900,7 +916,7 @@ def test_idempotency_key_reused_for_another_body_is_422(world: World) -> None:
     )
     assert other.status_code == 422
     assert other.json()["code"] == "idempotency-key-reused"
-    assert _count(world.db_path, "notifications") == 1
+    assert _count(world.db, "notifications") == 1
     # The same key on another endpoint is another request too.
     elsewhere = world.client.post(f"/v1/notifications/{first.json()['id']}/cancel", headers=headers)
     assert elsewhere.status_code == 422
@@ -915,7 +931,7 @@ def test_a_refused_request_does_not_use_up_its_key(world: World) -> None:
     fixed = simple(world.clock, circle(37.0, 36.5))
     accepted = world.client.post(world.notifications_url(), json=fixed, headers=headers)
     assert accepted.status_code == 201
-    assert _count(world.db_path, "notifications") == 1
+    assert _count(world.db, "notifications") == 1
 
 
 @pytest.mark.parametrize(
@@ -1356,7 +1372,7 @@ def test_bad_input_is_422_naming_the_field(
     matching = [e for e in problem["errors"] if e["field"] == field_name]
     assert matching, problem["errors"]
     assert any(reason.lower() in e["reason"].lower() for e in matching), matching
-    assert _count(world.db_path, "notifications") == 0
+    assert _count(world.db, "notifications") == 0
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "1e999"])
@@ -1383,7 +1399,7 @@ def test_duplicated_keys_are_refused(world: World) -> None:
     )
     assert response.status_code == 400
     assert response.json()["code"] == "malformed-request" and "'kind'" in response.json()["detail"]
-    assert _count(world.db_path, "notifications") == 0
+    assert _count(world.db, "notifications") == 0
 
 
 @pytest.mark.parametrize(
@@ -1528,7 +1544,7 @@ def test_body_over_the_limit_is_413(world: World) -> None:
 
     streamed = world.client.post(world.notifications_url(), content=chunks(), headers=headers)
     assert streamed.status_code == 413
-    assert _count(world.db_path, "notifications") == 1
+    assert _count(world.db, "notifications") == 1
 
 
 # ---------------------------------------------------------------- headers, health, docs

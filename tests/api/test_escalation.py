@@ -11,14 +11,13 @@ import dataclasses
 import json
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import Database
 
 from deconfliction.api.app import create_app
 from deconfliction.config import Settings
-from deconfliction.runtime import open_context
 from deconfliction.services import line_status, scheduler
 from deconfliction.services.context import Context
 
@@ -31,6 +30,7 @@ from .conftest import (
     build_world,
     circle,
     iso,
+    open_test_context,
     simple,
 )
 
@@ -388,29 +388,29 @@ def test_an_escalation_to_a_revoked_token_still_reaches_the_party(
 # ---------------------------------------------------------------- restarts
 
 
-def _restarted(db_path: Path, clock: MovableClock) -> Context:
-    return open_context(f"sqlite:///{db_path}", clock=clock)[0]
+def _restarted(database: Database, clock: MovableClock) -> Context:
+    return open_test_context(database, clock)
 
 
 def test_a_restart_in_the_middle_of_a_pending_deadline_forgets_nothing(
-    app: Any, ctx: Context, db_path: Path, clock: MovableClock, operator_token: str
+    app: Any, ctx: Context, database: Database, clock: MovableClock, operator_token: str
 ) -> None:
     with CheckedClient(app) as client:
-        world = build_world(client, clock, db_path, operator_token)
+        world = build_world(client, clock, database, operator_token)
         sent = send(world, world.north, [world.south])
         clock.advance(minutes=20)
         scheduler.step(ctx)
         assert line_events(ctx, sent["id"]) == []
     # The server is down; a new process opens the same file after the deadline passed.
     later = MovableClock(T0 + timedelta(minutes=31))
-    fresh = _restarted(db_path, later)
+    fresh = _restarted(database, later)
     assert scheduler.step(fresh) is False
     assert line_events(fresh, sent["id"]) == [
         ("line.reminder", [world.south.id], None, None),
         ("line.overdue", [world.north.id], None, "reminded"),
     ]
     # Served again from the new context: the sender sees the item overdue, with its trail.
-    with CheckedClient(create_app(fresh, Settings(db=f"sqlite:///{db_path}"))) as client:
+    with CheckedClient(create_app(fresh, Settings(db=database.url))) as client:
         again = dataclasses.replace(world, client=client, clock=later)
         row = senders_view(again, world.north, sent["id"])[world.south.id]
         assert row["state"] == "overdue"
@@ -425,16 +425,17 @@ def test_a_restart_in_the_middle_of_a_pending_deadline_forgets_nothing(
         later.advance(minutes=20)
         scheduler.step(fresh)
         assert len(line_events(fresh, sent["id"])) == 2
+    fresh.store.close()
 
 
 def test_after_a_long_outage_the_ladder_catches_up(
-    app: Any, ctx: Context, db_path: Path, clock: MovableClock, operator_token: str
+    app: Any, ctx: Context, database: Database, clock: MovableClock, operator_token: str
 ) -> None:
     with CheckedClient(app) as client:
-        world = build_world(client, clock, db_path, operator_token)
+        world = build_world(client, clock, database, operator_token)
         sent = send(world, world.north, [world.south])
     later = MovableClock(T0 + timedelta(hours=3))
-    fresh = _restarted(db_path, later)
+    fresh = _restarted(database, later)
     step_until_idle(fresh)
     assert [k for k, *_ in line_events(fresh, sent["id"])] == ["line.reminder", "line.overdue"]
     # The escalation was due long ago: it follows at the very next step.
@@ -445,15 +446,16 @@ def test_after_a_long_outage_the_ladder_catches_up(
     ]
     step_until_idle(fresh)
     assert len(line_events(fresh, sent["id"])) == 4
+    fresh.store.close()
 
 
 def test_the_servers_own_scheduler_processes_deadlines(
-    ctx: Context, db_path: Path, clock: MovableClock, operator_token: str
+    ctx: Context, database: Database, clock: MovableClock, operator_token: str
 ) -> None:
     """Without anyone calling `step`: the server's background worker notices the deadline."""
-    app = create_app(ctx, Settings(db=f"sqlite:///{db_path}", scheduler_interval_s=0.05))
+    app = create_app(ctx, Settings(db=database.url, scheduler_interval_s=0.05))
     with CheckedClient(app) as client:
-        world = build_world(client, clock, db_path, operator_token)
+        world = build_world(client, clock, database, operator_token)
         sent = send(world, world.north, [world.south], priority="urgent")
         clock.advance(minutes=11)
         give_up = time.monotonic() + 10

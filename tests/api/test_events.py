@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+from backends import Database
 
 from deconfliction.api.app import create_app
 from deconfliction.api.event_hub import EventHub
@@ -91,7 +90,7 @@ class Live:
     url: str
     hub: EventHub
     ctx: Context
-    db_path: Path
+    database: Database
 
     def page(self, token: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """Every event after `after` the token may see, through the JSON page, page by page."""
@@ -112,18 +111,20 @@ class Live:
 
 
 @pytest.fixture
-def live(ctx: Context, db_path: Path, clock: MovableClock, operator_token: str) -> Iterator[Live]:
+def live(
+    ctx: Context, database: Database, clock: MovableClock, operator_token: str
+) -> Iterator[Live]:
     # A quick scheduler, so reminders and escalations follow the moved clock at once; a small
     # batch, so catching up takes several; a short token re-check, so a revoked stream stops soon.
-    app = create_app(ctx, Settings(db=f"sqlite:///{db_path}", scheduler_interval_s=0.05))
+    app = create_app(ctx, Settings(db=database.url, scheduler_interval_s=0.05))
     hub = EventHub(ctx, batch=7, recheck_s=1.0)
     app.state.event_hub = hub
     server = Server(app)
     url = server.start()
     client = CheckedHttp(base_url=url, timeout=30)
     try:
-        world = build_world(client, clock, db_path, operator_token)  # type: ignore[arg-type]
-        yield Live(world, url, hub, ctx, db_path)
+        world = build_world(client, clock, database, operator_token)  # type: ignore[arg-type]
+        yield Live(world, url, hub, ctx, database)
     finally:
         client.close()
         server.stop()
@@ -279,7 +280,7 @@ def settled(live: Live, quiet_s: float = 0.5) -> None:
     """Wait until the server's scheduler has done what the moved clock made due."""
     last, since = -1, time.monotonic()
     while time.monotonic() - since < quiet_s:
-        newest = _stored_events(live.db_path)[0][-1]["id"]
+        newest = _stored_events(live.database)[0][-1]["id"]
         if newest != last:
             last, since = newest, time.monotonic()
         time.sleep(0.05)
@@ -423,8 +424,8 @@ def test_events_written_by_another_process_reach_open_streams(live: Live) -> Non
         "from deconfliction.services import notifications\n"
         "from deconfliction.runtime import open_context\n"
         "from deconfliction.services.context import Actor\n"
-        "url, token_id, party, mechanism, body, now = sys.argv[1:]\n"
-        "ctx, _ = open_context(url, clock=lambda: datetime.fromisoformat(now))\n"
+        "url, key, token_id, party, mechanism, body, now = sys.argv[1:]\n"
+        "ctx, _ = open_context(url, key or None, clock=lambda: datetime.fromisoformat(now))\n"
         "view = notifications.notify(ctx, Actor(token_id, party), mechanism_id=mechanism,\n"
         "                            body=json.loads(body))\n"
         "print(view['id'])\n"
@@ -432,7 +433,8 @@ def test_events_written_by_another_process_reach_open_streams(live: Live) -> Non
 
     async def scenario() -> None:
         stream = await opened(live.url, w.aid.token)
-        args = [f"sqlite:///{live.db_path}", w.aid.token_id, w.aid.id, w.mechanism_id]
+        key = str(live.database.key_file or "")
+        args = [live.database.url, key, w.aid.token_id, w.aid.id, w.mechanism_id]
         args += [json.dumps(body), iso(w.clock.now)]
         done = await call(
             subprocess.run, [sys.executable, "-c", script, *args], capture_output=True, text=True
@@ -458,14 +460,14 @@ def _subject_url(subject_id: str) -> str:
     return paths[prefix] + subject_id
 
 
-def _stored_events(db_path: Path) -> tuple[list[dict[str, Any]], dict[int, set[str]]]:
-    """Every stored event and its audience, read from the file itself (not through the API)."""
-    with sqlite3.connect(db_path) as db:
-        db.row_factory = sqlite3.Row
-        events = [dict(r) for r in db.execute("SELECT * FROM events ORDER BY id")]
-        audience: dict[int, set[str]] = {}
-        for party, event_id in db.execute("SELECT party_id, event_id FROM event_audience"):
-            audience.setdefault(event_id, set()).add(party)
+def _stored_events(database: Database) -> tuple[list[dict[str, Any]], dict[int, set[str]]]:
+    """Every stored event and its audience, read from the database itself (not through the API)."""
+    columns = ("id", "type", "mechanism_id", "subject_id", "payload_json", "token_id")
+    rows = database.rows(f"SELECT {', '.join(columns)} FROM events ORDER BY id")
+    events = [dict(zip(columns, row, strict=True)) for row in rows]
+    audience: dict[int, set[str]] = {}
+    for party, event_id in database.rows("SELECT party_id, event_id FROM event_audience"):
+        audience.setdefault(event_id, set()).add(party)
     return events, audience
 
 
@@ -524,13 +526,13 @@ def _produce_every_kind_of_event(live: Live) -> dict[str, Party]:
 
 
 def _types(live: Live) -> set[str]:
-    return {e["type"] for e in _stored_events(live.db_path)[0]}
+    return {e["type"] for e in _stored_events(live.database)[0]}
 
 
 def test_each_party_sees_only_events_addressed_to_it_about_what_it_may_see(live: Live) -> None:
     w = live.world
     parties = _produce_every_kind_of_event(live)
-    stored, audience = _stored_events(live.db_path)
+    stored, audience = _stored_events(live.database)
     types = sorted({e["type"] for e in stored})
     print("event types produced:", ", ".join(types))
     assert {
@@ -775,7 +777,7 @@ def test_the_page_refuses_bad_cursors_and_limits_naming_the_field(live: Live) ->
     first = w.client.get("/v1/events", params={"limit": 1}, headers=page).json()
     assert len(first["events"]) == 1  # a page without a cursor starts at the beginning
     assert first["last_event_id"] == first["events"][0]["id"]
-    newest = _stored_events(live.db_path)[0][-1]["id"]
+    newest = _stored_events(live.database)[0][-1]["id"]
     empty = w.client.get("/v1/events", params={"after": newest}, headers=page)
     assert empty.status_code == 200 and empty.json() == {"events": [], "last_event_id": newest}
 

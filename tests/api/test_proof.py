@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import rfc8785
+from backends import Database
 from nacl.signing import SigningKey
 
 from deconfliction.keyfile import KeyFileError, read_key, write_key
@@ -244,7 +245,7 @@ def test_a_head_is_signed_when_the_log_grew_and_only_then(
 
 
 def test_rotating_the_key_announces_the_new_one_signed_by_the_old(
-    world: World, ctx: Context, db_path: Path, clock: MovableClock
+    world: World, ctx: Context, database: Database, clock: MovableClock
 ) -> None:
     old_key = public_key(world, world.north)
     refused = world.client.post("/v1/log/keys/rotate", headers=world.north.headers)
@@ -272,27 +273,29 @@ def test_rotating_the_key_announces_the_new_one_signed_by_the_old(
     # A restart signs with the new key, from the file the rotation replaced.
     key_file = ctx.keys.path
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    restarted, created_key = open_context(f"sqlite:///{db_path}", clock=clock)
+    restarted, created_key = open_context(database.url, database.key_file, clock=clock)
+    restarted.store.close()
     assert not created_key and bytes(restarted.keys.current.verify_key) == new_key
 
 
 def test_a_key_file_that_is_not_the_logs_key_is_refused(
-    ctx: Context, db_path: Path, tmp_path: Path, clock: MovableClock
+    ctx: Context, database: Database, tmp_path: Path, clock: MovableClock
 ) -> None:
     stranger = tmp_path / "other.key"
     write_key(stranger, SigningKey.generate())
     with pytest.raises(KeyFileError, match="not the log's active key"):
-        open_context(f"sqlite:///{db_path}", key_file=stranger, clock=clock)
+        open_context(database.url, key_file=stranger, clock=clock)
     os.chmod(ctx.keys.path, 0o644)
     with pytest.raises(KeyFileError, match="chmod 600"):
         read_key(ctx.keys.path)
 
 
 def test_a_rotation_cut_short_before_its_commit_leaves_the_old_key(
-    ctx: Context, db_path: Path, clock: MovableClock
+    ctx: Context, database: Database, clock: MovableClock
 ) -> None:
     old = bytes(ctx.keys.current.verify_key)
     leftover = ctx.keys.path.with_name(ctx.keys.path.name + ".next")
     write_key(leftover, SigningKey.generate())  # as if the process died before the commit
-    restarted, _ = open_context(f"sqlite:///{db_path}", clock=clock)
+    restarted, _ = open_context(database.url, database.key_file, clock=clock)
+    restarted.store.close()
     assert bytes(restarted.keys.current.verify_key) == old and not leftover.exists()

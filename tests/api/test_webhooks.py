@@ -11,20 +11,20 @@ import base64
 import hashlib
 import hmac
 import itertools
-import sqlite3
+import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import Database
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from deconfliction.api.app import create_app
 from deconfliction.config import Settings
 from deconfliction.domain.times import format_instant
-from deconfliction.services import inbox, webhook_delivery
+from deconfliction.services import inbox, webhook_delivery, webhooks
 from deconfliction.services.context import Context
 from deconfliction.services.events import record_event
 from deconfliction.services.webhooks import new_secret
@@ -39,9 +39,9 @@ _lon = itertools.count()
 
 
 @pytest.fixture
-def settings(db_path: Path) -> Settings:
+def settings(database: Database) -> Settings:
     return Settings(
-        db=f"sqlite:///{db_path}",
+        db=database.url,
         webhook_allow_private=True,  # the receivers listen on 127.0.0.1
         webhook_retry_base_s=BASE_S,
         webhook_retry_max_s=MAX_S,
@@ -335,14 +335,13 @@ def test_an_endpoint_that_is_down_or_slow_does_not_delay_another(
 # ---------------------------------------------------------------- 5. isolation and the API
 
 
-def _audience_events(db_path: Path, party_id: str) -> set[int]:
-    with sqlite3.connect(db_path) as db:
-        rows = db.execute(
-            "SELECT a.event_id FROM event_audience a JOIN events e ON e.id = a.event_id "
-            "WHERE a.party_id = ? AND e.token_id IS NULL",
-            (party_id,),
-        )
-        return {row[0] for row in rows}
+def _audience_events(db: Database, party_id: str) -> set[int]:
+    rows = db.rows(
+        "SELECT a.event_id FROM event_audience a JOIN events e ON e.id = a.event_id "
+        "WHERE a.party_id = ? AND e.token_id IS NULL",
+        (party_id,),
+    )
+    return {row[0] for row in rows}
 
 
 def test_a_party_gets_webhooks_only_of_events_it_may_see(
@@ -362,7 +361,7 @@ def test_a_party_gets_webhooks_only_of_events_it_may_see(
     for code, (receiver, _) in hooks.items():
         party = world.parties[code]
         assert not receiver.rejected
-        assert receiver.event_ids == sorted(_audience_events(world.db_path, party.id)), code
+        assert receiver.event_ids == sorted(_audience_events(world.db, party.id)), code
     north, south, aid, outsider = (hooks[c][0] for c in ("NORTH", "SOUTH", "AID", "OUTSIDER"))
     conflict = s1["conflicts"][0]["id"]
     assert {conflict, s1["id"]} <= {e["subject_id"] for e in south.events}
@@ -559,9 +558,9 @@ def test_a_registration_is_not_repeated_and_a_party_has_at_most_20(world: World)
     ],
 )
 def test_private_addresses_are_refused_by_default(
-    ctx: Context, db_path: Path, operator_token: str, url: str
+    ctx: Context, database: Database, operator_token: str, url: str
 ) -> None:
-    client = CheckedClient(create_app(ctx, Settings(db=f"sqlite:///{db_path}")))
+    client = CheckedClient(create_app(ctx, Settings(db=database.url)))
     party = client.post(
         "/v1/parties",
         json={"name": "party P", "code": "PRIV"},
@@ -584,16 +583,46 @@ def test_private_addresses_are_refused_by_default(
 
 
 def test_a_send_to_a_private_address_is_refused_when_they_are_not_allowed(
-    world: World, ctx: Context, settings: Settings, receivers: list[Receiver], db_path: Path
+    world: World, ctx: Context, settings: Settings, receivers: list[Receiver]
 ) -> None:
     receiver, hook = hooked(world, world.north, receivers)  # registered while allowed
     activity(world, world.north)
-    strict = Settings(db=f"sqlite:///{db_path}")
+    strict = Settings(db=world.db.url)
     assert webhook_delivery.step(ctx, strict)
     assert not receiver.requests
     (attempt,) = log(world, world.north, hook["id"])["attempts"]
     assert attempt["status"] is None and attempt["error"].startswith("refused: the host 127.0.0.1")
     assert "DECONFLICTION_WEBHOOK_ALLOW_PRIVATE" in attempt["error"]
+
+
+def test_a_name_resolving_elsewhere_at_send_time_cannot_redirect_the_call(
+    world: World, ctx: Context, receivers: list[Receiver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name resolves to an allowed address when the send is checked and to a
+    forbidden one a moment later; the delivery connects to the address it checked, once."""
+    allowed = new_receiver(receivers)  # stands for a public address in this test
+    forbidden = Receiver(host="127.0.0.2")
+    forbidden.port = allowed.port
+    receivers.append(forbidden.start())
+    name = "hooks.rebinding.test"
+    lookups: list[str] = []
+    resolve_for_real = socket.getaddrinfo
+
+    def rebinding_dns(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != name:
+            return resolve_for_real(host, port, *args, **kwargs)
+        lookups.append("127.0.0.1" if not lookups else "127.0.0.2")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (lookups[-1], port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
+    monkeypatch.setattr(webhooks, "_refused", lambda address: str(address) == "127.0.0.2")
+    hook = register(world, world.north, f"http://{name}:{allowed.port}/hook")  # no lookup yet
+    allowed.secret = forbidden.secret = hook["secret"]
+    activity(world, world.north)
+    assert webhook_delivery.step(ctx, Settings(db=world.db.url))  # private addresses refused
+    assert lookups == ["127.0.0.1"]
+    assert len(allowed.events) == 1 and allowed.requests[0].headers["host"].startswith(name)
+    assert not forbidden.requests
 
 
 # ---------------------------------------------------------------- the server's own worker

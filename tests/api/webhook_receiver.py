@@ -25,9 +25,11 @@ class Request:
 
 
 class Receiver:
-    """Receives webhooks on 127.0.0.1; `secret` must be set to the registered webhook's."""
+    """Receives webhooks on a loopback address (127.0.0.1 unless told); `secret` must be set to
+    the registered webhook's."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.secret: str | None = None
         self.status = 200
         self.port = 0
@@ -43,7 +45,7 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"http://{self.host}:{self.port}/hook"
 
     @property
     def event_ids(self) -> list[int]:
@@ -74,7 +76,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         threading.Thread(

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from backends import Database
 
 CLI = [sys.executable, "-m", "deconfliction.cli"]
 READY_TIMEOUT_S = 30.0
@@ -39,36 +40,39 @@ def wait_ready(url: str, process: subprocess.Popen[str]) -> None:
     raise AssertionError(f"server did not become ready in {READY_TIMEOUT_S:g} s")
 
 
-def server_env(db_url: str, operator: str, columns: int = 200) -> dict[str, str]:
-    """This process's environment without DECONFLICTION_* settings, plus the database, a known
-    operator token and a terminal wide enough for Rich's tables."""
+def server_env(database: Database, operator: str, columns: int = 200) -> dict[str, str]:
+    """This process's environment without DECONFLICTION_* settings, plus the database (and its
+    key file where it needs one), a known operator token and a terminal wide enough for Rich's
+    tables."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DECONFLICTION_")}
     return {
         **clean,
-        "DECONFLICTION_DB": db_url,
+        **database.server_env(),
         "DECONFLICTION_OPERATOR_TOKEN": operator,
         "COLUMNS": str(columns),
     }
 
 
 @contextmanager
-def serving(env: dict[str, str], cwd: Path) -> Iterator[str]:
-    """A real `deconfliction serve` on a free port until the block ends; its base URL."""
+def serving(env: dict[str, str], cwd: Path, log: Path | None = None) -> Iterator[str]:
+    """A real `deconfliction serve` on a free port until the block ends; its base URL. With
+    `log`, everything the server writes (stdout and stderr) goes to that file."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port)],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_ready(url, server)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        if server.stderr:
-            server.stderr.close()
+    with open(log or os.devnull, "w") as output:
+        server = subprocess.Popen(
+            [*CLI, "serve", "--port", str(port)],
+            env=env,
+            cwd=cwd,
+            stdout=output,
+            stderr=subprocess.STDOUT if log else subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_ready(url, server)
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            if server.stderr:
+                server.stderr.close()

@@ -1,7 +1,8 @@
-"""The proof commands end to end, on real SQLite files and a real server.
+"""The proof commands end to end, on real databases (SQLite files, or PostgreSQL databases under
+DECONFLICTION_TEST_DB) and a real server.
 
-`audit verify`: a log built through the real services, then tampered with directly in the SQLite
-file — an entry changed (with and without its leaf hash), deleted, two entries swapped, a head's
+`audit verify`: a log built through the real services, then tampered with directly in the
+database — an entry changed (with and without its leaf hash), deleted, two entries swapped, a head's
 root or signature replaced, the key chain broken — is caught, naming the entry or head.
 
 `receipt download` / `receipt verify`: a party downloads its proof file from a served database,
@@ -15,7 +16,6 @@ import base64
 import hashlib
 import json
 import os
-import sqlite3
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from backends import Database, Databases
 from nacl.signing import SigningKey
 from typer.testing import CliRunner
 
@@ -36,6 +37,7 @@ from deconfliction.proof.tree_head import key_id
 from deconfliction.runtime import open_context
 from deconfliction.services import admin, audit, messages, notifications, service_keys, tokens
 from deconfliction.services.audit import AuditReport, audit_log
+from deconfliction.services.context import Context
 from deconfliction.storage import open_store
 
 from .servers import CLI, server_env, serving
@@ -67,10 +69,17 @@ def body(i: int, start: datetime) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A log of notifications, conflicts, a message and a key rotation, copied to one file."""
-    folder = tmp_path_factory.mktemp("audit")
-    ctx, _ = open_context(f"sqlite:///{folder / 'live.db'}")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """A log of notifications, conflicts, a message and a key rotation, copied to one database."""
+    with Databases(tmp_path_factory.mktemp("audit")) as made:
+        live = made.new("live.db")
+        ctx, _ = open_context(live.url, live.key_file)
+        _build_log(ctx)
+        ctx.store.close()
+        yield made.copy(live, "pristine.db")
+
+
+def _build_log(ctx: Context) -> None:
     operator = tokens.authenticate(ctx, tokens.create_operator_token(ctx))
     mechanism = admin.create_mechanism(ctx, operator, name="Audit test")["id"]
     actors = {}
@@ -89,42 +98,34 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     service_keys.rotate(ctx, operator)
     for i in range(4, 6):
         notifications.notify(ctx, actors["NORTH"], mechanism_id=mechanism, body=body(i, start))
-    copy = folder / "pristine.db"
-    with sqlite3.connect(folder / "live.db") as live, sqlite3.connect(copy) as target:
-        live.backup(target)
-    return copy
 
 
 @pytest.fixture
-def db(pristine: Path, tmp_path: Path) -> Path:
+def db(pristine: Database, databases: Databases) -> Database:
     """A copy of the pristine log for one test to tamper with."""
-    path = tmp_path / "log.db"
-    path.write_bytes(pristine.read_bytes())
-    return path
+    return databases.copy(pristine, "log.db")
 
 
-def url(path: Path) -> str:
-    return f"sqlite:///{path}"
+def tamper(db: Database, sql: str, *params: Any) -> None:
+    db.rows(sql, params)
 
 
-def tamper(path: Path, sql: str, *params: Any) -> None:
-    with sqlite3.connect(path) as connection:
-        connection.execute(sql, params)
+def rows(db: Database, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    return db.rows(sql, params)
 
 
-def rows(path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(path) as connection:
-        return list(connection.execute(sql, params).fetchall())
+def check(db: Database, **options: Any) -> AuditReport:
+    store = open_store(db.url)
+    try:
+        return audit_log(store, **options)
+    finally:
+        store.close()
 
 
-def check(path: Path) -> AuditReport:
-    return audit_log(open_store(url(path)))
-
-
-def audit_cli(path: Path) -> subprocess.CompletedProcess[str]:
+def audit_cli(db: Database) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "250"}
     return subprocess.run(
-        [*CLI, "audit", "verify", "--db", url(path)],
+        [*CLI, "audit", "verify", "--db", db.url],
         env=env,
         capture_output=True,
         text=True,
@@ -132,12 +133,12 @@ def audit_cli(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def notification_entries(path: Path) -> list[int]:
+def notification_entries(path: Database) -> list[int]:
     found = rows(path, "SELECT idx FROM log_entries WHERE kind = 'notification.created'")
     return [index for (index,) in found]
 
 
-def rehash(path: Path, index: int, entry_json: str) -> None:
+def rehash(path: Database, index: int, entry_json: str) -> None:
     """Replace an entry's text and recompute its leaf hash, as a careful forger would."""
     ((salt,),) = rows(path, "SELECT salt FROM log_entries WHERE idx = ?", index)
     digest = merkle.leaf_hash(salt + entry_json.encode("utf-8"))
@@ -150,7 +151,7 @@ def rehash(path: Path, index: int, entry_json: str) -> None:
     )
 
 
-def test_an_intact_log_passes(db: Path) -> None:
+def test_an_intact_log_passes(db: Database) -> None:
     result = audit_cli(db)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "the log is intact" in result.stdout
@@ -160,7 +161,7 @@ def test_an_intact_log_passes(db: Path) -> None:
     assert str(report.entries) in result.stdout
 
 
-def test_a_changed_entry_is_named_exactly(db: Path) -> None:
+def test_a_changed_entry_is_named_exactly(db: Database) -> None:
     index = notification_entries(db)[3]
     tamper(
         db,
@@ -194,7 +195,7 @@ def test_a_changed_entry_with_a_recomputed_leaf_hash_is_located_by_the_signed_he
     assert "first bad entry:" in result.stdout and str(first) in result.stdout
 
 
-def test_a_non_canonical_entry_is_named(db: Path) -> None:
+def test_a_non_canonical_entry_is_named(db: Database) -> None:
     index = notification_entries(db)[1]
     ((text,),) = rows(db, "SELECT entry_json FROM log_entries WHERE idx = ?", index)
     rehash(db, index, json.dumps(json.loads(text), indent=1))
@@ -203,7 +204,7 @@ def test_a_non_canonical_entry_is_named(db: Path) -> None:
     assert [f.check for f in report.findings if f.index == index] == ["canonical"]
 
 
-def test_a_deleted_entry_is_found_where_it_was(db: Path) -> None:
+def test_a_deleted_entry_is_found_where_it_was(db: Database) -> None:
     index = notification_entries(db)[4]
     tamper(db, "DELETE FROM log_entries WHERE idx = ?", index)
     report = check(db)
@@ -214,7 +215,7 @@ def test_a_deleted_entry_is_found_where_it_was(db: Path) -> None:
     assert report.first_bad() == f"entry {index}"
 
 
-def test_a_deleted_last_entry_is_found_by_the_head_that_covers_it(db: Path) -> None:
+def test_a_deleted_last_entry_is_found_by_the_head_that_covers_it(db: Database) -> None:
     ((last,),) = rows(db, "SELECT MAX(idx) FROM log_entries")
     tamper(db, "DELETE FROM log_entries WHERE idx = ?", last)
     report = check(db)
@@ -224,7 +225,7 @@ def test_a_deleted_last_entry_is_found_by_the_head_that_covers_it(db: Path) -> N
     ]
 
 
-def test_two_swapped_entries_are_located_between_signed_heads(db: Path) -> None:
+def test_two_swapped_entries_are_located_between_signed_heads(db: Database) -> None:
     first, second = notification_entries(db)[2], notification_entries(db)[5]
     columns = "kind, mechanism_id, subject_id, entry_json, salt, leaf_hash, created_at"
     one = rows(db, f"SELECT {columns} FROM log_entries WHERE idx = ?", first)[0]
@@ -241,7 +242,7 @@ def test_two_swapped_entries_are_located_between_signed_heads(db: Path) -> None:
     assert result.returncode == 1 and "first bad entry: " in result.stdout
 
 
-def test_a_replaced_head_root_or_signature_is_named(db: Path) -> None:
+def test_a_replaced_head_root_or_signature_is_named(db: Database) -> None:
     head_id, size = rows(db, "SELECT id, tree_size FROM log_heads ORDER BY id LIMIT 1 OFFSET 5")[0]
     tamper(db, "UPDATE log_heads SET root_hash = ? WHERE id = ?", b64(bytes(32)), head_id)
     report = check(db)
@@ -256,7 +257,7 @@ def test_a_replaced_head_root_or_signature_is_named(db: Path) -> None:
     assert "the problems above are in the heads or keys" in result.stdout
 
 
-def test_a_replaced_head_signature_is_named(db: Path) -> None:
+def test_a_replaced_head_signature_is_named(db: Database) -> None:
     (first_id, _), (second_id, _) = rows(
         db, "SELECT id, tree_size FROM log_heads ORDER BY id LIMIT 2"
     )
@@ -268,14 +269,14 @@ def test_a_replaced_head_signature_is_named(db: Path) -> None:
     ]
 
 
-def test_a_head_signed_by_an_unknown_key_is_named(db: Path) -> None:
+def test_a_head_signed_by_an_unknown_key_is_named(db: Database) -> None:
     ((head_id,),) = rows(db, "SELECT MAX(id) FROM log_heads")
     tamper(db, "UPDATE log_heads SET key_id = ? WHERE id = ?", "AAAAAAAAAAAAAAAAAAAAAA==", head_id)
     (finding,) = [f for f in check(db).findings if f.head]
     assert finding.check == "signature" and "service_keys does not hold" in finding.message
 
 
-def test_a_key_added_without_an_announcement_is_refused(db: Path) -> None:
+def test_a_key_added_without_an_announcement_is_refused(db: Database) -> None:
     intruder = SigningKey.generate().verify_key
     tamper(
         db,
@@ -288,7 +289,7 @@ def test_a_key_added_without_an_announcement_is_refused(db: Path) -> None:
     assert finding.check == "key" and key_id(intruder) in finding.message
 
 
-def test_a_forged_key_rotation_is_named(db: Path) -> None:
+def test_a_forged_key_rotation_is_named(db: Database) -> None:
     ((index, text),) = rows(
         db, "SELECT idx, entry_json FROM log_entries WHERE kind = 'key.rotated'"
     )
@@ -302,16 +303,16 @@ def test_a_forged_key_rotation_is_named(db: Path) -> None:
     assert report.first_bad() == f"entry {index}"
 
 
-def test_a_key_record_moved_to_another_entry_is_named(db: Path) -> None:
+def test_a_key_record_moved_to_another_entry_is_named(db: Database) -> None:
     ((index,),) = rows(db, "SELECT idx FROM log_entries WHERE kind = 'key.rotated'")
     tamper(db, "UPDATE service_keys SET announced_at_idx = ? WHERE announced_at_idx = ?", 3, index)
     report = check(db)
     assert {(f.check, f.index) for f in report.findings} == {("key", index), ("key", 3)}
 
 
-def test_small_batches_give_the_same_report_and_progress(db: Path) -> None:
+def test_small_batches_give_the_same_report_and_progress(db: Database) -> None:
     seen: list[tuple[int, int]] = []
-    report = audit_log(open_store(url(db)), lambda done, total: seen.append((done, total)), batch=3)
+    report = check(db, progress=lambda done, total: seen.append((done, total)), batch=3)
     assert report == check(db)
     assert seen[-1] == (report.log_size, report.log_size)
     assert [done for done, _ in seen] == sorted({done for done, _ in seen})
@@ -329,11 +330,13 @@ def test_the_frontier_gives_the_rfc_9162_root_at_every_size() -> None:
 
 
 def test_audit_errors_are_clear(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["audit", "verify", "--db", url(tmp_path / "none.db")])
+    result = runner.invoke(app, ["audit", "verify", "--db", f"sqlite:///{tmp_path / 'none.db'}"])
     assert result.exit_code == 1 and "no database at" in result.output
     assert not (tmp_path / "none.db").exists()
     result = runner.invoke(app, ["audit", "verify", "--db", "mysql://host/db"])
     assert result.exit_code == 1 and "mysql" in result.output
+    result = runner.invoke(app, ["audit", "verify", "--db", "postgresql://127.0.0.1:9/none"])
+    assert result.exit_code == 1 and "cannot open the PostgreSQL database" in result.output
 
 
 # -- receipt verify: what the command refuses ---------------------------------------------------
@@ -389,7 +392,7 @@ class Served:
     url: str
     env: dict[str, str]
     cwd: Path
-    db: Path
+    db: Database
     mechanism: str
     tokens: dict[str, str]  # NORTH, SOUTH, operator
 
@@ -418,9 +421,9 @@ class Served:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    db = tmp_path / "served.db"
-    env = server_env(url(db), OPERATOR, columns=250)
+def served(tmp_path: Path, databases: Databases) -> Iterator[Served]:
+    db = databases.new("served.db")
+    env = server_env(db, OPERATOR, columns=250)
     with serving(env, tmp_path) as base:
         with httpx.Client(
             base_url=base, headers={"Authorization": f"Bearer {OPERATOR}"}, timeout=30
@@ -490,5 +493,5 @@ def test_download_write_more_download_again_then_verify_offline(served: Served) 
     wrong = served.run("NORTH", "receipt", "verify", "proof.json", "--key", other)
     assert wrong.returncode == 1 and "not trusted" in wrong.stdout
 
-    audited = served.ok("operator", "audit", "verify", "--db", url(served.db))
+    audited = served.ok("operator", "audit", "verify", "--db", served.db.url)
     assert "the log is intact" in audited.stdout

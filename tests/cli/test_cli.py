@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from backends import Database, Databases
 
 from .servers import CLI, free_port, wait_ready
 
@@ -21,12 +22,19 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def database(databases: Databases) -> Database:
+    return databases.new("line.db")
+
+
+@pytest.fixture
+def env(database: Database) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DECONFLICTION_")}
-    return {**clean, "DECONFLICTION_DB": f"sqlite:///{tmp_path / 'line.db'}", "COLUMNS": "200"}
+    return {**clean, **database.server_env(), "COLUMNS": "200"}
 
 
-def test_init_prints_the_operator_token_once(env: dict[str, str], tmp_path: Path) -> None:
+def test_init_prints_the_operator_token_once(
+    env: dict[str, str], database: Database, tmp_path: Path
+) -> None:
     first = run(["init"], env, tmp_path)
     assert first.returncode == 0, first.stderr
     token = first.stdout.strip()
@@ -34,15 +42,16 @@ def test_init_prints_the_operator_token_once(env: dict[str, str], tmp_path: Path
     again = run(["init"], env, tmp_path)
     assert again.returncode == 0
     assert token not in again.stdout + again.stderr
-    assert (tmp_path / "line.db").exists()
+    assert database.rows("SELECT count(*) FROM tokens WHERE party_id IS NULL") == [(1,)]
 
 
 def test_init_creates_the_log_signing_key_readable_by_its_owner_only(
-    env: dict[str, str], tmp_path: Path
+    env: dict[str, str], database: Database, tmp_path: Path
 ) -> None:
     first = run(["init"], env, tmp_path)
     assert first.returncode == 0, first.stderr
-    key_file = tmp_path / "line.db.signing-key"
+    key_file = database.signing_key
+    assert key_file == tmp_path / "line.db.signing-key"
     assert f"log signing key created: {key_file}" in " ".join(first.stderr.split())
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     content = key_file.read_text()
@@ -59,7 +68,7 @@ def test_init_creates_the_log_signing_key_readable_by_its_owner_only(
     assert not elsewhere.exists()
     key_file.chmod(0o644)
     too_open = run(["init"], env, tmp_path)
-    assert too_open.returncode == 1 and "chmod 600" in too_open.stderr
+    assert too_open.returncode == 1 and "chmod 600" in " ".join(too_open.stderr.split())
 
 
 def test_init_honours_the_operator_token_from_the_environment(
@@ -78,6 +87,22 @@ def test_an_unknown_database_url_is_a_clear_error(env: dict[str, str], tmp_path:
     result = run(["init", "--db", "mysql://somewhere/db"], env, tmp_path)
     assert result.returncode == 1
     assert "unknown database URL scheme" in result.stderr
+
+
+def test_a_postgresql_database_needs_a_signing_key_file(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """No file to keep the key beside: the setting is required, and asked for by name; a server
+    that cannot be reached is a clear error too."""
+    without = {k: v for k, v in env.items() if k != "DECONFLICTION_SIGNING_KEY_FILE"}
+    result = run(["init", "--db", "postgresql://127.0.0.1:9/none"], without, tmp_path)
+    assert result.returncode == 1
+    assert "DECONFLICTION_SIGNING_KEY_FILE" in result.stderr
+    given = {**without, "DECONFLICTION_SIGNING_KEY_FILE": str(tmp_path / "key")}
+    unreachable = run(["init", "--db", "postgresql://127.0.0.1:9/none"], given, tmp_path)
+    assert unreachable.returncode == 1
+    assert "cannot open the PostgreSQL database" in unreachable.stderr
+    assert "Traceback" not in unreachable.stderr
 
 
 def test_operator_and_client_commands_against_a_served_database(

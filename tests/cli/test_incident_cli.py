@@ -21,8 +21,9 @@ import pytest
 
 # tests/api is importable as `api` (pytest puts tests/ on the path): the shared bundle checker.
 from api.bundles import verify_bundle
+from backends import Databases
 
-from deconfliction.keyfile import key_path_for, read_key
+from deconfliction.keyfile import read_key
 
 from .servers import CLI, server_env, serving
 
@@ -35,7 +36,7 @@ class Site:
     url: str
     env: dict[str, str]
     cwd: Path
-    db_url: str
+    key_file: Path  # the service's signing key
     mechanism: str
     tokens: dict[str, str]  # code → bearer token
     conflict: str
@@ -60,36 +61,42 @@ def _instant(moment: datetime) -> str:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     cwd = tmp_path_factory.mktemp("incidents")
-    db_url = f"sqlite:///{cwd / 'incidents.db'}"
-    env = server_env(db_url, OPERATOR)
-    with serving(env, cwd) as url:
-        op = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {OPERATOR}"}, timeout=30)
+    with Databases(cwd) as databases:
+        database = databases.new("incidents.db")
+        env = server_env(database, OPERATOR)
+        with serving(env, cwd) as url:
+            yield _site(url, env, cwd, database.signing_key)
 
-        def post(path: str, body: dict[str, Any], token: str = OPERATOR) -> Any:
-            response = op.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
-            assert response.is_success, response.text
-            return response.json()
 
-        mechanism = post("/v1/mechanisms", {"name": "Incident CLI test"})["id"]
-        tokens = {}
-        for code in ("NORTH", "SOUTH"):
-            party = post("/v1/parties", {"name": f"Party {code}", "code": code, "contact": code})
-            post(f"/v1/mechanisms/{mechanism}/members", {"party_id": party["id"]})
-            tokens[code] = post(f"/v1/parties/{party['id']}/tokens", {"label": "duty"})["token"]
-        start = datetime.now(UTC) + timedelta(hours=2)
-        notified = {}
-        for code, lon in (("NORTH", 37.0), ("SOUTH", 37.01)):
-            volume = {
-                "area": {"type": "Circle", "center": [lon, 36.5], "radius": 2_000},
-                "altitude": {"lower": 0, "upper": 3_000, "units": "m", "reference": "AMSL"},
-                "start": _instant(start),
-                "end": _instant(start + timedelta(hours=3)),
-            }
-            body = {"kind": "air", "title": f"{code} sortie", "volumes": [volume]}
-            notified[code] = post(f"/v1/mechanisms/{mechanism}/notifications", body, tokens[code])
-        op.close()
-        [conflict] = notified["SOUTH"]["conflicts"]
-        yield Site(url, env, cwd, db_url, mechanism, tokens, conflict["id"])
+def _site(url: str, env: dict[str, str], cwd: Path, key_file: Path) -> Site:
+    """The served site: a mechanism, NORTH and SOUTH with a token each, and their conflict."""
+    op = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {OPERATOR}"}, timeout=30)
+
+    def post(path: str, body: dict[str, Any], token: str = OPERATOR) -> Any:
+        response = op.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+        assert response.is_success, response.text
+        return response.json()
+
+    mechanism = post("/v1/mechanisms", {"name": "Incident CLI test"})["id"]
+    tokens = {}
+    for code in ("NORTH", "SOUTH"):
+        party = post("/v1/parties", {"name": f"Party {code}", "code": code, "contact": code})
+        post(f"/v1/mechanisms/{mechanism}/members", {"party_id": party["id"]})
+        tokens[code] = post(f"/v1/parties/{party['id']}/tokens", {"label": "duty"})["token"]
+    start = datetime.now(UTC) + timedelta(hours=2)
+    notified = {}
+    for code, lon in (("NORTH", 37.0), ("SOUTH", 37.01)):
+        volume = {
+            "area": {"type": "Circle", "center": [lon, 36.5], "radius": 2_000},
+            "altitude": {"lower": 0, "upper": 3_000, "units": "m", "reference": "AMSL"},
+            "start": _instant(start),
+            "end": _instant(start + timedelta(hours=3)),
+        }
+        body = {"kind": "air", "title": f"{code} sortie", "volumes": [volume]}
+        notified[code] = post(f"/v1/mechanisms/{mechanism}/notifications", body, tokens[code])
+    op.close()
+    [conflict] = notified["SOUTH"]["conflicts"]
+    return Site(url, env, cwd, key_file, mechanism, tokens, conflict["id"])
 
 
 def test_report_review_close_and_save_the_report(site: Site) -> None:
@@ -145,7 +152,7 @@ def test_report_review_close_and_save_the_report(site: Site) -> None:
     html_file = out / f"incident-{incident_id}.html"
     assert str(json_file) in saved.stdout and str(html_file) in saved.stdout
     bundle = json.loads(json_file.read_text(encoding="utf-8"))
-    key = bytes(read_key(key_path_for(site.db_url, None)).verify_key)
+    key = bytes(read_key(site.key_file).verify_key)
     verify_bundle(bundle, key)
     checked = site.ok(
         "NORTH", "receipt", "verify", str(json_file), "--key", b64encode(key).decode()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from backends import Databases
 
 from .servers import CLI, server_env, serving
 
@@ -57,24 +58,30 @@ class Line:
 @pytest.fixture(scope="module")
 def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
     cwd = tmp_path_factory.mktemp("line")
-    env = server_env(f"sqlite:///{cwd / 'line.db'}", OPERATOR)
-    with serving(env, cwd) as url:
-        op = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {OPERATOR}"}, timeout=30)
+    with Databases(cwd) as databases:
+        env = server_env(databases.new("line.db"), OPERATOR)
+        with serving(env, cwd) as url:
+            yield _line(url, env, cwd)
 
-        def post(path: str, body: dict) -> dict:
-            response = op.post(path, json=body)
-            assert response.is_success, response.text
-            return response.json()
 
-        mechanism = post("/v1/mechanisms", {"name": "Line CLI test"})["id"]
-        parties, tokens = {}, {}
-        for code in ("NORTH", "SOUTH", "EAST"):
-            party = post("/v1/parties", {"name": f"Party {code}", "code": code, "contact": code})
-            post(f"/v1/mechanisms/{mechanism}/members", {"party_id": party["id"]})
-            parties[code] = party["id"]
-            tokens[code] = post(f"/v1/parties/{party['id']}/tokens", {"label": "duty"})["token"]
-        op.close()
-        yield Line(url, env, cwd, mechanism, parties, tokens)
+def _line(url: str, env: dict[str, str], cwd: Path) -> Line:
+    """The served line with its mechanism and three parties, each with a token."""
+    op = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {OPERATOR}"}, timeout=30)
+
+    def post(path: str, body: dict) -> dict:
+        response = op.post(path, json=body)
+        assert response.is_success, response.text
+        return response.json()
+
+    mechanism = post("/v1/mechanisms", {"name": "Line CLI test"})["id"]
+    parties, tokens = {}, {}
+    for code in ("NORTH", "SOUTH", "EAST"):
+        party = post("/v1/parties", {"name": f"Party {code}", "code": code, "contact": code})
+        post(f"/v1/mechanisms/{mechanism}/members", {"party_id": party["id"]})
+        parties[code] = party["id"]
+        tokens[code] = post(f"/v1/parties/{party['id']}/tokens", {"label": "duty"})["token"]
+    op.close()
+    return Line(url, env, cwd, mechanism, parties, tokens)
 
 
 def test_send_inbox_ack_status(line: Line) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from backends import Databases
 
 from .servers import CLI, free_port, wait_ready
 
@@ -120,13 +121,13 @@ class Line:
 
 
 @pytest.fixture
-def line(tmp_path: Path) -> Iterator[Line]:
+def line(tmp_path: Path, databases: Databases) -> Iterator[Line]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DECONFLICTION_")}
     clean.pop("FORCE_COLOR", None)
     clean.pop("NO_COLOR", None)
     env = {
         **clean,
-        "DECONFLICTION_DB": f"sqlite:///{tmp_path / 'line.db'}",
+        **databases.new("line.db").server_env(),
         "DECONFLICTION_OPERATOR_TOKEN": OPERATOR,
         "COLUMNS": "200",
     }

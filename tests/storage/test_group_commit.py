@@ -15,6 +15,8 @@ import pytest
 from deconfliction.storage.sqlite.group_commit import MAX_GROUP
 from deconfliction.storage.sqlite.store import SqliteStore
 
+pytestmark = pytest.mark.sqlite_only(reason="SQLite's own writer; PostgreSQL has no group commit")
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> SqliteStore:

@@ -1,12 +1,15 @@
 """The event hub: one poller per app reads each new event once and hands it to the open streams.
 
 Streams do not poll the database each on its own: the hub reads the events stored since its last
-tick (every 20 ms) on a worker thread — one query however many streams are open — and pushes
-each event to the buffer of every open stream whose token may see it (the event's audience; an
-event addressed to one token only to that token's streams; every event to the operator's). It
-sees events written by any process on the same database file, e.g. the CLI. In the same read it
-learns which of the subscribed tokens were revoked, and ends their streams before they are sent
-anything more. A stream that falls too far behind drops its buffer and catches up from the store.
+tick on a worker thread — one query however many streams are open — and pushes each event to the
+buffer of every open stream whose token may see it (the event's audience; an event addressed to
+one token only to that token's streams; every event to the operator's). It sees events written
+by any process on the same database. On SQLite it ticks every 20 ms; where the store wakes it
+after each commit that stored events, in any process (PostgreSQL's LISTEN/NOTIFY), it ticks when
+woken, 20 ms apart at the most, and every second regardless, in case a wake-up was lost. In the
+same read it learns which of the subscribed tokens were revoked, and ends their streams before
+they are sent anything more. A stream that falls too far behind drops its buffer and catches up
+from the store.
 
 Streams tell the hub what they have sent; the hub records those first deliveries in one write per
 tick, not one per stream and event.
@@ -21,6 +24,8 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 import anyio
@@ -113,6 +118,7 @@ class EventHub:
         ctx: Context,
         *,
         tick_s: float = 0.02,
+        idle_s: float = 1.0,
         max_streams: int = 1_000,
         batch: int = 500,
         recheck_s: float = 30.0,
@@ -122,6 +128,7 @@ class EventHub:
     ) -> None:
         self.ctx = ctx
         self.tick_s = tick_s
+        self.idle_s = idle_s
         self.max_streams = max_streams
         self.batch = batch
         self.recheck_s = recheck_s
@@ -137,6 +144,7 @@ class EventHub:
         self._task: asyncio.Task[None] | None = None
         self._starting: asyncio.Lock | None = None
         self._limiter: anyio.CapacityLimiter | None = None
+        self._woken: asyncio.Event | None = None  # set by the store's wake-ups, if it has any
 
     # Streams.
 
@@ -160,11 +168,13 @@ class EventHub:
     def sent(self, party_id: str | None, events: list[dict[str, Any]]) -> None:
         """These events were handed to a stream of the party: record their first delivery.
 
-        Recorded by the poller, for all streams at once, at its next tick. The operator's
-        reading delivers nothing to any party.
+        Recorded by the poller, for all streams at once, at its next tick (woken for it, if it
+        waits for wake-ups). The operator's reading delivers nothing to any party.
         """
         if party_id is not None:
             self._sent[party_id].update(e["subject_id"] for e in events)
+            if self._woken is not None:
+                self._woken.set()
 
     @property
     def limiter(self) -> anyio.CapacityLimiter:
@@ -187,8 +197,12 @@ class EventHub:
         assert self._starting is not None
         async with self._starting:
             if self._task is None or self._task.done():
+                # Watching before reading the newest id: no commit after that read goes unseen.
+                woken = asyncio.Event()
+                unwatch = self.ctx.store.watch_events(lambda: _set_from_thread(loop, woken))
+                self._woken = None if unwatch is None else woken
                 self.newest = await asyncio.to_thread(self._read_newest)
-                self._task = loop.create_task(self._poll(), name="event-hub")
+                self._task = loop.create_task(self._poll(self._woken, unwatch), name="event-hub")
 
     @property
     def running(self) -> bool:
@@ -220,7 +234,24 @@ class EventHub:
             self.ctx, {party: sorted(subjects) for party, subjects in sent.items()}, "stream"
         )
 
-    async def _poll(self) -> None:
+    async def _poll(self, woken: asyncio.Event | None, unwatch: Callable[[], None] | None) -> None:
+        try:
+            await self._ticks(woken)
+        finally:
+            if unwatch is not None:
+                unwatch()
+
+    async def _pause(self, woken: asyncio.Event | None) -> None:
+        """Until the next tick: `tick_s`, then, with wake-ups, until one comes or `idle_s`."""
+        await asyncio.sleep(self.tick_s)
+        if woken is not None:
+            with suppress(TimeoutError):
+                async with asyncio.timeout(self.idle_s):
+                    await woken.wait()
+            # Cleared before the read: a commit woken for from now on is read at the next tick.
+            woken.clear()
+
+    async def _ticks(self, woken: asyncio.Event | None) -> None:
         while self.open_streams > 0:
             tokens = sorted({s.token_id for subs in self._subscriptions.values() for s in subs})
             try:
@@ -239,7 +270,7 @@ class EventHub:
                 except Exception:  # the events were sent all the same; a fetch may record
                     log.exception("event hub: recording deliveries failed")
             if len(rows) < SCAN_LIMIT:
-                await asyncio.sleep(self.tick_s)
+                await self._pause(woken)
 
     def _dispatch(self, rows: list[dict[str, Any]], revoked: set[str]) -> None:
         for subscriptions in self._subscriptions.values():
@@ -255,6 +286,11 @@ class EventHub:
                 for subscription in self._subscriptions.get(party, ()):
                     if row["token_id"] in (None, subscription.token_id):
                         subscription.push(frame)
+
+
+def _set_from_thread(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+    with suppress(RuntimeError):  # the loop has closed: no stream is left to wake
+        loop.call_soon_threadsafe(event.set)
 
 
 def hub_of(app: FastAPI, ctx: Context) -> EventHub:

@@ -13,7 +13,7 @@ from deconfliction.keyfile import KeyFileError
 from deconfliction.runtime import open_context as open_service
 from deconfliction.services import tokens
 from deconfliction.services.context import Context
-from deconfliction.storage import UnsupportedDatabase
+from deconfliction.storage import DatabaseUnavailable, UnsupportedDatabase
 
 app = typer.Typer(
     help="deconfliction: the coordination line of a deconfliction mechanism.",
@@ -42,7 +42,7 @@ def open_context(db: str | None) -> tuple[Context, Settings]:
     url = db or settings.db
     try:
         ctx, created = open_service(url, settings.signing_key_file)
-    except (UnsupportedDatabase, KeyFileError) as error:
+    except (UnsupportedDatabase, DatabaseUnavailable, KeyFileError) as error:
         fail(str(error))
     if created:
         err.print(f"log signing key created: {ctx.keys.path} (readable by its owner only)")
@@ -78,7 +78,10 @@ def serve(
     from deconfliction.api.app import create_app
 
     ctx, settings = open_context(db)
-    err.print(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    err.print(
+        f"serving on http://{host}:{port}  (web console: http://{host}:{port}/, "
+        f"API docs: http://{host}:{port}/docs)"
+    )
     uvicorn.run(create_app(ctx, settings), host=host, port=port, log_level="info")
 
 

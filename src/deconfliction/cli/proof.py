@@ -26,7 +26,13 @@ from deconfliction.config import Settings
 from deconfliction.proof import receipts
 from deconfliction.proof.receipts import ProofFile, ProofFileError, Verification
 from deconfliction.services.audit import AuditReport, audit_log
-from deconfliction.storage import UnsupportedDatabase, open_store, sqlite_path
+from deconfliction.storage import (
+    POSTGRES_SCHEMES,
+    DatabaseUnavailable,
+    UnsupportedDatabase,
+    open_store,
+    sqlite_path,
+)
 
 out = Console()
 err = Console(stderr=True)
@@ -325,18 +331,21 @@ def audit_verify(
         None, "--db", help="database URL (default: $DECONFLICTION_DB or sqlite:///deconfliction.db)"
     ),
 ) -> None:
-    """Check the whole log in the database file: entries, leaf hashes, roots, signatures, keys.
+    """Check the whole log in the database: entries, leaf hashes, roots, signatures, keys.
 
     Offline: reads only the database. Exit 0 if every check passes, 1 with the first bad entry.
     """
     try:
         url = db or Settings.from_env().db
-        path = sqlite_path(url)
+        path = None if url.startswith(POSTGRES_SCHEMES) else sqlite_path(url)
     except (ValueError, UnsupportedDatabase) as error:
         fail(str(error))
-    if not path.is_file():
+    if path is not None and not path.is_file():
         fail(f"no database at {path}")
-    store = open_store(url)
+    try:
+        store = open_store(url)
+    except DatabaseUnavailable as error:
+        fail(str(error))
     columns = (TextColumn("auditing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task("entries", total=None)

@@ -90,9 +90,11 @@ def sign_now(ctx: Context, actor: Actor) -> dict[str, Any]:
 
 
 def sign_if_grown(ctx: Context) -> None:
-    """The background job: a new head whenever the log grew since the newest one."""
+    """The background job: a new head whenever the log grew since the newest one, signed by one
+    process at a time (one that finds another signing leaves it to that one)."""
     with ctx.store.write() as tx:
-        ledger.sign_if_grown(tx, ctx.keys.current, ctx.now())
+        if tx.claim_step("log heads"):
+            ledger.sign_if_grown(tx, ctx.keys.current, ctx.now())
 
 
 def consistency(ctx: Context, actor: Actor, *, first: int, second: int) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 Deadlines live in the inbox table (`due_ts`), so a restarted server picks up whatever fell due
 while it was down. At an item's deadline the recipient gets a reminder and the sender learns the
 item is overdue; `escalation_after_min` later the recipient's escalation contact (a duty
-officer's token and/or webhook) is alerted. Each step is one write transaction.
+officer's token and/or webhook) is alerted. Each step is one write transaction; where several
+processes serve one database, one of them runs a step at a time and the others skip theirs.
 """
 
 from __future__ import annotations
@@ -21,9 +22,14 @@ BATCH = 200
 
 
 def step(ctx: Context) -> bool:
-    """Process what is due now; True when a full batch was processed (there may be more)."""
+    """Process what is due now; True when a full batch was processed (there may be more).
+
+    Nothing when another process is running a step: what is due is its to process.
+    """
     now = ctx.now()
     with ctx.store.write() as tx:
+        if not tx.claim_step("scheduler"):
+            return False
         due = tx.due_inbox_items(now.timestamp(), BATCH)
         rules: dict[str, Rules] = {}
         for item in due:

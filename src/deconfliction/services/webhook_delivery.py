@@ -3,7 +3,8 @@
 Each endpoint is a queue: only its oldest pending event is sent, and the next one waits until
 that one is delivered or given up. Endpoints are independent: each send runs on a small thread
 pool, so a receiver that is down or slow delays only its own queue. Every attempt is logged, in
-a write transaction opened after the HTTP call — never during it.
+a write transaction opened after the HTTP call — never during it. Where several processes serve
+one database (PostgreSQL), each claims the entries it sends, so one process sends each.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import random
 import threading
 import time
 import weakref
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-import httpx
+import httpcore
 from standardwebhooks.webhooks import Webhook
 
 from deconfliction import __version__
@@ -26,12 +29,13 @@ from deconfliction.domain.times import format_instant, parse_instant
 from deconfliction.services import inbox
 from deconfliction.services.context import Context, dumps
 from deconfliction.services.ports import Row, Store
-from deconfliction.services.webhooks import DELETED, RefusedAddress, check_address
+from deconfliction.services.webhooks import DELETED, RefusedAddress, address_to_call
 
 SEND_TIMEOUT_S = 10.0
 PATIENCE_S = 1.0  # how long a step waits for its sends; a slower one finishes on its own
 THREADS = 8
 BATCH = 100
+CLAIM_S = 120.0  # a claimed entry is left to its process this long: longer than a send takes
 MAX_ERROR = 500
 USER_AGENT = f"deconfliction-webhooks/{__version__}"
 
@@ -78,14 +82,35 @@ def retry_delay(settings: Settings, attempts: int) -> float:
     return ceiling * _jitter.uniform(0.5, 1.0)
 
 
-def _post(url: str, body: str, headers: dict[str, str]) -> int:
-    # No connection reuse: a receiver that restarted must not meet a stale connection. The
-    # environment's proxies are ignored, so the address checked is the address called.
+class _PinnedBackend(httpcore.SyncBackend):
+    """Opens every connection to one address, whatever the URL's host name resolves to by then
+    (TLS still checks the certificate against the host name)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        return super().connect_tcp(self.address, port, timeout, local_address, socket_options)
+
+
+def _post(url: str, address: str, body: str, headers: dict[str, str]) -> int:
+    # A pool per send, so a receiver that restarted never meets a stale connection; httpcore
+    # reads no proxy settings and follows no redirects, so the address checked is the one called.
+    timeouts = dict.fromkeys(("connect", "read", "write", "pool"), SEND_TIMEOUT_S)
     with (
-        httpx.Client(timeout=SEND_TIMEOUT_S, follow_redirects=False, trust_env=False) as client,
-        client.stream("POST", url, content=body.encode(), headers=headers) as response,
+        httpcore.ConnectionPool(network_backend=_PinnedBackend(address)) as pool,
+        pool.stream(
+            "POST", url, content=body.encode(), headers=headers, extensions={"timeout": timeouts}
+        ) as response,
     ):
-        return response.status_code  # the receiver's answer body is never read
+        return response.status  # the receiver's answer body is never read
 
 
 def _error_of(status: int) -> str | None:
@@ -99,21 +124,21 @@ def _error_of(status: int) -> str | None:
 def _send(head: Row, settings: Settings) -> tuple[int | None, str | None]:
     """Send one entry; (HTTP status or None, error or None)."""
     try:
-        if not settings.webhook_allow_private:
-            check_address(head["url"])  # again: what a name resolves to can change
+        # Resolved and checked again at each send: what a name resolves to can change.
+        address = address_to_call(head["url"], allow_private=settings.webhook_allow_private)
         body = body_of(head)
         # The receiver checks this timestamp against its own clock to refuse replays, so it is
         # the real time of sending, whatever clock the service runs on.
         headers = signed_headers(
             head["secret"], message_id(head["event_id"]), body, datetime.now(UTC)
         )
-        status = _post(head["url"], body, headers)
+        status = _post(head["url"], address, body, headers)
         return status, _error_of(status)
     except RefusedAddress as error:
         return None, f"refused: {error}"[:MAX_ERROR]
-    except httpx.TimeoutException:
+    except httpcore.TimeoutException:
         return None, f"no answer within {SEND_TIMEOUT_S:g} s"
-    except httpx.HTTPError as error:
+    except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol) as error:
         return None, f"{type(error).__name__}: {error}"[:MAX_ERROR]
     except Exception as error:  # noqa: BLE001 - a failed attempt, logged; never a stuck queue
         return None, f"could not send: {type(error).__name__}: {error}"[:MAX_ERROR]
@@ -173,8 +198,9 @@ class Dispatcher:
             # Forget finished sends before reading the outbox: their attempts are committed,
             # so the read sees them and no entry is sent twice.
             self._sending = {k: f for k, f in self._sending.items() if not f.done()}
-            with ctx.store.read() as tx:
-                heads = tx.due_deliveries(ctx.now().timestamp(), BATCH)
+            heads = ctx.store.claim_deliveries(
+                ctx.now().timestamp(), BATCH, busy=set(self._sending), lease_s=CLAIM_S
+            )
             gone = {h["webhook_id"] for h in heads if h["deleted_at"] is not None}
             if gone:
                 with ctx.store.write() as tx:
@@ -183,7 +209,7 @@ class Dispatcher:
             started = []
             for head in heads:
                 webhook_id = head["webhook_id"]
-                if webhook_id in gone or webhook_id in self._sending:
+                if webhook_id in gone:
                     continue
                 future = self._pool.submit(deliver, ctx, settings, head)
                 future.add_done_callback(_log_failure)

@@ -61,7 +61,10 @@ def checked_url(url: Any) -> str:
     return url
 
 
-def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _refused(address: IPAddress) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return (
@@ -75,27 +78,42 @@ def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     )
 
 
-def check_address(url: str) -> None:
-    """Refuse a URL whose host is or resolves to a loopback, private, link-local, multicast or
-    unspecified address, so a webhook cannot reach into the service's own network (SSRF)."""
+def resolve(url: str) -> list[IPAddress]:
+    """The addresses a URL's host is, or resolves to now; RefusedAddress if it does not resolve."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
-        addresses = [ipaddress.ip_address(host)]
+        return [ipaddress.ip_address(host)]
     except ValueError:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as error:
             raise RefusedAddress(f"the host {host} could not be resolved ({error})") from None
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in found]
-    for address in addresses:
+        return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in found]
+
+
+def check_address(url: str, addresses: list[IPAddress] | None = None) -> None:
+    """Refuse a URL whose host is or resolves to a loopback, private, link-local, multicast or
+    unspecified address, so a webhook cannot reach into the service's own network (SSRF)."""
+    for address in resolve(url) if addresses is None else addresses:
         if _refused(address):
+            host = urlsplit(url).hostname
             raise RefusedAddress(
                 f"the host {host} is or resolves to {address}, not a public address (loopback, "
                 f"private, link-local, multicast or unspecified); the operator may allow such "
                 f"addresses with {ALLOW_PRIVATE}=true"
             )
+
+
+def address_to_call(url: str, *, allow_private: bool) -> str:
+    """The one address a delivery connects to: the host's, resolved once and checked (unless
+    private addresses are allowed). Connecting to it, not to the name, means a name that
+    resolves differently a moment later (DNS rebinding) cannot redirect the call."""
+    addresses = resolve(url)
+    if not allow_private:
+        check_address(url, addresses)
+    return str(addresses[0])
 
 
 def webhook_view(row: Row, pending: int = 0) -> dict[str, Any]:

@@ -7,10 +7,15 @@ from pathlib import Path
 from deconfliction.services.ports import Store
 
 SQLITE_PREFIX = "sqlite:///"
+POSTGRES_SCHEMES = ("postgresql:", "postgres:")
 
 
 class UnsupportedDatabase(ValueError):
     """The database URL names a backend this build does not provide."""
+
+
+class DatabaseUnavailable(ValueError):
+    """The database URL names a database that cannot be reached or opened."""
 
 
 def sqlite_path(url: str) -> Path:
@@ -21,13 +26,22 @@ def sqlite_path(url: str) -> Path:
 
 
 def open_store(url: str) -> Store:
-    """Open (and migrate) the store a database URL names."""
+    """Open (and migrate) the store a database URL names; UnsupportedDatabase or
+    DatabaseUnavailable if it cannot."""
     if url.startswith("sqlite:"):
         from deconfliction.storage.sqlite.store import SqliteStore
 
         return SqliteStore(sqlite_path(url))
-    if url.startswith(("postgresql:", "postgres:")):
-        raise UnsupportedDatabase("the PostgreSQL backend is not built yet; use a sqlite:/// URL")
-    raise UnsupportedDatabase(
-        f"unknown database URL scheme in {url.split(':', 1)[0]!r}; expected sqlite:///path"
+    if url.startswith(POSTGRES_SCHEMES):
+        from deconfliction.storage.postgres.store import PostgresStore
+
+        return PostgresStore(url)
+    raise unknown_scheme(url)
+
+
+def unknown_scheme(url: str) -> UnsupportedDatabase:
+    """The error for a URL of neither backend."""
+    return UnsupportedDatabase(
+        f"unknown database URL scheme in {url.split(':', 1)[0]!r}; "
+        "expected sqlite:///path or postgresql://host/database"
     )

@@ -13,6 +13,8 @@ class IncidentQueries:
     """Mixed into the store's transaction; `db` is the transaction's connection."""
 
     db: sqlite3.Connection
+    # Each value of the lists in a message's `refs_json` object, as rows of `r.value`.
+    REFERENCE_VALUES = "json_each(m.refs_json) k, json_each(k.value) r"
 
     def insert_incident(
         self, row: dict[str, Any], links: list[tuple[str, str]], parties: list[str]
@@ -101,8 +103,8 @@ class IncidentQueries:
             r[0]
             for r in self.db.execute(
                 "SELECT m.id FROM messages m WHERE m.mechanism_id = ? AND EXISTS (SELECT 1 FROM "
-                "json_each(m.refs_json) k, json_each(k.value) r "
-                f"WHERE r.value IN ({marks(subject_ids)})) ORDER BY m.created_at, m.id LIMIT ?",
+                f"{self.REFERENCE_VALUES} WHERE r.value IN ({marks(subject_ids)})) "
+                "ORDER BY m.created_at, m.id LIMIT ?",
                 (mechanism_id, *subject_ids, limit),
             )
         ]

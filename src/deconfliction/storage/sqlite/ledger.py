@@ -98,17 +98,18 @@ class LedgerQueries:
 
     def put_log_subtree(self, start: int, size: int, digest: bytes) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO log_subtrees (start, size, digest) VALUES (?, ?, ?)",
+            "INSERT INTO log_subtrees (start, size, digest) VALUES (?, ?, ?) "
+            "ON CONFLICT (start, size) DO UPDATE SET digest = excluded.digest",
             (start, size, digest),
         )
 
     def insert_log_head(self, row: dict[str, Any]) -> int:
         cursor = self.db.execute(
             "INSERT INTO log_heads (tree_size, root_hash, timestamp, key_id, signature) "
-            "VALUES (:tree_size, :root_hash, :timestamp, :key_id, :signature)",
+            "VALUES (:tree_size, :root_hash, :timestamp, :key_id, :signature) RETURNING id",
             row,
         )
-        return int(cursor.lastrowid or 0)
+        return int(cursor.fetchone()[0])
 
     def latest_log_head(self) -> dict[str, Any] | None:
         return one(self.db.execute("SELECT * FROM log_heads ORDER BY id DESC LIMIT 1"))

@@ -8,6 +8,12 @@ from typing import Any
 
 from deconfliction.storage.sqlite.rows import dicts, marks, one
 
+# `trail_json` with one more (compact JSON) entry: text both databases can append to.
+APPEND_TRAIL = (
+    "CASE WHEN trail_json = '[]' THEN '[' || ? || ']' "
+    "ELSE substr(trail_json, 1, length(trail_json) - 1) || ',' || ? || ']' END"
+)
+
 
 class LineQueries:
     """Mixed into the store's transaction; `db` is the transaction's connection."""
@@ -22,13 +28,7 @@ class LineQueries:
         A token-addressed event goes only to the webhooks named; any other event also to every
         live `events` webhook of its audience.
         """
-        cursor = self.db.execute(
-            "INSERT INTO events (mechanism_id, type, subject_id, audience_json, payload_json, "
-            "created_at, token_id) VALUES (:mechanism_id, :type, :subject_id, :audience_json, "
-            ":payload_json, :created_at, :token_id)",
-            row,
-        )
-        event_id = int(cursor.lastrowid or 0)
+        event_id = self.insert_event(row)
         self.db.executemany(
             "INSERT INTO event_audience (party_id, event_id) VALUES (?, ?)",
             [(party, event_id) for party in audience],
@@ -49,6 +49,16 @@ class LineQueries:
             [(webhook, event_id, row["created_at"]) for webhook in sorted(targets)],
         )
         return event_id
+
+    def insert_event(self, row: dict[str, Any]) -> int:
+        """Store the event itself; its id, one more than any before (AUTOINCREMENT)."""
+        cursor = self.db.execute(
+            "INSERT INTO events (mechanism_id, type, subject_id, audience_json, payload_json, "
+            "created_at, token_id) VALUES (:mechanism_id, :type, :subject_id, :audience_json, "
+            ":payload_json, :created_at, :token_id)",
+            row,
+        )
+        return int(cursor.lastrowid or 0)
 
     def events_after(
         self, party_id: str | None, token_id: str, after: int, limit: int
@@ -171,10 +181,9 @@ class LineQueries:
     def close_inbox_items(self, subject_id: str, at: str, trail_entry: str) -> None:
         """Nothing more is due on a subject (a conflict resolved, a notification cancelled)."""
         self.db.execute(
-            "UPDATE inbox SET due_ts = NULL, closed_at = ?, trail_json = json_insert(trail_json, "
-            "'$[#]', json(?)) WHERE subject_id = ? AND acknowledged_at IS NULL "
-            "AND closed_at IS NULL",
-            (at, trail_entry, subject_id),
+            f"UPDATE inbox SET due_ts = NULL, closed_at = ?, trail_json = {APPEND_TRAIL} "
+            "WHERE subject_id = ? AND acknowledged_at IS NULL AND closed_at IS NULL",
+            (at, trail_entry, trail_entry, subject_id),
         )
 
     def mark_delivered(
@@ -254,9 +263,8 @@ class LineQueries:
         if column not in ("reminded_at", "escalated_at"):
             raise ValueError(column)
         self.db.execute(
-            f"UPDATE inbox SET {column} = ?, due_ts = ?, "
-            "trail_json = json_insert(trail_json, '$[#]', json(?)) WHERE id = ?",
-            (at, due_ts, trail_entry, item_id),
+            f"UPDATE inbox SET {column} = ?, due_ts = ?, trail_json = {APPEND_TRAIL} WHERE id = ?",
+            (at, due_ts, trail_entry, trail_entry, item_id),
         )
 
     def overdue_counts(self, mechanism_id: str, now: float) -> dict[str, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,6 +103,25 @@ class SqliteStore:
         with self.read() as tx:
             return tx.ping()
 
+    def watch_events(self, wake: Callable[[], None]) -> None:
+        """None: a SQLite file has no signal of another process's commits; readers poll."""
+        return None
+
+    def claim_deliveries(
+        self, now: float, limit: int, *, busy: set[str], lease_s: float
+    ) -> list[dict[str, Any]]:
+        """The due heads of the endpoints not `busy`, read: one server sends from a SQLite
+        file, so nothing needs claiming (`lease_s` is PostgreSQL's)."""
+        with self.read() as tx:
+            return [h for h in tx.due_deliveries(now, limit) if h["webhook_id"] not in busy]
+
+    def close(self) -> None:
+        """Close the writer's connection and this thread's reader (the store is done with)."""
+        self._writer.close()
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+
 
 class SqliteTransaction(LineQueries, DeliveryQueries, LedgerQueries, IncidentQueries):
     """The queries of one transaction: the store's side of every use case."""
@@ -112,6 +131,10 @@ class SqliteTransaction(LineQueries, DeliveryQueries, LedgerQueries, IncidentQue
 
     def ping(self) -> bool:
         return self.db.execute("SELECT 1").fetchone()[0] == 1
+
+    def claim_step(self, name: str) -> bool:
+        """True: SQLite runs one write transaction at a time, so a step in one runs alone."""
+        return True
 
     # Parties, tokens, mechanisms, members.
 
@@ -179,7 +202,8 @@ class SqliteTransaction(LineQueries, DeliveryQueries, LedgerQueries, IncidentQue
 
     def add_member(self, mechanism_id: str, party_id: str, at: str) -> bool:
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO members VALUES (?, ?, ?)", (mechanism_id, party_id, at)
+            "INSERT INTO members VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            (mechanism_id, party_id, at),
         )
         return cursor.rowcount == 1
 
@@ -418,9 +442,9 @@ class SqliteTransaction(LineQueries, DeliveryQueries, LedgerQueries, IncidentQue
     def acknowledge(self, row: dict[str, Any]) -> dict[str, Any]:
         """Record an acknowledgement once; a repeat returns the first one unchanged."""
         self.db.execute(
-            "INSERT OR IGNORE INTO acknowledgements (subject_type, subject_id, party_id, version, "
+            "INSERT INTO acknowledgements (subject_type, subject_id, party_id, version, "
             "token_id, acknowledged_at) VALUES (:subject_type, :subject_id, :party_id, :version, "
-            ":token_id, :acknowledged_at)",
+            ":token_id, :acknowledged_at) ON CONFLICT DO NOTHING",
             row,
         )
         stored = one(

@@ -1,0 +1,1 @@
+"""The PostgreSQL + PostGIS backend: a connection pool, advisory locks, one GiST index."""

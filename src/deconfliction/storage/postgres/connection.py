@@ -1,0 +1,80 @@
+"""A psycopg connection that speaks the SQLite adapter's dialect of placeholders and rows.
+
+The SQLite query mixins are written in SQL both databases accept, with `?` and `:name`
+placeholders; here they become psycopg's `%s` and `%(name)s`, and rows read like `sqlite3.Row`
+(by column name or by position), so those mixins run unchanged on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+
+_PLACEHOLDER = re.compile(r"\?|(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@lru_cache(maxsize=1024)
+def translate(sql: str) -> str:
+    """`?` → `%s` and `:name` → `%(name)s` (a `::cast` is left alone; `%` is escaped)."""
+    escaped = sql.replace("%", "%%")
+    return _PLACEHOLDER.sub(lambda m: "%s" if m.group(0) == "?" else f"%({m.group(1)})s", escaped)
+
+
+class Record(tuple[Any, ...]):
+    """A row read by position or, as `sqlite3.Row` is, by column name (`dict(row)` works)."""
+
+    names: tuple[str, ...]
+
+    def keys(self) -> tuple[str, ...]:
+        return self.names
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return super().__getitem__(self.names.index(key))
+        return super().__getitem__(key)
+
+
+def records(cursor: psycopg.Cursor[Any]) -> Callable[[Sequence[Any]], Record]:
+    """psycopg row factory making `Record`s."""
+    names = tuple(column.name for column in cursor.description or ())
+
+    def make(values: Sequence[Any]) -> Record:
+        record = Record(values)
+        record.names = names
+        return record
+
+    return make
+
+
+def _text(value: Any) -> Any:
+    return value.replace("\x00", "\ufffe") if isinstance(value, str) and "\x00" in value else value
+
+
+def storable(params: Any) -> Any:
+    """The parameters with NUL characters, which PostgreSQL text cannot hold, sent as U+FFFE.
+
+    No text the service stores holds either character (free text is printable, ids are made
+    here), so a lookup by such a value finds nothing, as it does on SQLite, instead of failing.
+    """
+    if isinstance(params, dict):
+        return {name: _text(value) for name, value in params.items()}
+    return [_text(value) for value in params]
+
+
+class Sql:
+    """One pooled connection inside a transaction, with the SQLite adapter's call shapes."""
+
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self.connection = connection
+
+    def execute(self, sql: str, params: Any = ()) -> psycopg.Cursor[Any]:
+        return self.connection.execute(translate(sql), storable(params))
+
+    def executemany(self, sql: str, rows: Sequence[Any]) -> None:
+        if rows:
+            with self.connection.cursor() as cursor:
+                cursor.executemany(translate(sql), [storable(row) for row in rows])

@@ -1,0 +1,40 @@
+"""The PostgreSQL side of the transparency log's queries where it differs from SQLite's: leaf
+indexes given and tree heads signed under the global log lock, and service keys in the order
+they were added."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deconfliction.storage.postgres.locks import Locking
+from deconfliction.storage.sqlite.ledger import LedgerQueries
+from deconfliction.storage.sqlite.rows import dicts
+
+
+class PostgresLedgerQueries(Locking, LedgerQueries):
+    """Mixed into the store's transaction before the SQLite queries it overrides."""
+
+    def append_log_entry(self, row: dict[str, Any], audience: list[str]) -> int:
+        """The next entry, its index MAX(idx) + 1 taken under the log lock (gap-free, unique)."""
+        self.locks.log_appends()
+        return super().append_log_entry(row, audience)
+
+    def latest_log_head(self) -> dict[str, Any] | None:
+        """The newest head; in a write, which may sign the next one, read under the log lock: no
+        entry is appended and no other head is signed until it commits, so whichever process
+        signs, no two heads cover the same size."""
+        if self.writing:
+            self.locks.log_appends()
+        return super().latest_log_head()
+
+    def insert_log_head(self, row: dict[str, Any]) -> int:
+        self.locks.log_appends()
+        return super().insert_log_head(row)
+
+    def service_keys(self) -> list[dict[str, Any]]:
+        return dicts(
+            self.db.execute(
+                "SELECT key_id, public_key, activated_at, retired_at, announced_at_idx "
+                "FROM service_keys ORDER BY added"
+            )
+        )

@@ -1,0 +1,120 @@
+"""The advisory locks that serialise PostgreSQL writers, in the one order that cannot deadlock.
+
+A write transaction takes, as it goes and each at most once, until it commits:
+
+1. `everything`, shared by ordinary writers and exclusive for a step that spans every mechanism
+   (the scheduler's); it is taken first or not at all;
+2. one lock per mechanism it decides something in, before the first read that decides it;
+   writers in different mechanisms do not wait for each other;
+3. `log`, global, just before its first event or log entry, or its reading of the newest tree
+   head in a write (which may sign the next): the line's event ids and the transparency log's
+   leaf indexes are then assigned one transaction at a time, so both are gap-free and committed
+   in increasing order (what the event stream's resume and the log's `MAX(idx) + 1` rely on),
+   and no two tree heads cover the same size. This lock serialises the last step of every
+   writer, whatever its mechanism: it is held from the first append to the commit.
+
+Asking for an earlier lock after a later one would risk a deadlock, so it is refused as a bug.
+
+A background step that must run in one process at a time (the scheduler's, signing tree heads)
+first tries its own lock (`pg_try_advisory_xact_lock`): it never waits, so it closes no cycle,
+and a process that does not get it skips the step, another being busy with it.
+
+Besides these, a request with an Idempotency-Key takes that key's lock before looking it up, so
+two retries of one request run one after the other and the second replays the first. Only
+retries of the same request wait for it, and they take their other locks in the same order, so
+it closes no cycle; it is never taken after the log lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from deconfliction.storage.postgres.connection import Sql
+from deconfliction.storage.sqlite.rows import one
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit key for an advisory lock named by text."""
+    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+EVERYTHING = lock_key("deconfliction:every-mechanism")
+LOG = lock_key("deconfliction:log")
+MIGRATIONS = lock_key("deconfliction:migrations")
+
+
+class LockOrderError(RuntimeError):
+    """A transaction asked for a lock after one that must come later (a bug, not bad input)."""
+
+
+class Locks:
+    """The advisory locks one write transaction holds."""
+
+    def __init__(self, db: Sql) -> None:
+        self.db = db
+        self.everything: str | None = None  # None, "shared" or "exclusive"
+        self.mechanisms: set[str] = set()
+        self.log = False
+
+    def mechanism(self, mechanism_id: str) -> bool:
+        """Hold the mechanism's lock; True if it was taken now (the caller may have waited)."""
+        if self.everything == "exclusive" or mechanism_id in self.mechanisms:
+            return False
+        if self.log:
+            raise LockOrderError(f"mechanism {mechanism_id} locked after the log")
+        if self.everything is None:
+            self.db.execute("SELECT pg_advisory_xact_lock_shared(?)", (EVERYTHING,))
+            self.everything = "shared"
+        self.db.execute("SELECT pg_advisory_xact_lock(?)", (lock_key(mechanism_id),))
+        self.mechanisms.add(mechanism_id)
+        return True
+
+    def request(self, token_id: str, key: str) -> None:
+        """Hold the lock of one token's Idempotency-Key."""
+        if self.log:
+            raise LockOrderError("an idempotency key locked after the log")
+        self.db.execute("SELECT pg_advisory_xact_lock(?)", (lock_key(f"{token_id}\n{key}"),))
+
+    def step(self, name: str) -> bool:
+        """Try to hold the lock of a background step, without waiting; True if held."""
+        key = lock_key(f"deconfliction:step:{name}")
+        row = self.db.execute("SELECT pg_try_advisory_xact_lock(?)", (key,)).fetchone()
+        return row is not None and bool(row[0])
+
+    def every_mechanism(self) -> None:
+        """Hold every mechanism at once (no writer of any mechanism runs meanwhile)."""
+        if self.everything == "exclusive":
+            return
+        if self.everything is not None or self.mechanisms or self.log:
+            raise LockOrderError("every mechanism locked after another lock")
+        self.db.execute("SELECT pg_advisory_xact_lock(?)", (EVERYTHING,))
+        self.everything = "exclusive"
+
+    def log_appends(self) -> None:
+        """Hold the global lock of the line's events and the transparency log."""
+        if not self.log:
+            self.db.execute("SELECT pg_advisory_xact_lock(?)", (LOG,))
+            self.log = True
+
+
+class Locking:
+    """Mixed into the store's transaction: the locks of a write, taken by its queries."""
+
+    db: Any
+    writing: bool
+    locks: Locks
+
+    def lock_mechanism(self, mechanism_id: str) -> bool:
+        """In a write, hold the mechanism's lock; True if it was taken (and waited for) now."""
+        return self.writing and self.locks.mechanism(mechanism_id)
+
+    def locked_row(self, table: str, row_id: str) -> dict[str, Any] | None:
+        """A row read by id; in a write, read again once its mechanism is locked (it may have
+        changed while this transaction waited for the lock)."""
+        sql = f"SELECT * FROM {table} WHERE id = ?"
+        row = one(self.db.execute(sql, (row_id,)))
+        if row is not None and self.lock_mechanism(row["mechanism_id"]):
+            row = one(self.db.execute(sql, (row_id,)))
+        return row

@@ -1,0 +1,203 @@
+"""The PostgreSQL store: a connection pool, one transaction per use case, writers serialised per
+mechanism by advisory locks (locks.py), candidates from one composite GiST index; several
+processes share it (event wake-ups in wakeups.py, webhook claims in delivery.py).
+
+The queries are the SQLite adapter's (written in SQL both databases accept) wherever PostgreSQL
+accepts them as they are; this package overrides only what it spells differently and where a
+write must take a lock first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import shapely
+from psycopg_pool import ConnectionPool
+
+from deconfliction.domain.candidates import COLUMNS, Candidates, columns_of
+from deconfliction.domain.placed import Placed
+from deconfliction.domain.volumes import Box
+from deconfliction.storage import DatabaseUnavailable
+from deconfliction.storage.postgres.connection import Sql, records
+from deconfliction.storage.postgres.delivery import PostgresDeliveryQueries
+from deconfliction.storage.postgres.incidents import PostgresIncidentQueries
+from deconfliction.storage.postgres.ledger import PostgresLedgerQueries
+from deconfliction.storage.postgres.line import PostgresLineQueries
+from deconfliction.storage.postgres.locks import Locks
+from deconfliction.storage.postgres.migrations import migrate
+from deconfliction.storage.postgres.wakeups import Listener
+from deconfliction.storage.sqlite.rows import dicts
+from deconfliction.storage.sqlite.store import SqliteTransaction
+
+POOL_SIZE = 16  # request threads, stream catch-ups, the event hub, the scheduler and deliveries
+
+# The candidate query's box: a 3D line between two corners (its bounding box is the box), and
+# closed float ranges for altitude and time.
+AREA = "ST_MakeLine(ST_MakePoint(?, ?, ?), ST_MakePoint(?, ?, ?))"
+RANGE = "floatrange(?, ?, '[]')"
+# Every condition the composite GiST index holds is an operator it answers (=, &&&, &&), so the
+# planner searches it for all four at once; only the party is filtered afterwards.
+CANDIDATES = (
+    f"SELECT {', '.join(COLUMNS)}, core_wkb FROM volumes "
+    f"WHERE mechanism_id = ? AND area &&& {AREA} AND altitude && {RANGE} "
+    f"AND span && {RANGE} AND party_id <> ?"
+)
+
+
+def box_values(box: Box) -> tuple[float, ...]:
+    """The parameters of AREA, RANGE (altitude) and RANGE (time) for a box, in that order."""
+    low, high = box.low, box.high
+    return (*low[:3], *high[:3], low[3], high[3], low[4], high[4])
+
+
+class PostgresStore:
+    """A PostgreSQL database holding every mechanism; many writers, one per mechanism at a time."""
+
+    def __init__(self, url: str, pool_size: int = POOL_SIZE) -> None:
+        try:
+            migrate(url)
+        except psycopg.OperationalError as error:
+            raise DatabaseUnavailable(f"cannot open the PostgreSQL database: {error}") from error
+        self.url = url
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True, "row_factory": records},
+            num_workers=1,
+            open=True,
+            name="deconfliction",
+        )
+
+    @contextmanager
+    def write(self) -> Iterator[PostgresTransaction]:
+        """One use case's writes in one READ COMMITTED transaction, committed when it ends."""
+        with self._pool.connection() as connection, connection.transaction():
+            yield PostgresTransaction(Sql(connection), writing=True)
+
+    @contextmanager
+    def read(self) -> Iterator[PostgresTransaction]:
+        """A consistent snapshot (REPEATABLE READ), rolled back when done."""
+        with self._pool.connection() as connection:
+            with connection.transaction(force_rollback=True):
+                connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                yield PostgresTransaction(Sql(connection), writing=False)
+
+    def ping(self) -> bool:
+        with self.read() as tx:
+            return tx.ping()
+
+    def watch_events(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call `wake` (on another thread) after every commit that stored events, in any
+        process on this database; returns what stops it."""
+        return Listener(self.url, wake).close
+
+    def claim_deliveries(
+        self, now: float, limit: int, *, busy: set[str], lease_s: float
+    ) -> list[dict[str, Any]]:
+        """The due heads of the endpoints not `busy`, each claimed for `lease_s` seconds, so
+        that of several processes one sends it (delivery.py)."""
+        with self.write() as tx:
+            heads = [h for h in tx.due_deliveries(now, limit) if h["webhook_id"] not in busy]
+            claimed = tx.claim_deliveries([h["outbox_id"] for h in heads], now, now + lease_s)
+        return [h for h in heads if h["outbox_id"] in claimed]
+
+    def close(self) -> None:
+        """Close the pool's connections (the store cannot be used afterwards)."""
+        self._pool.close()
+
+
+class PostgresTransaction(
+    PostgresLineQueries,
+    PostgresLedgerQueries,
+    PostgresIncidentQueries,
+    PostgresDeliveryQueries,
+    SqliteTransaction,
+):
+    """The queries of one transaction; a writing one takes the locks its decisions need."""
+
+    def __init__(self, db: Sql, *, writing: bool) -> None:
+        self.db = db  # type: ignore[assignment]
+        self.writing = writing
+        self.locks = Locks(db)
+        self.announced = False
+
+    def claim_step(self, name: str) -> bool:
+        """Whether this write may run the named background step: True once it holds the step's
+        lock, held to its commit; False if a transaction of another process holds it."""
+        return self.locks.step(name)
+
+    # What PostgreSQL spells differently.
+
+    def tokens(self, party_id: str | None) -> list[dict[str, Any]]:
+        return dicts(
+            self.db.execute(
+                "SELECT * FROM tokens WHERE party_id IS NOT DISTINCT FROM ? ORDER BY created_at",
+                (party_id,),
+            )
+        )
+
+    def add_member(self, mechanism_id: str, party_id: str, at: str) -> bool:
+        self.lock_mechanism(mechanism_id)
+        return super().add_member(mechanism_id, party_id, at)
+
+    # The volume index.
+
+    def replace_volumes(
+        self, notification: dict[str, Any], placed: list[tuple[Placed, Box]]
+    ) -> None:
+        """Index a notification's current volumes, replacing whatever was indexed before."""
+        self.lock_mechanism(notification["mechanism_id"])
+        self.remove_volumes(notification["id"])
+        self.db.executemany(
+            f"INSERT INTO volumes (mechanism_id, {', '.join(COLUMNS)}, core_wkb, area, altitude, "
+            f"span) VALUES (?, {', '.join('?' * len(COLUMNS))}, ?, {AREA}, {RANGE}, {RANGE})",
+            [
+                (
+                    notification["mechanism_id"],
+                    *columns_of(volume),
+                    shapely.to_wkb(volume.shape.core),
+                    *box_values(box),
+                )
+                for volume, box in placed
+            ],
+        )
+
+    def remove_volumes(self, notification_id: str) -> None:
+        self.db.execute("DELETE FROM volumes WHERE notification_id = ?", (notification_id,))
+
+    def candidates(self, mechanism_id: str, party_id: str, box: Box) -> Candidates:
+        """Other parties' indexed volumes in the mechanism whose boxes touch `box`."""
+        self.lock_mechanism(mechanism_id)
+        rows = self.db.execute(CANDIDATES, (mechanism_id, *box_values(box), party_id))
+        found = rows.fetchall()
+        columns = list(zip(*found, strict=True)) if found else [()] * (len(COLUMNS) + 1)
+        return Candidates.from_columns(columns[:-1], shapely.from_wkb(list(columns[-1])))
+
+    # Reads and writes that decide something in a mechanism: its lock first.
+
+    def mechanism(self, mechanism_id: str) -> dict[str, Any] | None:
+        self.lock_mechanism(mechanism_id)
+        return super().mechanism(mechanism_id)
+
+    def notification(self, notification_id: str) -> dict[str, Any] | None:
+        return self.locked_row("notifications", notification_id)
+
+    def conflict(self, conflict_id: str) -> dict[str, Any] | None:
+        return self.locked_row("conflicts", conflict_id)
+
+    def insert_notification(self, row: dict[str, Any]) -> None:
+        self.lock_mechanism(row["mechanism_id"])
+        super().insert_notification(row)
+
+    def idempotent_response(self, token_id: str, key: str) -> dict[str, Any] | None:
+        if self.writing:
+            self.locks.request(token_id, key)
+        return super().idempotent_response(token_id, key)
+
+    def insert_conflict(self, row: dict[str, Any]) -> None:
+        self.lock_mechanism(row["mechanism_id"])
+        super().insert_conflict(row)

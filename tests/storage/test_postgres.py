@@ -1,0 +1,203 @@
+"""The PostgreSQL store's own guarantees: the candidate query searches the composite GiST index,
+writers in one mechanism wait for each other and writers in different mechanisms do not, event
+ids and log indexes are gap-free and committed in order, locks are taken in one order, and two
+processes opening a new database migrate it once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from backends import Database, Databases
+
+from deconfliction.storage.postgres.locks import LockOrderError
+from deconfliction.storage.postgres.migrations import MIGRATIONS, migrate
+from deconfliction.storage.postgres.store import CANDIDATES, PostgresStore
+
+pytestmark = pytest.mark.postgres_only
+
+AT = "2031-05-01T06:00:00Z"
+WAIT_S = 0.5  # long enough for a blocked writer to show it is blocked
+
+
+@pytest.fixture
+def database(databases: Databases) -> Database:
+    return databases.new()
+
+
+@pytest.fixture
+def store(database: Database) -> Iterator[PostgresStore]:
+    opened = PostgresStore(database.url)
+    with opened.write() as tx:
+        for mechanism in ("mec_a", "mec_b"):
+            tx.insert_mechanism(
+                {
+                    "id": mechanism,
+                    "name": mechanism,
+                    "area_json": None,
+                    "rules_json": "{}",
+                    "created_at": AT,
+                }
+            )
+    yield opened
+    opened.close()
+
+
+def event(mechanism: str) -> dict[str, Any]:
+    return {
+        "mechanism_id": mechanism,
+        "type": "test",
+        "subject_id": "s",
+        "audience_json": "[]",
+        "payload_json": "{}",
+        "created_at": AT,
+        "token_id": None,
+    }
+
+
+def test_the_candidate_query_searches_the_composite_gist_index(database: Database) -> None:
+    PostgresStore(database.url).close()
+    # 4,000 small boxes spread over the unit cube, an hour each over ~4 weeks, in 3 mechanisms.
+    database.rows(
+        "INSERT INTO volumes (notification_id, mechanism_id, party_id, idx, radius_m, "
+        "centre_lon, centre_lat, lower_m, upper_m, reference, start_ts, end_ts, core_wkb, area, "
+        "altitude, span) SELECT 'ntf_' || i, 'mec_' || (i % 3), 'pty_' || (i % 5), 0, 1000, 0, "
+        "0, 0, 1000, 'AMSL', 1.9e9 + i * 600, 1.9e9 + i * 600 + 3600, '', "
+        "ST_MakeLine(ST_MakePoint(x, y, z), ST_MakePoint(x + 1e-3, y + 1e-3, z + 1e-3)), "
+        "floatrange(0, 1000, '[]'), floatrange(1.9e9 + i * 600, 1.9e9 + i * 600 + 3600, '[]') "
+        "FROM (SELECT i, random() AS x, random() AS y, random() AS z "
+        "FROM generate_series(1, 4000) i) s"
+    )
+    database.rows("ANALYZE volumes")
+    box = (0.5, 0.5, 0.5, 0.51, 0.51, 0.51, 0.0, 500.0, 1.9e9, 1.9e9 + 86_400)
+    plan = database.rows(f"EXPLAIN {CANDIDATES}", ("mec_1", *box, "pty_0"))
+    text = "\n".join(line for (line,) in plan)
+    assert "volumes_box" in text, text
+    assert "Seq Scan" not in text, text
+
+
+def test_writers_in_one_mechanism_wait_for_each_other_and_others_do_not(
+    store: PostgresStore,
+) -> None:
+    holding, release = threading.Event(), threading.Event()
+    finished: dict[str, float] = {}
+
+    def first() -> None:
+        with store.write() as tx:
+            tx.mechanism("mec_a")
+            holding.set()
+            release.wait(10)
+
+    def writer(name: str, mechanism: str) -> None:
+        with store.write() as tx:
+            tx.mechanism(mechanism)
+        finished[name] = time.monotonic()
+
+    threads = [threading.Thread(target=first)]
+    threads[0].start()
+    assert holding.wait(10)
+    for name, mechanism in (("same", "mec_a"), ("other", "mec_b")):
+        threads.append(threading.Thread(target=writer, args=(name, mechanism)))
+        threads[-1].start()
+    time.sleep(WAIT_S)
+    assert "other" in finished and "same" not in finished
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert "same" in finished
+
+
+def test_event_ids_are_given_in_commit_order_across_mechanisms(store: PostgresStore) -> None:
+    """A second writer reaches its own mechanism at once, but its event waits for the first's
+    commit, so ids never commit out of order (the live stream resumes after the last id)."""
+    appended, release, locked_b = threading.Event(), threading.Event(), threading.Event()
+    ids: dict[str, int] = {}
+
+    def first() -> None:
+        with store.write() as tx:
+            ids["first"] = tx.append_event(event("mec_a"), [], [])
+            appended.set()
+            release.wait(10)
+
+    def second() -> None:
+        with store.write() as tx:
+            tx.mechanism("mec_b")
+            locked_b.set()
+            ids["second"] = tx.append_event(event("mec_b"), [], [])
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert appended.wait(10)
+    threads[1].start()
+    assert locked_b.wait(10)
+    time.sleep(WAIT_S)
+    assert "second" not in ids
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert ids == {"first": 1, "second": 2}
+
+
+def test_concurrent_writers_leave_gap_free_event_ids_and_log_indexes(
+    store: PostgresStore,
+) -> None:
+    def write(i: int) -> None:
+        mechanism = ("mec_a", "mec_b")[i % 2]
+        with store.write() as tx:
+            tx.append_event(event(mechanism), [], [])
+            tx.append_log_entry(
+                {
+                    "kind": "test",
+                    "mechanism_id": mechanism,
+                    "subject_id": f"s{i}",
+                    "entry_json": "{}",
+                    "salt": b"salt",
+                    "leaf_hash": bytes(32),
+                    "created_at": AT,
+                },
+                [],
+            )
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    with store.read() as tx:
+        assert [e["id"] for e in tx.events_after(None, "", 0, 100)] == list(range(1, 17))
+        assert [e["idx"] for e in tx.log_entries(0, 100)] == list(range(16))
+
+
+def test_a_mechanism_lock_after_the_log_lock_is_refused(store: PostgresStore) -> None:
+    with pytest.raises(LockOrderError), store.write() as tx:
+        tx.append_event(event("mec_a"), [], [])
+        tx.mechanism("mec_b")
+
+
+def test_two_processes_opening_a_new_database_migrate_it_once(database: Database) -> None:
+    with psycopg.connect(database.url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {database.name}_blank TEMPLATE template0")
+    blank = database.url + "_blank"
+    try:
+        results: list[list[int]] = []
+        threads = [
+            threading.Thread(target=lambda: results.append(migrate(blank))) for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        # Each version once, by whichever process came to it first.
+        versions = [version for version, _, _ in MIGRATIONS]
+        assert sorted(results[0] + results[1]) == versions
+        assert migrate(blank) == []
+        with psycopg.connect(blank) as migrated:
+            rows = migrated.execute("SELECT version FROM schema_migrations ORDER BY version")
+            assert [version for (version,) in rows] == versions
+    finally:
+        with psycopg.connect(database.url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {database.name}_blank WITH (FORCE)")

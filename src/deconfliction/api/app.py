@@ -1,4 +1,4 @@
-"""The HTTP API application: routes under /v1, health, offline docs, the error table."""
+"""The HTTP API application: routes under /v1, health, offline docs, the console, the errors."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from deconfliction import __version__
 from deconfliction.api import (
     problems,
     routes_admin,
+    routes_console,
     routes_events,
     routes_incidents,
     routes_line,
@@ -55,7 +56,11 @@ def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(DeconflictionError, problems.from_domain)
     app.add_exception_handler(RequestValidationError, problems.from_validation)
     app.add_exception_handler(StarletteHTTPException, problems.from_http)
-    app.add_middleware(Limits, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        Limits,
+        max_body_bytes=settings.max_body_bytes,
+        console_csp=routes_console.content_security_policy(settings),
+    )
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -80,4 +85,5 @@ def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_webhooks.router)
     app.include_router(routes_incidents.router)
     app.include_router(routes_proof.router)
+    app.include_router(routes_console.router)
     return app

@@ -1,4 +1,7 @@
-"""ASGI middleware: a request body size limit and security headers on every response."""
+"""ASGI middleware: a request body size limit and security headers on every response.
+
+The API's policy forbids everything; the offline docs and the web console each get their own.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from deconfliction.api.problems import MEDIA_TYPE, TABLE
+from deconfliction.api.routes_console import is_console_path
 
 API_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -26,18 +30,27 @@ DOCS_PATHS = ("/docs", "/redoc", "/static-offline-docs")
 
 
 class Limits:
-    """Refuse bodies over `max_body_bytes` with 413 (declared or streamed); add headers."""
+    """Refuse bodies over `max_body_bytes` with 413 (declared or streamed); add headers.
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    `console_csp` is the web console's Content-Security-Policy, for its paths only.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, console_csp: str) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.console_csp = (b"content-security-policy", console_csp.encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        docs = str(scope.get("path", "")).startswith(DOCS_PATHS)
-        csp = DOCS_CSP if docs else STRICT_CSP
+        path = str(scope.get("path", ""))
+        if path.startswith(DOCS_PATHS):
+            csp = DOCS_CSP
+        elif is_console_path(path):
+            csp = self.console_csp
+        else:
+            csp = STRICT_CSP
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

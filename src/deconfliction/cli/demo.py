@@ -318,6 +318,7 @@ def print_guide(scenario: Scenario, base_url: str) -> None:
         f"  deconfliction status {scenario.mechanism_id}\n"
         f"  deconfliction receipt download --out arv.json   # ARV's receipts, kept offline\n"
         f"  curl -s -H 'Authorization: Bearer {arv}' {base_url}/v1/conflicts\n"
+        f"  web console: {base_url}/  (paste a token above)\n"
         f"  API docs: {base_url}/docs",
         highlight=False,
         soft_wrap=True,

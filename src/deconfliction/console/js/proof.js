@@ -1,0 +1,273 @@
+// Proof (#/proof): your receipts, viewable and downloadable as a proof file that
+// `deconfliction receipt verify` accepts; the log's newest signed head, keys and a check in the
+// browser that the log only grew since this tab first saw it.
+
+import { query } from "./api.js";
+import { el, replace } from "./dom.js";
+import { verifyConsistency, verifyHeadSignature } from "./merkle.js";
+import { both, utc } from "./time.js";
+
+const FORMAT = "deconfliction-receipts/v1";
+const PAGE = 100;
+const FIRST_HEAD_KEY = "deconfliction.first-head";
+
+// Fetches every receipt the token may see, the newest heads and the key announcements, and the
+// consistency proofs between consecutive head sizes: the proof file `receipt download` writes.
+async function proofFile(api) {
+  const view = await api.post("/v1/log/head");
+  const heads = [view.tree_head];
+  const receipts = [];
+  let after = -1;
+  while (after !== null) {
+    const page = await api.get(`/v1/receipts${query({ after, limit: PAGE })}`);
+    receipts.push(...page.receipts);
+    heads.push(page.tree_head);
+    after = page.next_after;
+  }
+  const unique = [...new Map(heads.map((h) => [JSON.stringify(h), h])).values()];
+  unique.sort((a, b) => a.tree_size - b.tree_size);
+  const sizes = [...new Set(unique.map((h) => h.tree_size))];
+  const consistency = [];
+  for (let i = 1; i < sizes.length; i += 1) {
+    if (sizes[i - 1] > 0) {
+      consistency.push(await api.get(`/v1/log/consistency${query({ first: sizes[i - 1], second: sizes[i] })}`));
+    }
+  }
+  return {
+    document: {
+      format: FORMAT,
+      receipts,
+      tree_heads: unique,
+      consistency,
+      key_rotations: view.keys.filter((k) => k.announcement).map((k) => k.announcement),
+    },
+    firstKey: (view.keys.find((k) => !k.announcement) || view).public_key,
+  };
+}
+
+function saveFile(name, content) {
+  const blob = new Blob([`${JSON.stringify(content, null, 1)}\n`], { type: "application/json" });
+  const url = URL.createObjectURL(blob);
+  const link = el("a", { href: url, download: name, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+function receiptNode(receipt) {
+  const entry = receipt.entry;
+  return el(
+    "li",
+    {},
+    el(
+      "details",
+      {},
+      el("summary", {}, `#${receipt.leaf_index} ${entry.kind} — ${both(entry.at)}${entry.subject_id ? ` — ${entry.subject_id}` : ""}`),
+      el("pre", { class: "json" }, JSON.stringify(receipt, null, 2)),
+    ),
+  );
+}
+
+function receiptsSection(app) {
+  const list = el("ul", { class: "receipts", "aria-label": "Receipts" });
+  const more = el("button", { type: "button", hidden: true }, "Load more");
+  const status = el("p", { class: "form-status", role: "status" });
+  const download = el("button", { type: "button", class: "primary" }, "Download proof file");
+  const who = app.me.role === "operator" ? "operator" : app.me.party.code;
+  let after = -1;
+
+  async function loadPage() {
+    more.disabled = true;
+    try {
+      const page = await app.api.get(`/v1/receipts${query({ after, limit: PAGE })}`);
+      if (after === -1 && !page.receipts.length) replace(list, el("li", { class: "empty" }, "No entries yet."));
+      else list.append(...page.receipts.map(receiptNode));
+      after = page.next_after;
+      more.hidden = after === null;
+    } catch (error) {
+      replace(status, `Receipts could not be loaded: ${error.message}`);
+    } finally {
+      more.disabled = false;
+    }
+  }
+
+  download.addEventListener("click", async () => {
+    download.disabled = true;
+    replace(status, "Collecting every receipt, the newest head and the proofs between heads…");
+    try {
+      const { document: proof, firstKey } = await proofFile(app.api);
+      const name = `receipts-${who}-${new Date().toISOString().slice(0, 19).replaceAll(":", "")}Z.json`;
+      saveFile(name, proof);
+      replace(
+        status,
+        `Saved ${name}: ${proof.receipts.length} receipts, ${proof.tree_heads.length} signed heads, `,
+        `${proof.consistency.length} consistency proofs. Verify it offline, with the service's first `,
+        "public key compared through a channel you trust: ",
+        el("code", {}, `deconfliction receipt verify ${name} --key ${firstKey}`),
+      );
+    } catch (error) {
+      replace(status, `The proof file could not be made: ${error.message}`);
+    } finally {
+      download.disabled = false;
+    }
+  });
+  more.addEventListener("click", loadPage);
+  loadPage();
+
+  return el(
+    "section",
+    { class: "card", "aria-labelledby": "receipts-title" },
+    el("h2", { id: "receipts-title" }, app.me.role === "operator" ? "Every log entry" : "Your receipts"),
+    el(
+      "p",
+      {},
+      "Each entry is the service's signed statement that it recorded something at a time. The proof file ",
+      "holds them all with the signed heads they lead to; anyone can check it offline.",
+    ),
+    download,
+    status,
+    list,
+    more,
+  );
+}
+
+// The head this tab first saw (kept for the tab's life), or `head` if it is the first.
+function firstSeen(head) {
+  const kept = sessionStorage.getItem(FIRST_HEAD_KEY);
+  if (kept) return JSON.parse(kept);
+  sessionStorage.setItem(FIRST_HEAD_KEY, JSON.stringify(head));
+  return head;
+}
+
+async function check(api, first, view) {
+  const newest = view.tree_head;
+  const keyOf = (head) => view.keys.find((k) => k.key_id === head.key_id)?.public_key;
+  const signatures = await Promise.all(
+    [first, newest].map((head) => (keyOf(head) ? verifyHeadSignature(head, keyOf(head)) : false)),
+  );
+  let consistent;
+  if (first.tree_size > newest.tree_size) consistent = false;
+  else {
+    const proof = first.tree_size === newest.tree_size
+      ? { proof: [] }
+      : await api.get(`/v1/log/consistency${query({ first: first.tree_size, second: newest.tree_size })}`);
+    consistent = await verifyConsistency(first.tree_size, newest.tree_size, proof.proof, first.root_hash, newest.root_hash);
+  }
+  return { consistent, signatures };
+}
+
+function verdict(first, view, { consistent, signatures }) {
+  const newest = view.tree_head;
+  const signed = signatures.includes(null)
+    ? "This browser cannot check Ed25519 signatures, so the heads' signatures were not checked here."
+    : signatures.every(Boolean)
+      ? "Both heads' signatures verify with the keys the server presents."
+      : "A head's signature does NOT verify with the key the server presents.";
+  return el(
+    "div",
+    { class: `verdict ${consistent && !signatures.includes(false) ? "ok" : "bad"}`, role: "status" },
+    el(
+      "p",
+      { class: "verdict-line" },
+      !consistent
+        ? `NOT consistent: the log of ${first.tree_size} entries this tab first saw is not a prefix of the newest log of ${newest.tree_size} entries. The log was rewritten, or shows this tab a different history.`
+        : first.tree_size === newest.tree_size
+          ? `Consistent: the newest head has the size (${newest.tree_size} entries) and root of the first head this tab saw; once the log grows, the check shows it only grew.`
+          : `Consistent: the log of ${first.tree_size} entries this tab first saw (head of ${utc(first.timestamp)}) is a prefix of the newest log of ${newest.tree_size} entries.`,
+    ),
+    el("p", {}, signed),
+    el("p", {}, "Checked in this browser:"),
+    el(
+      "ul",
+      {},
+      el("li", {}, "the consistency proof from the server, recomputed here with SHA-256 against both heads' roots;"),
+      el("li", {}, "each head's Ed25519 signature, against the key the server names for it."),
+    ),
+    el("p", {}, "Not checked here:"),
+    el(
+      "ul",
+      {},
+      el("li", {}, "that those keys are the service's real keys: compare the first key with the other parties' through a channel you trust;"),
+      el("li", {}, "the entries themselves: receipts with ", el("code", {}, "deconfliction receipt verify"), ", the whole log with ", el("code", {}, "deconfliction audit verify"), " on the database;"),
+      el("li", {}, "whether the other parties were shown the same heads."),
+    ),
+  );
+}
+
+function keysTable(keys) {
+  return el(
+    "table",
+    { class: "keys" },
+    el("caption", {}, "The log's signing keys"),
+    el("thead", {}, el("tr", {}, ["Key id", "Public key", "Activated", "Retired", "Introduced by"].map((h) => el("th", { scope: "col" }, h)))),
+    el(
+      "tbody",
+      {},
+      keys.map((k) =>
+        el(
+          "tr",
+          {},
+          el("td", {}, el("code", {}, k.key_id)),
+          el("td", {}, el("code", { class: "wrap" }, k.public_key)),
+          el("td", {}, both(k.activated_at)),
+          el("td", {}, k.retired_at ? both(k.retired_at) : "—"),
+          el("td", {}, k.announcement ? "an announcement signed by the previous key" : "none: the first key"),
+        ),
+      ),
+    ),
+  );
+}
+
+function logSection(app) {
+  const body = el("div", {}, el("p", {}, "Loading the newest signed head…"));
+  const sign = el("button", { type: "button" }, "Sign a head now");
+  const status = el("p", { class: "form-status", role: "status" });
+
+  async function show(view) {
+    const head = view.tree_head;
+    const first = firstSeen(head);
+    const result = await check(app.api, first, view);
+    replace(
+      body,
+      el(
+        "dl",
+        { class: "head" },
+        el("dt", {}, "Entries (tree size)"), el("dd", {}, String(head.tree_size)),
+        el("dt", {}, "Root hash"), el("dd", {}, el("code", { class: "wrap" }, head.root_hash)),
+        el("dt", {}, "Signed at"), el("dd", {}, both(head.timestamp)),
+        el("dt", {}, "Key id"), el("dd", {}, el("code", {}, head.key_id)),
+      ),
+      verdict(first, view, result),
+      keysTable(view.keys),
+    );
+  }
+
+  async function run(load) {
+    sign.disabled = true;
+    try {
+      await show(await load());
+      replace(status, "");
+    } catch (error) {
+      replace(status, `The log could not be read: ${error.message}`);
+    } finally {
+      sign.disabled = false;
+    }
+  }
+
+  sign.addEventListener("click", () => run(() => app.api.post("/v1/log/head")));
+  run(() => app.api.get("/v1/log/head"));
+  return el(
+    "section",
+    { class: "card", "aria-labelledby": "log-title" },
+    el("h2", { id: "log-title" }, "The transparency log"),
+    sign,
+    status,
+    body,
+  );
+}
+
+export function mount(root, app) {
+  root.classList.add("page");
+  replace(root, el("h1", {}, "Proof"), el("div", { class: "proof-grid" }, receiptsSection(app), logSection(app)));
+}

@@ -1,0 +1,78 @@
+"""The proof page in a browser: the downloaded proof file verifies offline with the CLI, and the
+log's consistency since the tab first saw it is checked in the browser."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from cli.servers import CLI
+from playwright.sync_api import Browser, expect
+
+from .conftest import World, circle_volume, notify, screenshot, sign_in
+
+
+def test_downloaded_proof_file_verifies_offline(
+    browser: Browser, world: World, tmp_path: Path
+) -> None:
+    notify(world, "ALPHA", "Convoy for the receipt", circle_volume(36.5, 36.2, 3000))
+    alpha = sign_in(browser, world, "ALPHA", "proof", accept_downloads=True)
+    page = alpha.page
+    receipts = page.get_by_role("list", name="Receipts")
+    expect(receipts.get_by_text("notification.created").first).to_be_visible()
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download proof file").click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    proof = json.loads(saved.read_text())
+    assert proof["format"] == "deconfliction-receipts/v1"
+    assert any(r["entry"]["kind"] == "notification.created" for r in proof["receipts"])
+
+    key = world.call("ALPHA", "GET", "/v1/log/head")["keys"][0]["public_key"]
+    verified = subprocess.run(
+        [*CLI, "receipt", "verify", str(saved), "--key", key],
+        env=world.env,
+        cwd=world.cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "verified" in verified.stdout
+    saved_note = page.get_by_role("status").filter(has_text="Saved receipts-")
+    expect(saved_note).to_contain_text("deconfliction receipt verify")
+    assert alpha.errors == []
+    page.context.close()
+
+
+def test_the_log_page_checks_consistency_in_the_browser(browser: Browser, world: World) -> None:
+    operator = sign_in(browser, world, "operator", "proof")
+    page = operator.page
+    log = page.get_by_role("region", name="The transparency log")
+    expect(log.get_by_text("Consistent: the newest head has the size")).to_be_visible()
+    first_size = world.call("operator", "GET", "/v1/log/head")["tree_head"]["tree_size"]
+
+    notify(world, "BRAVO", "Grown log", circle_volume(38.5, 36.2, 3000))
+    log.get_by_role("button", name="Sign a head now").click()
+    newest = world.call("operator", "GET", "/v1/log/head")["tree_head"]["tree_size"]
+    assert newest > first_size
+    expect(log.get_by_text(f"is a prefix of the newest log of {newest} entries")).to_be_visible()
+    expect(log).to_contain_text("Both heads' signatures verify")
+    expect(log).to_contain_text("Not checked here")
+    screenshot(page, "proof")
+
+    # A first head whose root the newest log does not extend: the browser's check must fail.
+    page.evaluate(
+        """() => {
+            const head = JSON.parse(sessionStorage.getItem("deconfliction.first-head"));
+            head.root_hash = btoa(String.fromCharCode(...new Uint8Array(32)));
+            sessionStorage.setItem("deconfliction.first-head", JSON.stringify(head));
+        }"""
+    )
+    log.get_by_role("button", name="Sign a head now").click()
+    expect(log).to_contain_text("NOT consistent")
+    expect(log).to_contain_text("A head's signature does NOT verify")
+    assert operator.errors == []
+    page.context.close()

@@ -85,3 +85,13 @@ class VersionMismatch(DeconflictionError):
     def __init__(self, message: str, current_version: int) -> None:
         super().__init__(message)
         self.current_version = current_version
+
+
+class RateLimited(DeconflictionError):
+    """Too many requests: the caller must wait `retry_after_s` seconds."""
+
+    code = "rate-limited"
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)

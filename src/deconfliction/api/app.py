@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deconfliction import __version__
 from deconfliction.api import (
+    error_docs,
     problems,
     routes_admin,
     routes_console,
@@ -22,6 +23,7 @@ from deconfliction.api import (
 )
 from deconfliction.api.background import Worker, lifespan
 from deconfliction.api.limits import Limits
+from deconfliction.api.rate_limits import FailedSignIns, RateLimits, TokenBuckets
 from deconfliction.config import Settings
 from deconfliction.errors import DeconflictionError
 from deconfliction.services import log_access, scheduler, webhook_delivery
@@ -53,6 +55,10 @@ def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
     )
     app.state.context = ctx
     app.state.settings = settings
+    app.state.rate_limits = RateLimits(
+        requests=TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst),
+        sign_ins=FailedSignIns(settings.sign_in_free_failures, settings.sign_in_max_wait_s),
+    )
     app.add_exception_handler(DeconflictionError, problems.from_domain)
     app.add_exception_handler(RequestValidationError, problems.from_validation)
     app.add_exception_handler(StarletteHTTPException, problems.from_http)
@@ -86,4 +92,5 @@ def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_incidents.router)
     app.include_router(routes_proof.router)
     app.include_router(routes_console.router)
+    error_docs.document(app)
     return app

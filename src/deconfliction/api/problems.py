@@ -24,6 +24,7 @@ TABLE: dict[str, tuple[int, str]] = {
     errors.IdempotencyKeyReused.code: (422, "Idempotency key reused"),
     errors.PreconditionRequired.code: (428, "Precondition required"),
     errors.VersionMismatch.code: (412, "Version mismatch"),
+    errors.RateLimited.code: (429, "Too many requests"),
     "malformed-request": (400, "Malformed request"),
     "payload-too-large": (413, "Payload too large"),
     "method-not-allowed": (405, "Method not allowed"),
@@ -89,9 +90,12 @@ def from_domain(request: Request, error: Exception) -> JSONResponse:
     extra: dict[str, Any] = {}
     if isinstance(error, errors.InvalidInput):
         extra["errors"] = [{"field": e.field, "reason": e.reason} for e in error.errors]
+    headers = None
     if isinstance(error, errors.VersionMismatch):
         extra["current_version"] = error.current_version
-    return problem(error.code, error.message, instance=request.url.path, **extra)
+    if isinstance(error, errors.RateLimited):
+        headers = {"Retry-After": str(error.retry_after_s)}
+    return problem(error.code, error.message, instance=request.url.path, headers=headers, **extra)
 
 
 def _field_path(location: tuple[Any, ...]) -> str:

@@ -1,17 +1,20 @@
 """Benchmark: checking one new notification for conflicts against N stored volumes.
 
-For each N (default 10⁴, 10⁵, 10⁶) it builds a fresh SQLite store holding N single-volume
-notifications and measures:
+For each N (default 10⁴, 10⁵, 10⁶) it builds a fresh store holding N single-volume notifications
+— SQLite (the default), PostgreSQL (`--db postgresql://…`) or both side by side (`--db sqlite
+--db postgresql://…`) — and measures:
 
-- the index build time: inserting all N notifications and their volumes, 10,000 per write
-  transaction, exactly as the service does (`insert_notification` + `replace_volumes`);
+- the index build time: on SQLite, inserting all N notifications and their volumes, 10,000 per
+  write transaction, exactly as the service does (`insert_notification` + `replace_volumes`); on
+  PostgreSQL, the first 10,000 that way and the rest by COPY with the GiST index live (checked to
+  write the store's rows: bench/conflicts_pg.py), then ANALYZE;
 - the latency of checking one new notification through the store — the path of
-  `services.conflicts.recompute`: `box_of` → `Box.widened` → `tx.candidates` (the R*Tree query)
-  → `find_conflicts`, inside `store.read()`;
+  `services.conflicts.recompute`: `box_of` → `Box.widened` → `tx.candidates` (the R*Tree or the GiST
+  query) → `find_conflicts`, inside `store.read()`;
 - the same check by brute force: every stored volume kept in memory, a numpy party/time/altitude
   filter over all N, then the exact `find_conflicts` on the survivors. Each brute-force answer is
-  cross-checked against the store's: the sets of conflicting notifications must be equal, or the
-  run stops with an error.
+  cross-checked against every store's: the sets of conflicting notifications must be equal, or
+  the run stops with an error.
 
 The data are seeded: circles and star-shaped polygons 1–20 km across, centred uniformly in a
 600 km × 600 km square around lon 38, lat 36, over 7 days, with windows of 10 min – 6 h, altitude
@@ -40,8 +43,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
+import conflicts_pg
 import numpy as np
 import shapely
 from revision import source_revision
@@ -55,6 +59,7 @@ from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import TimeWindow, format_instant
 from deconfliction.domain.volumes import Box, Volume, box_of, parse_volume
 from deconfliction.services.context import dumps
+from deconfliction.storage.postgres.store import PostgresStore
 from deconfliction.storage.sqlite.store import SqliteStore
 
 CENTRE_LON = 38.0
@@ -85,6 +90,7 @@ class Config:
     queries: int
     brute_queries: Callable[[int], int]
     seed: int
+    databases: list[str]
     db_dir: Path | None
     parties: int
     verify: int
@@ -112,6 +118,12 @@ def _brute_counts(values: list[int], sizes: list[int]) -> Callable[[int], int]:
     return lambda n: max(min(10, base), round(base * math.sqrt(BRUTE_REFERENCE_N / n)))
 
 
+def _database(text: str) -> str:
+    if text == "sqlite" or text.startswith(("postgresql://", "postgres://")):
+        return text
+    raise argparse.ArgumentTypeError(f"neither sqlite nor a postgresql:// URL: {text}")
+
+
 def parse_args(argv: list[str] | None = None) -> Config:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -134,6 +146,13 @@ def parse_args(argv: list[str] | None = None) -> Config:
         "(default 200 → 63 at 10⁵, 20 at 10⁶), or one number per size",
     )
     parser.add_argument("--seed", type=int, default=20260601)
+    parser.add_argument(
+        "--db",
+        action="append",
+        type=_database,
+        help="sqlite (the default) or a PostgreSQL URL, whose server gets a database "
+        "<its database>_<N> per N (created, then dropped); give --db twice for both, side by side",
+    )
     parser.add_argument(
         "--db-dir",
         type=Path,
@@ -163,6 +182,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         queries=args.queries,
         brute_queries=_brute_counts(args.brute_queries, sizes),
         seed=args.seed,
+        databases=list(dict.fromkeys(args.db or ["sqlite"])),
         db_dir=args.db_dir,
         parties=args.parties,
         verify=args.verify,
@@ -408,12 +428,13 @@ def make_queries(count: int, seed: int, parties: int, rules: Rules, tag: str) ->
     return queries
 
 
-# The store.
+# The stores.
+
+Store: TypeAlias = SqliteStore | PostgresStore
 
 
-def open_store(path: Path, parties: int, rules: Rules) -> SqliteStore:
-    """A new store with the benchmark's mechanism and parties (all members)."""
-    store = SqliteStore(path)
+def set_up(store: Store, parties: int, rules: Rules) -> Store:
+    """The benchmark's mechanism and parties (all members) in a new store."""
     moment = NOW_TEXT
     with store.write() as tx:
         tx.insert_mechanism(
@@ -439,7 +460,7 @@ def open_store(path: Path, parties: int, rules: Rules) -> SqliteStore:
     return store
 
 
-def build(store: SqliteStore, data: Dataset, n: int) -> float:
+def write_through_store(store: Store, data: Dataset, n: int) -> float:
     """Insert the first n notifications, BATCH per write transaction; the seconds it took."""
     started = time.perf_counter()
     for first in range(0, n, BATCH):
@@ -453,9 +474,111 @@ def build(store: SqliteStore, data: Dataset, n: int) -> float:
     return time.perf_counter() - started
 
 
-def file_size_mb(path: Path) -> float:
-    files = [path, path.with_name(path.name + "-wal")]
-    return sum(f.stat().st_size for f in files if f.exists()) / 1e6
+@dataclass(frozen=True)
+class Fill:
+    """How a store was filled: `written` notifications through its writes, then `copied`."""
+
+    written: int
+    written_s: float
+    copied: int = 0
+    copied_s: float = 0.0
+    analyze_s: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return self.written_s + self.copied_s + self.analyze_s
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What is measured of a filled store once the checks are done."""
+
+    size_mb: float
+    index_mb: float | None = None
+    plan: str | None = None
+    profile: dict[str, np.ndarray] | None = None
+
+
+Probe: TypeAlias = tuple[str, Box]  # a party and a widened box: a candidate query
+
+
+class SqliteBackend:
+    name = "SQLite"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory
+        self.version = f"SQLite {sqlite3.sqlite_version}"
+
+    def open(self, n: int, config: Config) -> Store:
+        self.path = self.directory / f"bench-{n}.sqlite"
+        if self.path.exists():
+            raise SystemExit(f"{self.path} exists already; remove it or choose another --db-dir")
+        log(f"N = {n:,}: building the SQLite store at {self.path}")
+        return set_up(SqliteStore(self.path), config.parties, config.rules)
+
+    def fill(self, store: Store, data: Dataset, n: int) -> Fill:
+        return Fill(n, write_through_store(store, data, n))
+
+    def stored(self, store: Store, probes: list[Probe] | None) -> Stored:
+        files = [self.path, self.path.with_name(self.path.name + "-wal")]
+        return Stored(sum(f.stat().st_size for f in files if f.exists()) / 1e6)
+
+    def close(self, store: Store) -> None:
+        store.close()  # the file goes with the directory
+
+
+class PostgresBackend:
+    name = "PostgreSQL"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.scratch: conflicts_pg.Scratch | None = None
+        self.version = "PostgreSQL"
+
+    def open(self, n: int, config: Config) -> Store:
+        self.scratch = conflicts_pg.Scratch.create(self.url, n)
+        log(f"N = {n:,}: building the PostgreSQL store in database {self.scratch.name}")
+        store = set_up(PostgresStore(self.scratch.url), config.parties, config.rules)
+        self.version = conflicts_pg.server_version(self.scratch.url)
+        return store
+
+    def fill(self, store: Store, data: Dataset, n: int) -> Fill:
+        assert self.scratch is not None
+        url, written = self.scratch.url, min(n, BATCH)
+        written_s = write_through_store(store, data, written)
+        conflicts_pg.check_copy_matches_store(
+            url, data.rows[:written], data.placed[:written], data.boxes[:written]
+        )
+        started = time.perf_counter()
+        for done in conflicts_pg.bulk_fill(
+            url, data.rows[written:n], data.placed[written:n], data.boxes[written:n]
+        ):
+            log(f"  copied {done:,} ({time.perf_counter() - started:.0f} s)")
+        copied_s = time.perf_counter() - started
+        started = time.perf_counter()
+        conflicts_pg.analyze(url)
+        return Fill(written, written_s, n - written, copied_s, time.perf_counter() - started)
+
+    def stored(self, store: Store, probes: list[Probe] | None) -> Stored:
+        """Sizes; with probes (at the largest N), the first one's plan and the query's profile."""
+        assert self.scratch is not None
+        url = self.scratch.url
+        sizes = conflicts_pg.sizes(url)
+        if not probes:
+            return Stored(sizes.database_mb, sizes.index_mb)
+        plan = conflicts_pg.explain(url, MECHANISM, *probes[0])
+        return Stored(
+            sizes.database_mb, sizes.index_mb, plan, conflicts_pg.profile(url, MECHANISM, probes)
+        )
+
+    def close(self, store: Store) -> None:
+        assert self.scratch is not None
+        store.close()
+        self.scratch.drop()
+
+
+Backend: TypeAlias = SqliteBackend | PostgresBackend
 
 
 @dataclass(frozen=True)
@@ -520,15 +643,17 @@ def check_brute(data: Dataset, n: int, query: Query, rules: Rules) -> Check:
 @dataclass(frozen=True)
 class Result:
     n: int
-    build_s: float
+    backend: str
+    fill: Fill
     store_ms: np.ndarray
+    candidates_ms: np.ndarray
     brute_ms: np.ndarray
     candidates: float
     conflicts: float
     survivors: float
     split_ms: tuple[float, ...]
     checked: int
-    size_mb: float
+    stored: Stored
 
 
 def _progress(label: str, items: list[Query]) -> Iterator[Query]:
@@ -539,46 +664,78 @@ def _progress(label: str, items: list[Query]) -> Iterator[Query]:
         yield item
 
 
+@dataclass(frozen=True)
+class Brute:
+    queries: list[Query]
+    checks: list[Check]
+
+
+def measure(
+    backend: Backend,
+    n: int,
+    data: Dataset,
+    queries: list[Query],
+    warmup: list[Query],
+    config: Config,
+    brute: Brute,
+) -> Result:
+    store = backend.open(n, config)
+    try:  # the store is closed (a PostgreSQL database dropped) whatever happens
+        fill = backend.fill(store, data, n)
+        log(
+            f"  built in {fill.seconds:.1f} s ({n / fill.seconds:,.0f} volumes/s); "
+            f"checking {len(queries)}"
+        )
+        for query in warmup:
+            check_store(store, query, config.rules)
+        store_checks = [check_store(store, q, config.rules) for q in _progress("store", queries)]
+        for query, by_store, by_brute in zip(
+            brute.queries, store_checks, brute.checks, strict=False
+        ):
+            if by_store.conflicts != by_brute.conflicts:
+                raise RuntimeError(
+                    f"N={n}, {query.nid}: {backend.name} finds {sorted(by_store.conflicts)}, brute "
+                    f"force finds {sorted(by_brute.conflicts)}"
+                )
+        probes = [(q.party, box_of(q.volume).widened(config.rules)) for q in queries]
+        stored = backend.stored(store, probes if n == max(config.sizes) else None)
+    finally:
+        backend.close(store)
+    splits = np.array([c.split for c in store_checks]) * 1e3
+    return Result(
+        n=n,
+        backend=backend.name,
+        fill=fill,
+        store_ms=np.array([c.seconds for c in store_checks]) * 1e3,
+        candidates_ms=splits[:, 2],
+        brute_ms=np.array([c.seconds for c in brute.checks]) * 1e3,
+        candidates=float(np.mean([c.candidates for c in store_checks])),
+        conflicts=float(np.mean([len(c.conflicts) for c in store_checks])),
+        survivors=float(np.mean([c.candidates for c in brute.checks])),
+        split_ms=tuple(float(x) for x in splits.mean(axis=0)),
+        checked=len(brute.queries),
+        stored=stored,
+    )
+
+
 def run_size(
     n: int,
     data: Dataset,
     queries: list[Query],
     warmup: list[Query],
     config: Config,
-    directory: Path,
-) -> Result:
-    path = directory / f"bench-{n}.sqlite"
-    if path.exists():
-        raise SystemExit(f"{path} exists already; remove it or choose another --db-dir")
-    log(f"N = {n:,}: building the store at {path}")
-    store = open_store(path, config.parties, config.rules)
-    build_s = build(store, data, n)
-    log(f"  built in {build_s:.1f} s ({n / build_s:,.0f} volumes/s); checking {len(queries)}")
-    for query in warmup:
-        check_store(store, query, config.rules)
-    store_checks = [check_store(store, q, config.rules) for q in _progress("store", queries)]
-    brute = queries[: min(config.brute_queries(n), len(queries))]
-    log(f"  brute force: {len(brute)} checks")
-    brute_checks = [check_brute(data, n, q, config.rules) for q in _progress("brute", brute)]
-    for query, by_store, by_brute in zip(brute, store_checks, brute_checks, strict=False):
-        if by_store.conflicts != by_brute.conflicts:
-            raise RuntimeError(
-                f"N={n}, {query.nid}: the store finds {sorted(by_store.conflicts)}, brute force "
-                f"finds {sorted(by_brute.conflicts)}"
-            )
-    splits = np.array([c.split for c in store_checks]) * 1e3
-    return Result(
-        n=n,
-        build_s=build_s,
-        store_ms=np.array([c.seconds for c in store_checks]) * 1e3,
-        brute_ms=np.array([c.seconds for c in brute_checks]) * 1e3,
-        candidates=float(np.mean([c.candidates for c in store_checks])),
-        conflicts=float(np.mean([len(c.conflicts) for c in store_checks])),
-        survivors=float(np.mean([c.candidates for c in brute_checks])),
-        split_ms=tuple(float(x) for x in splits.mean(axis=0)),
-        checked=len(brute),
-        size_mb=file_size_mb(path),
+    backends: list[Backend],
+) -> list[Result]:
+    chosen = queries[: min(config.brute_queries(n), len(queries))]
+    log(f"N = {n:,}: brute force, {len(chosen)} checks")
+    brute = Brute(
+        chosen, [check_brute(data, n, q, config.rules) for q in _progress("brute", chosen)]
     )
+    return [measure(b, n, data, queries, warmup, config, brute) for b in backends]
+
+
+def _p(values: np.ndarray, q: int, digits: int = 2) -> str:
+    return f"{np.percentile(values, q):.{digits}f}"
 
 
 def report(results: list[Result], config: Config) -> None:
@@ -589,29 +746,63 @@ def report(results: list[Result], config: Config) -> None:
         f"{config.parties} parties; seed {config.seed}; {config.queries} store checks per N"
     )
     print(
-        "\n| N | build s | volumes/s | store p50 ms | store p99 ms | brute p50 ms | brute p99 ms "
+        "\n| N | store | build s | volumes/s | check p50 ms | check p99 ms "
+        "| tx.candidates p50 ms | tx.candidates p99 ms | brute p50 ms | brute p99 ms "
         "| mean candidates | mean conflicts | DB MB |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | --- |" + " ---: |" * 11)
     for r in results:
         print(
-            f"| {r.n:,} | {r.build_s:.1f} | {r.n / r.build_s:,.0f} "
-            f"| {np.percentile(r.store_ms, 50):.2f} | {np.percentile(r.store_ms, 99):.2f} "
-            f"| {np.percentile(r.brute_ms, 50):.1f} | {np.percentile(r.brute_ms, 99):.1f} "
-            f"| {r.candidates:.1f} | {r.conflicts:.1f} | {r.size_mb:,.0f} |"
+            f"| {r.n:,} | {r.backend} | {r.fill.seconds:.1f} | {r.n / r.fill.seconds:,.0f} "
+            f"| {_p(r.store_ms, 50)} | {_p(r.store_ms, 99)} "
+            f"| {_p(r.candidates_ms, 50)} | {_p(r.candidates_ms, 99)} "
+            f"| {_p(r.brute_ms, 50, 1)} | {_p(r.brute_ms, 99, 1)} "
+            f"| {r.candidates:.1f} | {r.conflicts:.1f} | {r.stored.size_mb:,.0f} |"
         )
     print("\nwhere a store check's time goes (mean ms), and the brute-force cross-check:")
     print(
-        "\n| N | read tx begin+end | box_of | tx.candidates | find_conflicts | store mean | "
-        "store max | brute checks cross-checked | brute survivors |"
+        "\n| N | store | read tx begin+end | box_of | tx.candidates | find_conflicts | check mean "
+        "| check max | brute checks cross-checked | brute survivors |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | --- |" + " ---: |" * 8)
     for r in results:
         split = " | ".join(f"{x:.3f}" for x in r.split_ms)
         print(
-            f"| {r.n:,} | {split} | {r.store_ms.mean():.2f} | {r.store_ms.max():.2f} "
-            f"| {r.checked}, all equal | {r.survivors:,.0f} |"
+            f"| {r.n:,} | {r.backend} | {split} | {r.store_ms.mean():.2f} "
+            f"| {r.store_ms.max():.2f} | {r.checked}, all equal | {r.survivors:,.0f} |"
         )
+    filled = [r for r in results if r.fill.copied or r.stored.index_mb is not None]
+    if filled:
+        print("\nPostgreSQL fill: the first notifications through the store's writes, the rest by")
+        print("COPY (GiST index live), then ANALYZE:")
+        print(
+            "\n| N | through the store | s | notifications/s | by COPY | s | notifications/s "
+            "| ANALYZE s | GiST index MB |"
+        )
+        print("| ---: |" + " ---: |" * 8)
+        for r in filled:
+            f = r.fill
+            copied = f"{f.copied / f.copied_s:,.0f}" if f.copied else "—"
+            print(
+                f"| {r.n:,} | {f.written:,} | {f.written_s:.1f} | {f.written / f.written_s:,.0f} "
+                f"| {f.copied:,} | {f.copied_s:.1f} | {copied} | {f.analyze_s:.1f} "
+                f"| {r.stored.index_mb:,.0f} |"
+            )
+    for r in results:
+        if r.stored.profile:
+            print(f"\n{r.backend}, N = {r.n:,}: where the candidate query's time goes (ms)\n")
+            print("| step | p50 | p99 |\n| --- | ---: | ---: |")
+            steps = {
+                **r.stored.profile,
+                "tx.candidates (+ columns and WKB decoded)": r.candidates_ms,
+            }
+            for label, spent in steps.items():
+                print(f"| {label} | {_p(spent, 50)} | {_p(spent, 99)} |")
+        if r.stored.plan:
+            print(
+                f"\nEXPLAIN (ANALYZE, BUFFERS) of the candidate query of the first measured check, "
+                f"{r.backend}, N = {r.n:,}:\n\n```\n{r.stored.plan}\n```"
+            )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -631,15 +822,21 @@ def main(argv: list[str] | None = None) -> None:
     gc.freeze()  # the in-memory copy is for brute force only: keep it out of the collector's way
     directory = config.db_dir or Path(tempfile.mkdtemp(prefix="deconfliction-bench-"))
     directory.mkdir(parents=True, exist_ok=True)
+    backends: list[Backend] = [
+        SqliteBackend(directory) if db == "sqlite" else PostgresBackend(db)
+        for db in config.databases
+    ]
     try:
-        results = [run_size(n, data, queries, warmup, config, directory) for n in config.sizes]
+        results = [
+            r for n in config.sizes for r in run_size(n, data, queries, warmup, config, backends)
+        ]
     finally:
         if config.db_dir is None:
             shutil.rmtree(directory, ignore_errors=True)
     report(results, config)
     print(
         f"\ntotal {time.perf_counter() - started:.0f} s on {os.cpu_count()} CPUs, "
-        f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}, "
+        f"Python {sys.version.split()[0]}, {', '.join(b.version for b in backends)}, "
         f"Shapely {shapely.__version__}, src/ at {revision}"
     )
 

@@ -38,11 +38,8 @@ import os
 import random
 import resource
 import shutil
-import signal
-import socket
 import sqlite3
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,10 +52,9 @@ import httpx
 import numpy as np
 import uvloop
 from revision import source_revision
+from server_process import HOST, Server, free_port, start
 
 OPERATOR = "operator-token-for-the-line-benchmark-0000000001"
-HOST = "127.0.0.1"
-READY_TIMEOUT_S = 60.0
 TARGET_RATE = 200.0
 TARGET_P99_MS = 100.0
 
@@ -128,72 +124,13 @@ def log(message: str) -> None:
 # The server.
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    url: str
-    log_path: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # uvicorn: graceful shutdown
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
-
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU of the server process so far (Linux /proc), None elsewhere."""
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def start_server(directory: Path) -> Server:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DECONFLICTION_")}
     env["DECONFLICTION_DB"] = f"sqlite:///{directory / 'line.db'}"
     env["DECONFLICTION_OPERATOR_TOKEN"] = OPERATOR
-    log_path = directory / "server.log"
-    with log_path.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "deconfliction.cli",
-                "serve",
-                "--host",
-                HOST,
-                "--port",
-                str(port),
-            ],
-            env=env,
-            cwd=directory,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(process, f"http://{HOST}:{port}", log_path)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise SystemExit(f"the server was not ready in {READY_TIMEOUT_S:.0f} s")
+    command = [sys.executable, "-m", "deconfliction.cli", "serve", "--host", HOST]
+    return start([*command, "--port", str(port)], env, directory, port, directory / "server.log")
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,8 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import shutil
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,11 +47,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import notify_http
+import server_process
+from notify_report import report
 from revision import source_revision
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-TARGET = 0.15
 BATCH = 10_000
 WORKER_FLAG = "--worker"
 DB_NAME = "bench.sqlite"
@@ -75,6 +75,16 @@ class Config:
     timeout: float
     keep: Path | None
     profile: Path | None
+    via: str
+    concurrency: int
+
+    @property
+    def in_process(self) -> bool:
+        return self.via in ("both", "in-process")
+
+    @property
+    def over_http(self) -> bool:
+        return self.via in ("both", "http")
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -118,6 +128,19 @@ def parse_args(argv: list[str] | None = None) -> Config:
         help="also write a cProfile of each run's timed loop here (slows it)",
     )
     parser.add_argument(
+        "--via",
+        choices=("both", "in-process", "http"),
+        default="both",
+        help="time notifies through the use case in-process, through a real server over HTTP, "
+        "or both in each round (default both)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="notifies in flight at once over HTTP (default 8)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="smoke run only: N = 2000, 60 notifies, 5 warm-up"
     )
     args = parser.parse_args(argv)
@@ -125,6 +148,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
         args.n, args.notifies, args.warmup = 2_000, 60, 5
     if args.n < 1 or args.notifies < 1 or args.rounds < 1 or args.warmup < 0:
         parser.error("--n, --notifies and --rounds must be positive, --warmup not negative")
+    if not 1 <= args.concurrency <= 256:
+        parser.error("--concurrency must be 1–256")
+    if args.profile is not None and args.via != "in-process":
+        parser.error("--profile profiles the in-process runs: give --via in-process with it")
     return Config(
         n=args.n,
         notifies=args.notifies,
@@ -136,6 +163,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         timeout=args.timeout,
         keep=args.keep,
         profile=args.profile,
+        via=args.via,
+        concurrency=args.concurrency,
     )
 
 
@@ -291,35 +320,46 @@ def _bodies(count: int, seed: int, parties: int) -> list[tuple[str, dict[str, An
     ]
 
 
-def worker_run(spec: dict[str, Any]) -> dict[str, Any]:
-    """Time M notifies through the revision's `notify` on a copy of its prefilled store."""
-    import gc
+def open_bench_context(spec: dict[str, Any]) -> Any:
+    """The revision's service context over the store copy, on a clock that starts at the
+    benchmark's "now" (the stored notifications' present) and runs with real time."""
     from datetime import timedelta
 
     import conflicts as gen
-    import numpy as np
 
-    from deconfliction.services.context import Actor, Context
-    from deconfliction.services.notifications import notify
+    from deconfliction.services.context import Context
 
-    source = _check_source(spec)
-    has_log = _has_log()
     path = Path(spec["db"])
     base = time.perf_counter()
 
     def clock() -> Any:
         return gen.NOW + timedelta(seconds=time.perf_counter() - base)
 
-    if has_log:
+    if _has_log():
         from deconfliction.runtime import open_context
 
         ctx, created = open_context(f"sqlite:///{path}", clock=clock)
         if created:
             raise SystemExit("the prefilled store's signing key was not found beside the copy")
-    else:
-        from deconfliction.storage import open_store
+        return ctx
+    from deconfliction.storage import open_store
 
-        ctx = Context(store=open_store(f"sqlite:///{path}"), clock=clock)
+    return Context(store=open_store(f"sqlite:///{path}"), clock=clock)
+
+
+def worker_run(spec: dict[str, Any]) -> dict[str, Any]:
+    """Time M notifies through the revision's `notify` on a copy of its prefilled store."""
+    import gc
+
+    import conflicts as gen
+    import numpy as np
+
+    from deconfliction.services.context import Actor
+    from deconfliction.services.notifications import notify
+
+    source = _check_source(spec)
+    has_log = _has_log()
+    ctx = open_bench_context(spec)
     actors = {
         gen.party_id(p): Actor(_token_id(gen.party_id(p)), gen.party_id(p))
         for p in range(spec["parties"])
@@ -408,6 +448,10 @@ def _time_the_log() -> dict[str, float]:
 
 def worker_main(argv: list[str]) -> None:
     role, spec = argv[0], json.loads(argv[1])
+    if role == "serve":
+        _check_source(spec)
+        notify_http.worker_serve(spec, open_bench_context)
+        return
     result = worker_fill(spec) if role == "fill" else worker_run(spec)
     print(json.dumps(result))
 
@@ -429,16 +473,25 @@ def _git(*args: str) -> str:
     ).stdout.strip()
 
 
-def spawn(variant: Variant, role: str, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Run one worker with PYTHONPATH at the variant's src; its JSON result."""
-    env = dict(os.environ)
+def worker_env(variant: Variant) -> dict[str, str]:
+    """The environment of a worker: PYTHONPATH at the variant's src (and bench/)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DECONFLICTION_")}
     env["PYTHONPATH"] = os.pathsep.join([str(variant.src), str(BENCH)])
     if variant.src.resolve() != (ROOT / "src").resolve():
         env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave the baseline's checkout as it was
+    return env
+
+
+def worker_command(variant: Variant, role: str, spec: dict[str, Any]) -> list[str]:
     spec = {**spec, "src": str(variant.src), "label": variant.label}
+    return [sys.executable, str(Path(__file__).resolve()), WORKER_FLAG, role, json.dumps(spec)]
+
+
+def spawn(variant: Variant, role: str, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Run one worker with PYTHONPATH at the variant's src; its JSON result."""
     process = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), WORKER_FLAG, role, json.dumps(spec)],
-        env=env,
+        worker_command(variant, role, spec),
+        env=worker_env(variant),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=None,  # the worker's progress goes straight to our stderr
@@ -466,24 +519,6 @@ def copy_store(template: Path, target: Path) -> Path:
         if item.name.startswith(DB_NAME):
             shutil.copy2(item, target / item.name)
     return target / DB_NAME
-
-
-def machine() -> dict[str, str]:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": str(os.cpu_count()),
-        "cpu": model,
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "system": f"{platform.system()} {platform.release()}",
-    }
 
 
 def _load() -> str:
@@ -529,33 +564,23 @@ def measure(config: Config, work: Path) -> None:
         if [f["has_log"] for f in fills.values()] != [False, True]:
             raise SystemExit("expected the baseline without the log and src/ with it")
         runs: dict[str, list[dict[str, Any]]] = {v.label: [] for v in variants}
+        served: dict[str, list[dict[str, Any]]] = {v.label: [] for v in variants}
+        bodies = None
+        if config.over_http:
+            bodies = (
+                _bodies(config.warmup, config.seed + 2, config.parties),
+                _bodies(config.notifies, config.seed + 1, config.parties),
+            )
         for r in range(1, config.rounds + 1):
             for v in variants:
-                target = work / f"run-{r}-{'b' if v is variants[0] else 'c'}"
-                db = copy_store(v.template, target)
-                spec = {
-                    "db": str(db),
-                    "notifies": config.notifies,
-                    "warmup": config.warmup,
-                    "seed": config.seed,
-                    "parties": config.parties,
-                    "profile": None,
-                }
-                if config.profile is not None:
-                    config.profile.mkdir(parents=True, exist_ok=True)
-                    name = f"round{r}-{'baseline' if v is variants[0] else 'current'}.pstats"
-                    spec["profile"] = str((config.profile / name).resolve())
-                load = _load()
-                log(f"round {r}: {v.label} ({v.revision}), {config.notifies:,} notifies")
-                result = spawn(v, "run", spec, config.timeout)
+                tag = f"{r}-{'b' if v is variants[0] else 'c'}"
+                if config.in_process:
+                    result = run_in_process(config, v, work / f"run-{tag}", r, variants)
+                    runs[v.label].append(result)
+                if bodies is not None:
+                    result = run_over_http(config, v, work / f"http-{tag}", r, bodies)
+                    served[v.label].append(result)
                 digests[v.label].add(tree_digest(v.src))
-                result["load"] = load
-                runs[v.label].append(result)
-                log(
-                    f"  {result['per_s']:.1f} notifies/s, p50 {result['p50_ms']:.2f} ms, "
-                    f"p99 {result['p99_ms']:.2f} ms (load before: {load})"
-                )
-                shutil.rmtree(target)
         if config.keep is not None:
             config.keep.mkdir(parents=True, exist_ok=True)
             for v in variants:
@@ -567,108 +592,73 @@ def measure(config: Config, work: Path) -> None:
             check=False,
         )
     changed = [label for label, seen in digests.items() if len(seen) > 1]
-    report(config, variants, fills, runs, time.perf_counter() - started, changed)
+    report(config, variants, fills, runs, served, time.perf_counter() - started, changed)
 
 
-def report(
+def run_in_process(
+    config: Config, v: Variant, target: Path, r: int, variants: list[Variant]
+) -> dict[str, Any]:
+    """One timed in-process run of a variant on a fresh copy of its store."""
+    db = copy_store(v.template, target)
+    spec = {
+        "db": str(db),
+        "notifies": config.notifies,
+        "warmup": config.warmup,
+        "seed": config.seed,
+        "parties": config.parties,
+        "profile": None,
+    }
+    if config.profile is not None:
+        config.profile.mkdir(parents=True, exist_ok=True)
+        name = f"round{r}-{'baseline' if v is variants[0] else 'current'}.pstats"
+        spec["profile"] = str((config.profile / name).resolve())
+    load = _load()
+    log(f"round {r}: {v.label} ({v.revision}), {config.notifies:,} notifies in-process")
+    result = spawn(v, "run", spec, config.timeout)
+    result["load"] = load
+    log(
+        f"  {result['per_s']:.1f} notifies/s, p50 {result['p50_ms']:.2f} ms, "
+        f"p99 {result['p99_ms']:.2f} ms (load before: {load})"
+    )
+    shutil.rmtree(target)
+    return result
+
+
+def run_over_http(
     config: Config,
-    variants: list[Variant],
-    fills: dict[str, dict[str, Any]],
-    runs: dict[str, list[dict[str, Any]]],
-    seconds: float,
-    changed: list[str],
-) -> None:
-    without, with_log = (v.label for v in variants)
-    print(
-        f"\nnotify throughput at N = {config.n:,} stored notifications: {config.notifies:,} "
-        f"timed notifies per run (after {config.warmup} warm-up), sequential, one thread, "
-        f"in-process; {config.rounds} rounds of A, B; {config.parties} parties; "
-        f"seed {config.seed}"
-    )
-    print(
-        "\n| round | variant | revision | notifies/s | p50 ms | p99 ms | mean ms | CPU ms "
-        "| CPU/wall | in log ms | conflicts | log entries | log size before | load avg before |"
-    )
-    print(
-        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| --- |"
-    )
-    for r in range(config.rounds):
-        for v in variants:
-            x = runs[v.label][r]
-            print(
-                f"| {r + 1} | {v.label} | `{v.revision}` | {x['per_s']:.1f} | {x['p50_ms']:.2f} "
-                f"| {x['p99_ms']:.2f} | {x['mean_ms']:.2f} "
-                f"| {x['cpu_s'] * 1e3 / x['notifies']:.2f} | {x['cpu_s'] / x['wall_s']:.2f} "
-                f"| {_in_log(x)} "
-                f"| {x['conflicts_per_notify']:.2f} | {x['log_entries_per_notify']:.2f} "
-                f"| {x['log_before']:,} | {x['load']} |"
-            )
+    v: Variant,
+    target: Path,
+    r: int,
+    bodies: tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]],
+) -> dict[str, Any]:
+    """One timed run through the variant's real server on a fresh copy of its store."""
+    import conflicts as gen
 
-    print(
-        "\n*mean ms* and *CPU ms* are per notify (CPU: the worker process's, user + system); "
-        "*in log ms*: mean time per notify inside `ledger.record` + `ledger.with_receipt`; "
-        "*conflicts* and *log entries*: per notify"
+    db = copy_store(v.template, target)
+    port = server_process.free_port()
+    spec = {"db": str(db), "port": port}
+    load = _load()
+    log(
+        f"round {r}: {v.label} ({v.revision}), {config.notifies:,} notifies over HTTP, "
+        f"{config.concurrency} in flight"
     )
-
-    def med(label: str, key: str) -> float:
-        return statistics.median(x[key] for x in runs[label])
-
-    print(
-        "\n| variant | median notifies/s | median p50 ms | median p99 ms | median CPU ms "
-        "| median in log ms |"
+    server = server_process.start(
+        worker_command(v, "serve", spec), worker_env(v), ROOT, port, target / "server.log"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for v in variants:
-        cpu = statistics.median(x["cpu_s"] * 1e3 / x["notifies"] for x in runs[v.label])
-        in_log = statistics.median(sum(x["in_log_ms"].values()) for x in runs[v.label])
-        print(
-            f"| {v.label} (`{v.revision}`) | {med(v.label, 'per_s'):.1f} "
-            f"| {med(v.label, 'p50_ms'):.2f} | {med(v.label, 'p99_ms'):.2f} | {cpu:.2f} "
-            f"| {in_log:.2f} |"
-        )
-    per_round = [
-        1 - b["per_s"] / a["per_s"] for a, b in zip(runs[without], runs[with_log], strict=True)
-    ]
-    # Each round's pair ran back to back, so the pairs' costs are compared, not the medians of
-    # each variant taken separately (which can pair a fast round of one with a slow of the other).
-    cost = statistics.median(per_round)
-    rounds_text = ", ".join(f"{c:+.1%}" for c in per_round)
-    print(
-        f"\nlog cost = 1 − (notifies/s with log / without): per round {rounds_text}; "
-        f"median of the rounds **{cost:.1%}**"
+    try:
+        result = notify_http.drive(server, gen.MECHANISM, *bodies, config.concurrency)
+    finally:
+        server.stop()
+    if result["receipts"] != (config.notifies if v.label == "with log" else 0):
+        raise SystemExit(f"{result['receipts']} answers of {v.label} carried a receipt")
+    result["load"] = load
+    log(
+        f"  {result['per_s']:.1f} notifies/s, p50 {result['p50_ms']:.2f} ms, "
+        f"p99 {result['p99_ms']:.2f} ms, server CPU {result['cpu_s'] * 1e3 / config.notifies:.2f}"
+        f" ms a notify (load before: {load})"
     )
-    met = cost <= TARGET
-    print(
-        f"\nverdict: the transparency log costs {cost:.1%} of notify throughput at "
-        f"N = {config.n:,} — target ≤ {TARGET:.0%}: **{'MET' if met else 'NOT MET'}**"
-        + ("" if config.n >= 100_000 else f" (N = {config.n:,} is below the target's 10⁵)")
-    )
-    facts = machine()
-    print(
-        f"\nrevisions: without log `{variants[0].revision}` (--baseline {config.baseline}), "
-        f"with log `{variants[1].revision}` (src/)"
-    )
-    print(
-        f"machine: nproc {facts['nproc']}, {facts['cpu']}, {facts['system']}; "
-        f"Python {facts['python']}, SQLite {facts['sqlite']}"
-    )
-    for label in changed:
-        print(f"**warning**: the {label} source changed while it was being measured")
-    f0, f1 = fills[without], fills[with_log]
-    print(
-        f"stores: {f0['db_mb']:.0f} MB without log, {f1['db_mb']:.0f} MB with log "
-        f"({f1['log_size']:,} log entries prefilled); fill {f0['store_s']:.0f} s / "
-        f"{f1['store_s']:.0f} s; total {seconds:.0f} s"
-    )
-
-
-def _in_log(run: dict[str, Any]) -> str:
-    spent = run["in_log_ms"]
-    if not spent:
-        return "–"
-    parts = " + ".join(f"{spent[name]:.2f}" for name in ("record", "with_receipt"))
-    return f"{sum(spent.values()):.2f} ({parts})"
+    shutil.rmtree(target)
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:

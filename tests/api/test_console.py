@@ -113,6 +113,9 @@ def test_path_traversal_and_hidden_or_unknown_files_are_refused(client: CheckedC
         "/console/.hidden.js",
         "/console/js",
         "/console/missing.js",
+        "/console/%00",
+        "/console/js/main%00.js",
+        "/console/" + "a" * 5_000 + ".js",  # longer than a file name may be
     ]:
         response = client.get(path)
         assert response.status_code == 404, path

@@ -49,14 +49,19 @@ def content_security_policy(settings: Settings) -> str:
 
 
 def _file(relative: str) -> FileResponse:
-    target = (CONSOLE_DIR / relative).resolve()
-    media_type = "text/plain; charset=utf-8" if target.name == LICENSE_FILE else None
-    media_type = media_type or MEDIA_TYPES.get(target.suffix)
-    hidden = any(part.startswith(".") for part in Path(relative).parts)
-    if hidden or media_type is None or not target.is_relative_to(CONSOLE_DIR):
-        raise NotFound(f"no console file {relative}")
-    if not target.is_file():
-        raise NotFound(f"no console file {relative}")
+    missing = NotFound(f"no console file {relative[:200]}")
+    if "\x00" in relative:  # no file has one; the file system would refuse it with an error
+        raise missing
+    try:
+        target = (CONSOLE_DIR / relative).resolve()
+        media_type = "text/plain; charset=utf-8" if target.name == LICENSE_FILE else None
+        media_type = media_type or MEDIA_TYPES.get(target.suffix)
+        hidden = any(part.startswith(".") for part in Path(relative).parts)
+        shown = not hidden and media_type is not None and target.is_relative_to(CONSOLE_DIR)
+        if not (shown and target.is_file()):
+            raise missing
+    except OSError:  # e.g. a name longer than the file system allows
+        raise missing from None
     return FileResponse(target, media_type=media_type)
 
 

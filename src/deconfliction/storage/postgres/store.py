@@ -72,18 +72,23 @@ class PostgresStore:
             name="deconfliction",
         )
 
+    # Each transaction names its isolation level in its BEGIN (psycopg builds the statement from
+    # the connection's `isolation_level`): one round trip, not a BEGIN and a SET TRANSACTION.
+
     @contextmanager
     def write(self) -> Iterator[PostgresTransaction]:
         """One use case's writes in one READ COMMITTED transaction, committed when it ends."""
-        with self._pool.connection() as connection, connection.transaction():
-            yield PostgresTransaction(Sql(connection), writing=True)
+        with self._pool.connection() as connection:
+            connection.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
+            with connection.transaction():
+                yield PostgresTransaction(Sql(connection), writing=True)
 
     @contextmanager
     def read(self) -> Iterator[PostgresTransaction]:
         """A consistent snapshot (REPEATABLE READ), rolled back when done."""
         with self._pool.connection() as connection:
+            connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             with connection.transaction(force_rollback=True):
-                connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 yield PostgresTransaction(Sql(connection), writing=False)
 
     def ping(self) -> bool:

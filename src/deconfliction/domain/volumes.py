@@ -96,6 +96,42 @@ def box_of(volume: Volume) -> Box:
     )
 
 
+# A lon/lat box says nothing of altitude or time: its search box spans every band and moment a
+# volume can have (parse_altitude keeps altitudes far inside, instants lie in years 1..9999).
+ANY_ALTITUDE_M = (-1e7, 1e7)
+ANY_MOMENT_S = (-1e12, 1e12)
+ROUNDING = 1e-12
+
+
+def _range(values: list[float]) -> tuple[float, float]:
+    return min(values), max(values)
+
+
+def lonlat_box(west: float, south: float, east: float, north: float) -> Box:
+    """The search box of a west,south,east,north rectangle in degrees (west ≤ east, south ≤
+    north): it holds the unit vector of every point of the rectangle, so every volume whose area
+    meets the rectangle has a box that meets it; the exact test is the caller's."""
+    lam, phi = np.radians([west, east]), np.radians([south, north])
+    cos_lon = [*np.cos(lam)] + ([1.0] if west <= 0.0 <= east else [])
+    cos_lon += [-1.0] if west <= -180.0 or east >= 180.0 else []
+    sin_lon = [*np.sin(lam)] + ([1.0] if west <= 90.0 <= east else [])
+    sin_lon += [-1.0] if west <= -90.0 <= east else []
+    cos_lat = [*np.cos(phi)] + ([1.0] if south <= 0.0 <= north else [])
+    lat_lo, lat_hi = _range(cos_lat)
+    low, high = [], []
+    for factor in (cos_lon, sin_lon):  # x = cos φ cos λ, y = cos φ sin λ: corner products bound
+        lon_lo, lon_hi = _range(factor)
+        products = [a * b for a in (lat_lo, lat_hi) for b in (lon_lo, lon_hi)]
+        low.append(min(products) - ROUNDING)
+        high.append(max(products) + ROUNDING)
+    low.append(float(np.sin(phi[0])) - ROUNDING)
+    high.append(float(np.sin(phi[1])) + ROUNDING)
+    return Box(
+        (float(low[0]), float(low[1]), low[2], ANY_ALTITUDE_M[0], ANY_MOMENT_S[0]),
+        (float(high[0]), float(high[1]), high[2], ANY_ALTITUDE_M[1], ANY_MOMENT_S[1]),
+    )
+
+
 def parse_volume(data: Any, field: str, *, rules: Rules, now: datetime) -> Volume:
     """Validate one volume object against the mechanism's rules."""
     if not isinstance(data, dict):

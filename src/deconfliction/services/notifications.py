@@ -10,7 +10,7 @@ from deconfliction.domain.conflicts import Placed
 from deconfliction.domain.lifecycle import KINDS, STATES, is_late, state_at
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import format_instant, from_epoch, parse_instant
-from deconfliction.domain.volumes import Box, Volume, box_of, parse_volumes
+from deconfliction.domain.volumes import Box, Volume, box_of, lonlat_box, parse_volumes
 from deconfliction.errors import (
     FieldError,
     InvalidInput,
@@ -422,8 +422,10 @@ def list_notifications(
         need_to_know = actor.party_id is not None and rules.disclosure != "full"
         views: list[dict[str, Any]] = []
         offset = 0
-        # The bbox test needs the views' geometry, so it runs here; pages are read until `limit`
-        # views match, so a bbox never hides matches that come after the first page.
+        within = lonlat_box(*bbox) if bbox is not None else None
+        # The store gives the notifications whose indexed boxes meet the bbox; the exact test
+        # needs the views' geometry, so it runs here; pages are read until `limit` views match,
+        # so a bbox never hides matches that come after the first page.
         while len(views) < limit:
             rows = tx.notifications(
                 mechanism_id,
@@ -434,6 +436,7 @@ def list_notifications(
                 end=window["end"],
                 limit=limit,
                 offset=offset,
+                within=within,
             )
             page = [
                 notification_view(tx, r, actor, policy=rules.disclosure, now=moment) for r in rows

@@ -174,6 +174,16 @@ class PostgresTransaction(
     def remove_volumes(self, notification_id: str) -> None:
         self.db.execute("DELETE FROM volumes WHERE notification_id = ?", (notification_id,))
 
+    INDEXED_WITHIN = (
+        f"SELECT notification_id FROM volumes WHERE mechanism_id = ? AND area &&& {AREA} "
+        f"AND altitude && {RANGE} AND span && {RANGE}"
+    )
+
+    @staticmethod
+    def within_values(mechanism_id: str, box: Box) -> list[Any]:
+        """The parameters of INDEXED_WITHIN."""
+        return [mechanism_id, *box_values(box)]
+
     def candidates(self, mechanism_id: str, party_id: str, box: Box) -> Candidates:
         """Other parties' indexed volumes in the mechanism whose boxes touch `box`."""
         self.lock_mechanism(mechanism_id)

@@ -265,14 +265,23 @@ class SqliteTransaction(LineQueries, DeliveryQueries, LedgerQueries, IncidentQue
         end: float | None,
         limit: int,
         offset: int = 0,
+        within: Box | None = None,
     ) -> list[dict[str, Any]]:
         """Notifications of a mechanism, filtered.
 
         `visible_to` keeps a party's own notifications and those in a conflict with one of them
-        (the need-to-know candidates); None keeps all.
+        (the need-to-know candidates); None keeps all. `within` keeps those with a volume whose
+        indexed box meets it (candidates: the exact test is the caller's).
         """
-        where = ["mechanism_id = ?"]
-        args: list[Any] = [mechanism_id]
+        # With `within`, the index query names the mechanism and gives a few ids to look up;
+        # with the mechanism also named here, SQLite would scan all of its notifications.
+        where: list[str]
+        args: list[Any]
+        if within is None:
+            where, args = ["mechanism_id = ?"], [mechanism_id]
+        else:
+            where = [f"id IN ({self.INDEXED_WITHIN})"]
+            args = self.within_values(mechanism_id, within)
         if visible_to is not None:
             where.append(
                 "(party_id = ? OR id IN (SELECT notification_b FROM conflicts WHERE party_a = ? "
@@ -349,6 +358,17 @@ class SqliteTransaction(LineQueries, DeliveryQueries, LedgerQueries, IncidentQue
             (notification_id,),
         )
         self.db.execute("DELETE FROM volumes WHERE notification_id = ?", (notification_id,))
+
+    INDEXED_WITHIN = (
+        "SELECT v.notification_id FROM volume_index i JOIN volumes v ON v.id = i.id "
+        "WHERE i.x1 >= ? AND i.x0 <= ? AND i.y1 >= ? AND i.y0 <= ? AND i.z1 >= ? AND i.z0 <= ? "
+        "AND i.a1 >= ? AND i.a0 <= ? AND i.t1 >= ? AND i.t0 <= ? AND i.mechanism_id = ?"
+    )
+
+    @staticmethod
+    def within_values(mechanism_id: str, box: Box) -> list[Any]:
+        """The parameters of INDEXED_WITHIN."""
+        return [*_rtree_box(box), mechanism_id]
 
     def candidates(self, mechanism_id: str, party_id: str, box: Box) -> Candidates:
         """Other parties' indexed volumes in the mechanism whose boxes touch `box`."""

@@ -43,9 +43,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-import conflicts_pg
 import numpy as np
 import shapely
 from revision import source_revision
@@ -59,8 +58,12 @@ from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import TimeWindow, format_instant
 from deconfliction.domain.volumes import Box, Volume, box_of, parse_volume
 from deconfliction.services.context import dumps
-from deconfliction.storage.postgres.store import PostgresStore
 from deconfliction.storage.sqlite.store import SqliteStore
+
+if TYPE_CHECKING:  # imported when a PostgreSQL URL is given: the SQLite side runs without them
+    import conflicts_pg
+
+    from deconfliction.storage.postgres.store import PostgresStore
 
 CENTRE_LON = 38.0
 CENTRE_LAT = 36.0
@@ -430,7 +433,7 @@ def make_queries(count: int, seed: int, parties: int, rules: Rules, tag: str) ->
 
 # The stores.
 
-Store: TypeAlias = SqliteStore | PostgresStore
+Store: TypeAlias = "SqliteStore | PostgresStore"
 
 
 def set_up(store: Store, parties: int, rules: Rules) -> Store:
@@ -537,6 +540,10 @@ class PostgresBackend:
         self.version = "PostgreSQL"
 
     def open(self, n: int, config: Config) -> Store:
+        import conflicts_pg
+
+        from deconfliction.storage.postgres.store import PostgresStore
+
         self.scratch = conflicts_pg.Scratch.create(self.url, n)
         log(f"N = {n:,}: building the PostgreSQL store in database {self.scratch.name}")
         store = set_up(PostgresStore(self.scratch.url), config.parties, config.rules)
@@ -544,6 +551,8 @@ class PostgresBackend:
         return store
 
     def fill(self, store: Store, data: Dataset, n: int) -> Fill:
+        import conflicts_pg
+
         assert self.scratch is not None
         url, written = self.scratch.url, min(n, BATCH)
         written_s = write_through_store(store, data, written)
@@ -562,6 +571,8 @@ class PostgresBackend:
 
     def stored(self, store: Store, probes: list[Probe] | None) -> Stored:
         """Sizes; with probes (at the largest N), the first one's plan and the query's profile."""
+        import conflicts_pg
+
         assert self.scratch is not None
         url = self.scratch.url
         sizes = conflicts_pg.sizes(url)

@@ -48,13 +48,13 @@ from pathlib import Path
 from typing import Any
 
 import notify_http
+import prefill
 import server_process
 from notify_report import report
 from revision import source_revision
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-BATCH = 10_000
 WORKER_FLAG = "--worker"
 DB_NAME = "bench.sqlite"
 KEY_SUFFIX = ".signing-key"  # where runtime.open_context keeps a SQLite store's key
@@ -175,23 +175,6 @@ def log(message: str) -> None:
 # The subprocesses: each imports `deconfliction` from the PYTHONPATH it was given.
 
 
-def _rules() -> Any:
-    from deconfliction.domain.rules import Rules
-
-    # bench/conflicts.py's rules; every other rule at its default.
-    return Rules(horizontal_separation_m=1_000.0, vertical_separation_m=300.0, time_buffer_min=10.0)
-
-
-def _token_id(party: str) -> str:
-    return f"tok-{party}"
-
-
-def _has_log() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("deconfliction.services.ledger") is not None
-
-
 def _check_source(spec: dict[str, Any]) -> str:
     import deconfliction
 
@@ -203,99 +186,34 @@ def _check_source(spec: dict[str, Any]) -> str:
 
 
 def worker_fill(spec: dict[str, Any]) -> dict[str, Any]:
-    """Build the prefilled store of one revision through its own code."""
-    import inspect
-
+    """Build the prefilled store of one revision through its own code (bench/prefill.py)."""
     import conflicts as gen
 
-    from deconfliction.services import notifications
-    from deconfliction.services.context import Actor
-    from deconfliction.services.events import record_event
+    from deconfliction.storage.sqlite.store import SqliteStore
 
     source = _check_source(spec)
-    has_log = _has_log()
-    rules = _rules()
     path = Path(spec["db"])
     started = time.perf_counter()
     gen.log(f"  [{spec['label']}] generating {spec['n']:,} volumes (seed {spec['seed']})")
-    data = gen.generate(spec["n"], spec["seed"], spec["parties"], 200, rules)
+    data = gen.generate(spec["n"], spec["seed"], spec["parties"], 200, prefill.rules())
     generated = time.perf_counter() - started
-    store = gen.open_store(path, spec["parties"], rules)
-    with store.write() as tx:
-        for p in range(spec["parties"]):
-            party = gen.party_id(p)
-            tx.insert_token(
-                {
-                    "id": _token_id(party),
-                    "token_hash": hashlib.sha256(party.encode()).hexdigest(),
-                    "party_id": party,
-                    "label": "bench",
-                    "created_at": gen.NOW_TEXT,
-                }
-            )
-    keys = None
-    if has_log:
-        from deconfliction.services.service_keys import open_keys
-
-        # The service's first start: its key created beside the store and registered in it.
-        keys, _ = open_keys(store, path.with_name(path.name + KEY_SUFFIX), gen.NOW)
-    logged = "content" in inspect.signature(record_event).parameters
-    digest = hashlib.sha256()
+    store = gen.set_up(SqliteStore(path), spec["parties"], prefill.rules())
+    prefill.add_tokens(store, spec["parties"])
+    keys = prefill.open_service_keys(store, path.with_name(path.name + KEY_SUFFIX))
     filled_at = time.perf_counter()
-    for first in range(0, spec["n"], BATCH):
-        with store.write() as tx:
-            for i in range(first, min(first + BATCH, spec["n"])):
-                row = data.rows[i]
-                digest.update(row["volumes_json"].encode())
-                actor = Actor(_token_id(row["party_id"]), row["party_id"])
-                tx.insert_notification(row)
-                tx.insert_revision(
-                    {
-                        "notification_id": row["id"],
-                        "version": 1,
-                        "kind": row["kind"],
-                        "title": row["title"],
-                        "reference": row["reference"],
-                        "volumes_json": row["volumes_json"],
-                        "late": row["late"],
-                        "received_at": row["created_at"],
-                        "token_id": actor.token_id,
-                    }
-                )
-                tx.replace_volumes(row, [(data.placed[i], data.boxes[i])])
-                extra = {"by": actor, "content": notifications.content_of(row)} if logged else {}
-                record_event(
-                    tx,
-                    gen.MECHANISM,
-                    "notification.created",
-                    row["id"],
-                    notifications._audience(tx, row, rules),
-                    {"notification_id": row["id"], "version": 1, "late": False},
-                    gen.NOW_TEXT,
-                    **extra,
-                )
-        done = min(first + BATCH, spec["n"])
-        if done % 50_000 == 0 and done < spec["n"]:
-            elapsed = time.perf_counter() - filled_at
-            gen.log(f"  [{spec['label']}] stored {done:,} ({elapsed:.0f} s)")
-    log_size = 0
-    if keys is not None:
-        from deconfliction.services import ledger
-
-        with store.write() as tx:
-            ledger.sign_if_grown(tx, keys.current, gen.NOW)
-            log_size = tx.log_size()
+    digest = prefill.store_notifications(store, data, spec["n"], spec["label"])
+    log_size = prefill.sign_head(store, keys)
     stored_s = time.perf_counter() - filled_at
     checkpoint = sqlite3.connect(path)
     checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     checkpoint.close()
     return {
         "source": source,
-        "has_log": has_log,
+        "has_log": prefill.has_log(),
         "log_size": log_size,
         "generate_s": generated,
         "store_s": stored_s,
-        "data_sha256": digest.hexdigest(),
+        "data_sha256": digest,
         "db_mb": path.stat().st_size / 1e6,
     }
 
@@ -335,7 +253,7 @@ def open_bench_context(spec: dict[str, Any]) -> Any:
     def clock() -> Any:
         return gen.NOW + timedelta(seconds=time.perf_counter() - base)
 
-    if _has_log():
+    if prefill.has_log():
         from deconfliction.runtime import open_context
 
         ctx, created = open_context(f"sqlite:///{path}", clock=clock)
@@ -358,10 +276,10 @@ def worker_run(spec: dict[str, Any]) -> dict[str, Any]:
     from deconfliction.services.notifications import notify
 
     source = _check_source(spec)
-    has_log = _has_log()
+    has_log = prefill.has_log()
     ctx = open_bench_context(spec)
     actors = {
-        gen.party_id(p): Actor(_token_id(gen.party_id(p)), gen.party_id(p))
+        gen.party_id(p): Actor(prefill.token_id(gen.party_id(p)), gen.party_id(p))
         for p in range(spec["parties"])
     }
     timed = _bodies(spec["notifies"], spec["seed"] + 1, spec["parties"])

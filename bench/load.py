@@ -1,0 +1,619 @@
+"""Benchmark: the service under load over HTTP (issue #7) and its scaling with API processes on
+PostgreSQL (issue #6), every backend in one run.
+
+For each `--db` (`sqlite`, and/or a `postgresql://…/name` URL whose database is made afresh):
+
+1. **Fill**: one mechanism with `--n` (10⁶) notifications of bench/conflicts.py's distribution
+   (a 600 km square, a week, 0–12 km altitude) from `--parties` (20) member parties, written
+   through the store's own writes with their events and log entries (bench/prefill.py), not over
+   HTTP. On PostgreSQL, whose store writes these at ~100 a second, only the first 2,000 go
+   through the store; the rest (notifications and their volume index rows) are COPY'd by
+   bench/conflicts_pg.py, which first checks that COPY writes the rows the store wrote, and come
+   without creation events or log entries. `--keep DIR` keeps the filled stores and reuses them
+   in later runs (they grow by what each run's traffic adds; N is printed before each phase).
+2. **Servers**: `--processes` (1,2,4 on PostgreSQL; SQLite is one process) API processes of the
+   working tree, each `create_app` under uvicorn as `deconfliction serve` runs them (access log
+   on), over the filled store, on a clock that starts at the fill's "now" and runs with real
+   time (every process the same). Client i talks to process i mod k: no proxy in between.
+3. **Phases**, each `--seconds` (30) with `--concurrency` (16) clients, a client being one
+   connection issuing its next request as soon as its last is answered:
+   - `notify`: notifications spread like the stored ones, each checked against the N stored;
+   - `overlap`: every notification inside one 20 km square, areas 1–5 km: many conflicts each;
+   - `mix`: notify 30 %, revise 10, cancel 5, list (a ~10 km box) 25, acknowledge (a conflict
+     or message the party was shown) 20, message 10 — random parties of the 20;
+   - `mechanisms`: notify, but client i writes in its own small mechanism (16 of them, made over
+     the operator API): traffic where no two writers share a mechanism — issue #6's
+     "non-overlapping traffic" for its scaling target.
+4. **Soak** (`--soak S`, e.g. 600; first backend, one process): the mix at 70 % of the rate the
+   mix phase reached, issued at a fixed rate; p99 and the server's memory per 30 s window.
+
+It prints, per backend and process count, requests/s and p50/p99 per operation, the servers' and
+the client's CPU, and the verdicts: ≥ 800 notifications/s at N = 10⁶ (`notify`), p99 ≤ 50 ms at
+16 clients (`mix`), ≥ 400 notifications/s overlapping (`overlap`) on SQLite; 2 processes ≥ 1.5× one
+(`mechanisms`, PostgreSQL). Every non-2xx answer and transport error is counted and printed;
+a 5xx fails the run.
+
+Run from the project root: `.venv/bin/python bench/load.py` (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import conflicts as gen
+import httpx
+import numpy as np
+import prefill
+import uvloop
+from load_traffic import Bodies, Record, Target, Traffic
+from revision import source_revision
+from server_process import HOST, Server, free_port, start
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+OPERATOR = "operator-token-for-the-load-benchmark-00000000001"
+SERVE_FLAG = "--serve"
+PHASES = ("notify", "overlap", "mix", "mechanisms")
+SOAK_WINDOW_S = 30.0
+SOAK_SHARE = 0.7
+THROUGH_STORE = 2_000  # PostgreSQL: the rest by COPY, without their events and log entries
+MAX_RATE = 1_500  # notify bodies drawn per second of a phase: more than the service can take
+TARGETS = {"notify_per_s": 800.0, "mix_p99_ms": 50.0, "overlap_per_s": 400.0, "scale_2": 1.5}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# Command line.
+
+
+@dataclass(frozen=True)
+class Config:
+    dbs: list[str]
+    n: int
+    parties: int
+    concurrency: int
+    seconds: float
+    processes: list[int]
+    phases: list[str]
+    soak: float
+    seed: int
+    keep: Path | None
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--db",
+        action="append",
+        help="sqlite, or a postgresql:// URL whose database is (re)made for the run; repeat "
+        "for several (default: sqlite)",
+    )
+    parser.add_argument("--n", type=int, default=1_000_000, help="notifications filled (10⁶)")
+    parser.add_argument("--parties", type=int, default=20, help="member parties (20)")
+    parser.add_argument("--concurrency", type=int, default=16, help="clients (16)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="seconds a phase (30)")
+    parser.add_argument(
+        "--processes",
+        default="1,2,4",
+        help="API process counts on PostgreSQL, comma-separated (1,2,4)",
+    )
+    parser.add_argument("--phases", default=",".join(PHASES), help="phases to run, in order")
+    parser.add_argument("--soak", type=float, default=0.0, help="soak seconds (0: none)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", type=Path, help="keep (and reuse) the filled stores here")
+    parser.add_argument("--quick", action="store_true", help="N = 5,000, 5 s phases: smoke only")
+    args = parser.parse_args(argv)
+    phases = [p for p in args.phases.split(",") if p]
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown:
+        parser.error(f"--phases: unknown {', '.join(unknown)}; choose from {', '.join(PHASES)}")
+    try:
+        processes = sorted({int(p) for p in args.processes.split(",")})
+    except ValueError:
+        parser.error(f"--processes: whole numbers separated by commas, not {args.processes!r}")
+    if not processes or min(processes) < 1 or max(processes) > 8:
+        parser.error("--processes: counts from 1 to 8")
+    dbs = args.db or ["sqlite"]
+    for db in dbs:
+        if db != "sqlite" and not db.startswith(("postgresql://", "postgres://")):
+            parser.error(f"--db: sqlite or a postgresql:// URL, not {db!r}")
+    return Config(
+        dbs=dbs,
+        n=5_000 if args.quick else args.n,
+        parties=args.parties,
+        concurrency=args.concurrency,
+        seconds=5.0 if args.quick else args.seconds,
+        processes=processes,
+        phases=phases,
+        soak=args.soak,
+        seed=args.seed,
+        keep=args.keep,
+    )
+
+
+# The filled store.
+
+
+@dataclass(frozen=True)
+class Filled:
+    url: str
+    key_file: Path
+    backend: str
+
+    def count(self) -> int:
+        """Notifications stored now."""
+        sql = "SELECT count(*) FROM notifications"
+        if self.backend == "SQLite":
+            with sqlite3.connect(self.url.removeprefix("sqlite:///")) as db:
+                return int(db.execute(sql).fetchone()[0])
+        import psycopg
+
+        with psycopg.connect(self.url) as db:
+            row = db.execute(sql).fetchone()
+            return int(row[0]) if row else 0
+
+
+def _fill(store: Any, key_file: Path, config: Config, label: str, copy_url: str = "") -> None:
+    """Fill through the store; with `copy_url` (PostgreSQL), only the first THROUGH_STORE, the
+    rest by COPY (rows checked to be the store's own first)."""
+    started = time.perf_counter()
+    log(f"[{label}] generating {config.n:,} volumes (seed {config.seed})")
+    data = gen.generate(config.n, config.seed, config.parties, 200, prefill.rules())
+    gen.set_up(store, config.parties, prefill.rules())
+    prefill.add_tokens(store, config.parties)
+    keys = prefill.open_service_keys(store, key_file)
+    written = min(config.n, THROUGH_STORE) if copy_url else config.n
+    prefill.store_notifications(store, data, written, label)
+    if copy_url and written < config.n:
+        import conflicts_pg
+
+        first = data.rows[:written], data.placed[:written], data.boxes[:written]
+        conflicts_pg.check_copy_matches_store(copy_url, *first)
+        rest = data.rows[written:], data.placed[written:], data.boxes[written:]
+        for done in conflicts_pg.bulk_fill(copy_url, *rest):
+            log(f"[{label}] copied {done:,}")
+        conflicts_pg.analyze(copy_url)
+    size = prefill.sign_head(store, keys)
+    log(f"[{label}] filled in {time.perf_counter() - started:.0f} s; log {size:,} entries")
+
+
+def _ensure_operator(filled: Filled) -> None:
+    from deconfliction.runtime import open_context
+    from deconfliction.services import tokens
+
+    ctx, _ = open_context(filled.url, filled.key_file)
+    try:
+        tokens.ensure_operator_token(ctx, OPERATOR)
+    finally:
+        ctx.store.close()
+
+
+def sqlite_store(config: Config, directory: Path) -> Filled:
+    from deconfliction.storage.sqlite.store import SqliteStore
+
+    path = directory / f"load-{config.n}.sqlite"
+    filled = Filled(f"sqlite:///{path}", path.with_name(path.name + ".signing-key"), "SQLite")
+    done = path.with_name(path.name + ".filled")
+    if done.exists():
+        log(f"[SQLite] reusing the filled store {path}")
+    else:
+        for stale in directory.glob(f"{path.name}*"):
+            stale.unlink()
+        store = SqliteStore(path)
+        try:
+            _fill(store, filled.key_file, config, "SQLite")
+        finally:
+            store.close()
+        done.touch()
+    _ensure_operator(filled)
+    return filled
+
+
+def postgres_store(config: Config, url: str, directory: Path) -> Filled:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from deconfliction.storage.postgres.store import PostgresStore
+
+    name = str(conninfo_to_dict(url).get("dbname") or "")
+    if not name or name in ("postgres", "template0", "template1"):
+        raise SystemExit(f"--db {url}: name a database of its own for the benchmark")
+    filled = Filled(url, directory / f"{name}-{config.n}.signing-key", "PostgreSQL")
+    done = directory / f"{name}-{config.n}.filled"
+    if done.exists():
+        log(f"[PostgreSQL] reusing the filled database {name}")
+    else:
+        admin = make_conninfo(url, dbname="postgres")
+        with psycopg.connect(admin, autocommit=True) as db:
+            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            db.execute(f'CREATE DATABASE "{name}"')
+        filled.key_file.unlink(missing_ok=True)
+        store = PostgresStore(url)
+        try:
+            _fill(store, filled.key_file, config, "PostgreSQL", copy_url=url)
+        finally:
+            store.close()
+        done.touch()
+    _ensure_operator(filled)
+    return filled
+
+
+# The servers.
+
+
+def worker_serve(spec: dict[str, Any]) -> None:
+    """Serve the working tree's API over the filled store until SIGINT (in a worker process)."""
+    from datetime import timedelta
+
+    import uvicorn
+
+    from deconfliction.api.app import create_app
+    from deconfliction.config import Settings
+    from deconfliction.runtime import open_context
+
+    origin = spec["origin"]
+
+    def clock() -> Any:
+        return gen.NOW + timedelta(seconds=time.time() - origin)
+
+    ctx, created = open_context(spec["url"], spec["key_file"], clock=clock)
+    if created:
+        raise SystemExit("the filled store's signing key was not found")
+    settings = Settings(db=spec["url"], signing_key_file=spec["key_file"])
+    uvicorn.run(create_app(ctx, settings), host=HOST, port=spec["port"], log_level="info")
+
+
+def start_servers(filled: Filled, count: int, origin: float, directory: Path) -> list[Server]:
+    servers: list[Server] = []
+    try:
+        for i in range(count):
+            port = free_port()
+            spec = {"url": filled.url, "key_file": str(filled.key_file), "port": port}
+            spec["origin"] = origin
+            command = [sys.executable, str(BENCH / "load.py"), SERVE_FLAG, json.dumps(spec)]
+            env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+            log_path = directory / f"server-{filled.backend}-{count}-{i}.log"
+            servers.append(start(command, env, ROOT, port, log_path))
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return servers
+
+
+def own_mechanisms(url: str, parties: list[str], count: int) -> list[str]:
+    """`count` small mechanisms, every party a member: made over the operator API once."""
+    with httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {OPERATOR}"}, timeout=60
+    ) as op:
+        listed = op.get("/v1/mechanisms")
+        listed.raise_for_status()
+        have = sorted(m["id"] for m in listed.json() if m["name"].startswith("load-own-"))
+        while len(have) < count:
+            made = op.post("/v1/mechanisms", json={"name": f"load-own-{len(have):02d}"})
+            made.raise_for_status()
+            mechanism = made.json()["id"]
+            for party in parties:
+                added = op.post(f"/v1/mechanisms/{mechanism}/members", json={"party_id": party})
+                added.raise_for_status()
+            have.append(mechanism)
+    return have[:count]
+
+
+def cpu_of(servers: list[Server]) -> float:
+    return sum(s.cpu_seconds() or 0.0 for s in servers)
+
+
+def rss_mb(server: Server) -> float:
+    for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of every `postgres` process on this machine (the server's backends too)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, rest = text.split("(", 1)[1].rsplit(")", 1)
+        if name == "postgres":
+            fields = rest.split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+# The phases.
+
+
+@dataclass
+class Phase:
+    backend: str
+    processes: int
+    name: str
+    stored: int
+    record: Record
+    server_cpu: float
+    client_cpu: float
+    postgres_cpu: float | None
+    rss_mb: list[float]
+
+    @property
+    def wall(self) -> float:
+        return self.record.ended - self.record.started
+
+    def per_s(self, op: str | None = None) -> float:
+        ops = [op] if op else list(self.record.latencies)
+        done = sum(
+            n
+            for key, n in self.record.statuses.items()
+            if key.split()[0] in ops and key.split()[1].startswith("2")
+        )
+        return done / self.wall if self.wall > 0 else 0.0
+
+    def p(self, q: float, op: str | None = None) -> float:
+        values = [
+            seconds
+            for name, all_seconds in self.record.latencies.items()
+            if op is None or name == op
+            for seconds in all_seconds
+        ]
+        return float(np.percentile(np.array(values) * 1e3, q)) if values else float("nan")
+
+
+def _client_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_phase(
+    config: Config, filled: Filled, servers: list[Server], target: Target, name: str, seed: int
+) -> Phase:
+    stored = filled.count()
+    log(f"  {name}: N = {stored:,}, {len(servers)} process(es), {config.seconds:g} s")
+    count = int(config.seconds * MAX_RATE)
+    bodies = Bodies(count, seed, config.parties, overlap=name == "overlap")
+    if name != "mechanisms":
+        target = Target(target.urls, target.mechanism, target.parties)
+    traffic = Traffic(target, bodies, mix=name == "mix", seed=seed)
+    cpu0, own0 = cpu_of(servers), _client_cpu()
+    pg0 = postgres_cpu() if filled.backend == "PostgreSQL" else None
+
+    async def go() -> Record:
+        try:
+            return await traffic.closed_loop(config.concurrency, config.seconds)
+        finally:
+            await traffic.close()
+
+    record = uvloop.run(go())
+    phase = Phase(
+        filled.backend,
+        len(servers),
+        name,
+        stored,
+        record,
+        cpu_of(servers) - cpu0,
+        _client_cpu() - own0,
+        postgres_cpu() - pg0 if pg0 is not None else None,
+        [rss_mb(s) for s in servers],
+    )
+    if bodies.next >= count:
+        log(f"  {name}: the {count:,} drawn notify bodies ran out before the end of the phase")
+    log(f"  {name}: {phase.per_s():.0f} requests/s, p99 {phase.p(99):.1f} ms")
+    return phase
+
+
+def soak(
+    config: Config, filled: Filled, server: Server, target: Target, rate: float
+) -> list[tuple[float, float, float, float]]:
+    """(window start s, requests/s, p99 ms, server RSS MB) per window of the soak."""
+    count = int(config.soak * rate) + 1_000
+    bodies = Bodies(count, config.seed + 99, config.parties, overlap=False)
+    traffic = Traffic(target, bodies, mix=True, seed=config.seed + 99)
+    samples: list[tuple[float, float]] = []
+
+    async def sample() -> None:
+        while True:
+            await asyncio.sleep(SOAK_WINDOW_S)
+            samples.append((time.perf_counter(), rss_mb(server)))
+
+    async def go() -> Record:
+        sampler = asyncio.create_task(sample())
+        try:
+            return await traffic.open_loop(rate, config.soak, 4 * config.concurrency)
+        finally:
+            sampler.cancel()
+            await traffic.close()
+
+    log(f"soak: {config.soak:g} s of the mix at {rate:.0f} requests/s on {filled.backend}")
+    record = uvloop.run(go())
+    windows = []
+    for at, rss in samples:
+        start_ = at - SOAK_WINDOW_S
+        seconds = [s for issued, _, s in record.windows if start_ <= issued < at]
+        if seconds:
+            p99 = float(np.percentile(np.array(seconds) * 1e3, 99))
+            windows.append((start_ - record.started, len(seconds) / SOAK_WINDOW_S, p99, rss))
+    return windows
+
+
+# The report.
+
+
+def print_phase(phase: Phase) -> None:
+    record = phase.record
+    requests = sum(len(v) for v in record.latencies.values())
+    pg = f", all postgres {phase.postgres_cpu:.1f} s" if phase.postgres_cpu is not None else ""
+    print(
+        f"\n**{phase.backend}, {phase.processes} process(es), {phase.name}** — N = "
+        f"{phase.stored:,} at the start; {requests:,} requests in {phase.wall:.1f} s; CPU: "
+        f"servers {phase.server_cpu:.1f} s ({phase.server_cpu * 1e3 / max(requests, 1):.1f} ms "
+        f"a request), client {phase.client_cpu:.1f} s{pg}; server RSS "
+        + ", ".join(f"{m:.0f} MB" for m in phase.rss_mb)
+    )
+    print("\n| operation | answered 2xx/s | p50 ms | p99 ms | statuses |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    for op in sorted(record.latencies):
+        statuses = ", ".join(
+            f"{key.split()[1]}: {n:,}"
+            for key, n in sorted(record.statuses.items())
+            if key.split()[0] == op
+        )
+        print(
+            f"| {op} | {phase.per_s(op):.1f} | {phase.p(50, op):.1f} | {phase.p(99, op):.1f} "
+            f"| {statuses} |"
+        )
+    print(f"| all | {phase.per_s():.1f} | {phase.p(50):.1f} | {phase.p(99):.1f} | |")
+    notifies = len(record.latencies.get("notify", [])) + len(record.latencies.get("revise", []))
+    if notifies:
+        print(f"\nconflicts in the answers: {record.conflicts / notifies:.2f} a notify/revise")
+    if record.fallbacks:
+        print(f"picked with nothing to act on, notified instead: {record.fallbacks:,}")
+    if record.transport_errors:
+        print(f"transport errors: {dict(record.transport_errors)}")
+
+
+def verdicts(phases: list[Phase], clients: int) -> list[str]:
+    lines = []
+
+    def find(backend: str, processes: int, name: str) -> Phase | None:
+        for p in phases:
+            if (p.backend, p.processes, p.name) == (backend, processes, name):
+                return p
+        return None
+
+    if (p := find("SQLite", 1, "notify")) is not None:
+        got = p.per_s("notify")
+        ok = got >= TARGETS["notify_per_s"] and p.stored >= 1_000_000
+        lines.append(
+            f"SQLite notify at N = {p.stored:,}: {got:.0f}/s (target ≥ "
+            f"{TARGETS['notify_per_s']:.0f} at 10⁶): {'met' if ok else 'NOT met'}"
+        )
+    if (p := find("SQLite", 1, "mix")) is not None:
+        got = p.p(99)
+        ok = got <= TARGETS["mix_p99_ms"]
+        lines.append(
+            f"SQLite mix p99 at {clients} clients: {got:.1f} ms (target ≤ "
+            f"{TARGETS['mix_p99_ms']:.0f}): {'met' if ok else 'NOT met'}"
+        )
+    if (p := find("SQLite", 1, "overlap")) is not None:
+        got = p.per_s("notify")
+        ok = got >= TARGETS["overlap_per_s"]
+        lines.append(
+            f"SQLite overlapping notify: {got:.0f}/s (target ≥ {TARGETS['overlap_per_s']:.0f}): "
+            f"{'met' if ok else 'NOT met'}"
+        )
+    one, two = find("PostgreSQL", 1, "mechanisms"), find("PostgreSQL", 2, "mechanisms")
+    if one is not None and two is not None:
+        ratio = two.per_s("notify") / one.per_s("notify")
+        ok = ratio >= TARGETS["scale_2"]
+        lines.append(
+            f"PostgreSQL 2 processes / 1 on non-overlapping notify: {ratio:.2f}× (target ≥ "
+            f"{TARGETS['scale_2']:g}×): {'met' if ok else 'NOT met'}"
+        )
+    return lines
+
+
+def print_report(
+    config: Config, phases: list[Phase], soaked: list[tuple[float, float, float, float]]
+) -> bool:
+    print(f"\n# bench/load.py — src/ at {source_revision()}")
+    print(
+        f"{os.cpu_count()} CPUs; {config.parties} parties, {config.concurrency} clients, "
+        f"{config.seconds:g} s a phase, seed {config.seed}; load average "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    )
+    print("\n| backend | processes | phase | N | requests/s | notifies/s | p50 ms | p99 ms |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    for p in phases:
+        print(
+            f"| {p.backend} | {p.processes} | {p.name} | {p.stored:,} | {p.per_s():.1f} "
+            f"| {p.per_s('notify'):.1f} | {p.p(50):.1f} | {p.p(99):.1f} |"
+        )
+    for p in phases:
+        print_phase(p)
+    if soaked:
+        print("\n**Soak** (the mix at a fixed rate)\n")
+        print("| from s | requests/s | p99 ms | server RSS MB |")
+        print("| ---: | ---: | ---: | ---: |")
+        for at, rate, p99, rss in soaked:
+            print(f"| {at:.0f} | {rate:.1f} | {p99:.1f} | {rss:.0f} |")
+    print()
+    for line in verdicts(phases, config.concurrency):
+        print(f"- {line}")
+    server_errors = [
+        key for p in phases for key in p.record.statuses if key.split()[1].startswith("5")
+    ]
+    if server_errors:
+        print(f"\nSERVER ERRORS: {sorted(set(server_errors))}")
+    return not server_errors
+
+
+def run_backend(config: Config, filled: Filled, origin: float, work: Path) -> list[Phase]:
+    phases = []
+    counts = config.processes if filled.backend == "PostgreSQL" else [1]
+    parties = [gen.party_id(p) for p in range(config.parties)]
+    for count in counts:
+        servers = start_servers(filled, count, origin, work)
+        try:
+            urls = [s.url for s in servers]
+            mine = own_mechanisms(urls[0], parties, config.concurrency)
+            target = Target(urls, gen.MECHANISM, parties, mine)
+            for i, name in enumerate(config.phases):
+                seed = config.seed * 1_000 + 10 * count + i
+                phases.append(run_phase(config, filled, servers, target, name, seed))
+        finally:
+            for server in servers:
+                server.stop()
+    return phases
+
+
+def main(argv: list[str] | None = None) -> None:
+    if argv is None and len(sys.argv) == 3 and sys.argv[1] == SERVE_FLAG:
+        worker_serve(json.loads(sys.argv[2]))
+        return
+    config = parse_args(argv)
+    work = config.keep or Path(tempfile.mkdtemp(prefix="deconfliction-load-"))
+    work.mkdir(parents=True, exist_ok=True)
+    log(f"measuring src/ at {source_revision()}; stores and server logs in {work}")
+    origin = time.time()
+    phases: list[Phase] = []
+    soaked: list[tuple[float, float, float, float]] = []
+    for db in config.dbs:
+        filled = sqlite_store(config, work) if db == "sqlite" else postgres_store(config, db, work)
+        phases += run_backend(config, filled, origin, work)
+        if config.soak > 0 and not soaked:
+            mix = [p for p in phases if p.name == "mix" and p.backend == filled.backend]
+            if not mix:
+                raise SystemExit("--soak needs the mix phase (its rate sets the soak's)")
+            servers = start_servers(filled, 1, origin, work)
+            try:
+                parties = [gen.party_id(p) for p in range(config.parties)]
+                target = Target([servers[0].url], gen.MECHANISM, parties)
+                soaked = soak(config, filled, servers[0], target, SOAK_SHARE * mix[0].per_s())
+            finally:
+                servers[0].stop()
+    ok = print_report(config, phases, soaked)
+    if not ok:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

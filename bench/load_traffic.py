@@ -1,0 +1,260 @@
+"""bench/load.py's client: the requests of each phase, issued by `concurrency` clients over HTTP
+(one connection each, requests back to back: a closed loop), or at a fixed rate (the soak), with
+every answer's latency and status recorded per operation.
+
+Notify bodies are drawn in advance (`Bodies`), so drawing them costs the client nothing while
+the clock runs. What one party may do next (revise or cancel its own notifications, acknowledge
+the conflicts and messages it was shown) is learnt from the answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import random
+import ssl
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import conflicts as gen
+import httpx
+import numpy as np
+
+MIX = {"notify": 30, "revise": 10, "cancel": 5, "list": 25, "acknowledge": 20, "message": 10}
+OVERLAP_SIDE_M = 20_000.0
+OVERLAP_SIZE_M = (1_000.0, 5_000.0)
+LIST_SIDE_DEG = 0.1  # a list query's bounding box: about 11 km × 9 km here
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and as whom the traffic goes."""
+
+    urls: list[str]  # one per API process; client i talks to urls[i % len(urls)]
+    mechanism: str
+    parties: list[str]  # each party's bearer token is its id (bench/prefill.py)
+    own_mechanisms: list[str] = field(default_factory=list)  # the scaling phase's, one a client
+
+
+class Bodies:
+    """Notify bodies drawn in advance from bench/conflicts.py's distribution, in order."""
+
+    def __init__(self, count: int, seed: int, parties: int, *, overlap: bool) -> None:
+        d = gen.draw(np.random.default_rng(seed), count, parties)
+        if overlap:
+            d = _squeezed(d, np.random.default_rng(seed + 1))
+        self.items = [
+            (
+                gen.party_id(int(d.party[i])),
+                {
+                    "kind": "air",
+                    "title": f"load {seed}-{i}",
+                    "reference": "",
+                    "volumes": [json.loads(json.dumps(gen.make_volume(d, i).to_json()))],
+                },
+            )
+            for i in range(count)
+        ]
+        self.next = 0
+
+    def take(self) -> tuple[str, dict[str, Any]] | None:
+        if self.next >= len(self.items):
+            return None
+        self.next += 1
+        return self.items[self.next - 1]
+
+
+def _squeezed(d: gen.Draws, rng: np.random.Generator) -> gen.Draws:
+    """The same draws with every centre inside one 20 km square and areas 1–5 km across."""
+    n = len(d.lon)
+    lat = gen.CENTRE_LAT + rng.uniform(-0.5, 0.5, n) * OVERLAP_SIDE_M / gen.METRES_PER_DEG
+    east = rng.uniform(-0.5, 0.5, n) * OVERLAP_SIDE_M
+    lon = gen.CENTRE_LON + east / (gen.METRES_PER_DEG * np.cos(np.radians(lat)))
+    return dataclasses.replace(
+        d,
+        lon=np.round(lon, 6),
+        lat=np.round(lat, 6),
+        half_size=rng.uniform(*OVERLAP_SIZE_M, n) / 2.0,
+    )
+
+
+@dataclass
+class Record:
+    """What a phase saw: latencies (s) and statuses per operation."""
+
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    statuses: Counter[str] = field(default_factory=Counter)
+    transport_errors: Counter[str] = field(default_factory=Counter)
+    conflicts: int = 0
+    fallbacks: int = 0  # acknowledge or revise/cancel picked with nothing to act on: notified
+    started: float = 0.0
+    ended: float = 0.0
+    windows: list[tuple[float, str, float]] = field(default_factory=list)  # (issued, op, s)
+
+    def add(self, op: str, issued: float, seconds: float, status: int) -> None:
+        self.latencies.setdefault(op, []).append(seconds)
+        self.statuses[f"{op} {status}"] += 1
+        self.windows.append((issued, op, seconds))
+
+
+@dataclass
+class PartyState:
+    """What a party may act on next: its own live notifications and what it must acknowledge."""
+
+    own: dict[str, int] = field(default_factory=dict)  # notification id → version
+    to_acknowledge: deque[str] = field(default_factory=deque)  # "conflicts/<id>", "messages/<id>"
+
+
+class Traffic:
+    """One phase's requests against a target."""
+
+    def __init__(self, target: Target, bodies: Bodies, *, mix: bool, seed: int) -> None:
+        self.target = target
+        self.bodies = bodies
+        self.mix = mix
+        self.random = random.Random(seed)
+        self.state = {p: PartyState() for p in target.parties}
+        self.record = Record()
+        self.clients: list[httpx.AsyncClient] = []
+        self.tls = ssl.create_default_context()  # unused on http://; made once, not per client
+
+    def client(self, index: int) -> httpx.AsyncClient:
+        while len(self.clients) <= index:
+            url = self.target.urls[len(self.clients) % len(self.target.urls)]
+            self.clients.append(
+                httpx.AsyncClient(
+                    base_url=url,
+                    timeout=httpx.Timeout(60.0),
+                    verify=self.tls,
+                    limits=httpx.Limits(max_connections=1, keepalive_expiry=2.0),
+                )
+            )
+        return self.clients[index]
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.aclose() for c in self.clients))
+
+    # One request.
+
+    def _choose(self) -> str:
+        if not self.mix:
+            return "notify"
+        ops, weights = zip(*MIX.items(), strict=True)
+        return self.random.choices(ops, weights)[0]
+
+    async def one(self, index: int) -> bool:
+        """Issue one request on client `index`; False once the notify bodies are used up."""
+        op = self._choose()
+        party = self.random.choice(self.target.parties)
+        state = self.state[party]
+        if op in ("revise", "cancel") and not state.own:
+            op, self.record.fallbacks = "notify", self.record.fallbacks + 1
+        if op == "acknowledge":
+            waiting = [p for p, s in self.state.items() if s.to_acknowledge]
+            if not waiting:
+                op, self.record.fallbacks = "notify", self.record.fallbacks + 1
+            else:
+                party = self.random.choice(waiting)
+        body = None
+        if op in ("notify", "revise"):
+            drawn = self.bodies.take()
+            if drawn is None:
+                return False
+            owner, body = drawn
+            if op == "notify" and not self.mix:
+                party = owner
+        elif op == "cancel":
+            body = {"reason": "load benchmark"}
+        elif op == "message":
+            others = [p for p in self.target.parties if p != party]
+            body = {"to": [self.random.choice(others)], "type": "text", "body": "load benchmark"}
+        method, path, headers = self._request(op, party, index)
+        headers = {"Authorization": f"Bearer {party}", **headers}
+        issued = time.perf_counter()
+        try:
+            response = await self.client(index).request(method, path, json=body, headers=headers)
+        except httpx.HTTPError as error:
+            self.record.transport_errors[f"{op} {type(error).__name__}"] += 1
+            return True
+        self.record.add(op, issued, time.perf_counter() - issued, response.status_code)
+        if response.is_success:
+            self._learn(op, party, response.json())
+        return True
+
+    def _request(self, op: str, party: str, index: int) -> tuple[str, str, dict[str, str]]:
+        """(method, path, extra headers) of an operation by `party` on client `index`."""
+        state = self.state[party]
+        if op == "notify":
+            mechanism = self.target.mechanism
+            if self.target.own_mechanisms:
+                mechanism = self.target.own_mechanisms[index % len(self.target.own_mechanisms)]
+            return "POST", f"/v1/mechanisms/{mechanism}/notifications", {}
+        if op == "revise":
+            nid, version = state.own.popitem()
+            return "PUT", f"/v1/notifications/{nid}", {"If-Match": str(version)}
+        if op == "cancel":
+            nid, _ = state.own.popitem()
+            return "POST", f"/v1/notifications/{nid}/cancel", {}
+        if op == "list":
+            west = gen.CENTRE_LON + self.random.uniform(-3.0, 3.0)
+            south = gen.CENTRE_LAT + self.random.uniform(-2.5, 2.5)
+            bbox = f"{west:.4f},{south:.4f},{west + LIST_SIDE_DEG:.4f},{south + LIST_SIDE_DEG:.4f}"
+            return "GET", f"/v1/mechanisms/{self.target.mechanism}/notifications?bbox={bbox}", {}
+        if op == "acknowledge":
+            return "POST", f"/v1/{state.to_acknowledge.popleft()}/acknowledge", {}
+        return "POST", f"/v1/mechanisms/{self.target.mechanism}/messages", {}
+
+    def _learn(self, op: str, party: str, answer: Any) -> None:
+        if op in ("notify", "revise"):
+            self.state[party].own[answer["id"]] = int(answer["version"])
+            self.record.conflicts += len(answer["conflicts"])
+            if self.mix:
+                for conflict in answer["conflicts"]:
+                    self.state[party].to_acknowledge.append(f"conflicts/{conflict['id']}")
+                    other = conflict["other_party"]["id"]
+                    if other in self.state:
+                        self.state[other].to_acknowledge.append(f"conflicts/{conflict['id']}")
+        elif op == "message":
+            for recipient in answer["to"]:
+                if recipient in self.state:
+                    self.state[recipient].to_acknowledge.append(f"messages/{answer['id']}")
+
+    # Phases.
+
+    async def closed_loop(self, clients: int, seconds: float) -> Record:
+        """`clients` clients, each issuing its next request as soon as its last is answered."""
+        self.record.started = time.perf_counter()
+        end = self.record.started + seconds
+
+        async def run(index: int) -> None:
+            while time.perf_counter() < end and await self.one(index):
+                pass
+
+        await asyncio.gather(*(run(i) for i in range(clients)))
+        self.record.ended = time.perf_counter()
+        return self.record
+
+    async def open_loop(self, rate: float, seconds: float, in_flight: int) -> Record:
+        """Requests issued at `rate` per second, at most `in_flight` at once (the soak)."""
+        self.record.started = time.perf_counter()
+        free: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(in_flight):
+            free.put_nowait(i)
+        tasks: set[asyncio.Task[bool]] = set()
+        sent = 0
+        while (now := time.perf_counter()) < self.record.started + seconds:
+            due = self.record.started + sent / rate
+            if due > now:
+                await asyncio.sleep(due - now)
+            index = await free.get()
+            task = asyncio.create_task(self.one(index))
+            task.add_done_callback(lambda _, i=index: free.put_nowait(i))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            sent += 1
+        await asyncio.gather(*tasks)
+        self.record.ended = time.perf_counter()
+        return self.record

@@ -1,0 +1,126 @@
+"""A prefilled store for the benchmarks that go through the service: N notifications of
+bench/conflicts.py's seeded distribution in its mechanism, written through the store's own writes
+as the notify use case writes them (the notification, its first revision, its volume's index
+rows and its `notification.created` event, which also appends its entry to the transparency log
+where the code has one), 10,000 per write transaction. Party P's bearer token is P's id: the
+store holds its SHA-256 as the token hash, as the service stores tokens.
+
+It runs in whichever revision's `src` is on the path (bench/notify.py fills a baseline from
+before the log with it), so it looks for the log before using it. No conflicts are stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import time
+from pathlib import Path
+from typing import Any
+
+import conflicts as gen
+
+BATCH = 10_000
+PROGRESS_EVERY = 50_000
+
+
+def rules() -> Any:
+    """bench/conflicts.py's rules; every other rule at its default."""
+    from deconfliction.domain.rules import Rules
+
+    return Rules(horizontal_separation_m=1_000.0, vertical_separation_m=300.0, time_buffer_min=10.0)
+
+
+def token_id(party: str) -> str:
+    return f"tok-{party}"
+
+
+def has_log() -> bool:
+    return importlib.util.find_spec("deconfliction.services.ledger") is not None
+
+
+def add_tokens(store: Any, parties: int) -> None:
+    """One token per party whose bearer value is the party's id."""
+    with store.write() as tx:
+        for p in range(parties):
+            party = gen.party_id(p)
+            tx.insert_token(
+                {
+                    "id": token_id(party),
+                    "token_hash": hashlib.sha256(party.encode()).hexdigest(),
+                    "party_id": party,
+                    "label": "bench",
+                    "created_at": gen.NOW_TEXT,
+                }
+            )
+
+
+def open_service_keys(store: Any, key_file: Path) -> Any:
+    """The service's first start: its signing key made in `key_file` and registered; None for
+    code from before the log."""
+    if not has_log():
+        return None
+    from deconfliction.services.service_keys import open_keys
+
+    keys, _ = open_keys(store, key_file, gen.NOW)
+    return keys
+
+
+def store_notifications(store: Any, data: Any, n: int, label: str) -> str:
+    """Write data's first n notifications; the SHA-256 of their volumes' JSON, in order."""
+    from deconfliction.services import notifications
+    from deconfliction.services.context import Actor
+    from deconfliction.services.events import record_event
+
+    the_rules = rules()
+    logged = "content" in inspect.signature(record_event).parameters
+    digest = hashlib.sha256()
+    started = time.perf_counter()
+    for first in range(0, n, BATCH):
+        with store.write() as tx:
+            for i in range(first, min(first + BATCH, n)):
+                row = data.rows[i]
+                digest.update(row["volumes_json"].encode())
+                actor = Actor(token_id(row["party_id"]), row["party_id"])
+                tx.insert_notification(row)
+                tx.insert_revision(
+                    {
+                        "notification_id": row["id"],
+                        "version": 1,
+                        "kind": row["kind"],
+                        "title": row["title"],
+                        "reference": row["reference"],
+                        "volumes_json": row["volumes_json"],
+                        "late": row["late"],
+                        "received_at": row["created_at"],
+                        "token_id": actor.token_id,
+                    }
+                )
+                tx.replace_volumes(row, [(data.placed[i], data.boxes[i])])
+                extra = {"by": actor, "content": notifications.content_of(row)} if logged else {}
+                record_event(
+                    tx,
+                    gen.MECHANISM,
+                    "notification.created",
+                    row["id"],
+                    notifications._audience(tx, row, the_rules),
+                    {"notification_id": row["id"], "version": 1, "late": False},
+                    gen.NOW_TEXT,
+                    **extra,
+                )
+        done = min(first + BATCH, n)
+        if done % PROGRESS_EVERY == 0 and done < n:
+            rate = done / (time.perf_counter() - started)
+            gen.log(f"  [{label}] stored {done:,} ({rate:,.0f}/s)")
+    return digest.hexdigest()
+
+
+def sign_head(store: Any, keys: Any) -> int:
+    """A signed tree head over the filled log; the log's size (0 without a log)."""
+    if keys is None:
+        return 0
+    from deconfliction.services import ledger
+
+    with store.write() as tx:
+        ledger.sign_if_grown(tx, keys.current, gen.NOW)
+        return int(tx.log_size())

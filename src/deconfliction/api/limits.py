@@ -18,6 +18,11 @@ API_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
     (b"cache-control", b"no-store"),
+    # No other site may load these responses (CORP) or share a browsing context with our pages
+    # (COOP); no page of ours uses a camera, a microphone, the browser's position or payments.
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
 ]
 STRICT_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 # The offline Swagger UI page needs its own scripts and one inline bootstrap script.
@@ -27,6 +32,7 @@ DOCS_CSP = (
     b"img-src 'self' data:; frame-ancestors 'none'",
 )
 DOCS_PATHS = ("/docs", "/redoc", "/static-offline-docs")
+OURS = {name for name, _ in API_HEADERS} | {STRICT_CSP[0]}
 
 
 class Limits:
@@ -54,7 +60,10 @@ class Limits:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *API_HEADERS, csp]
+                # Ours replace any the response set itself (the event stream sets Cache-Control),
+                # so each header is sent once, with our value.
+                kept = [h for h in message.get("headers", []) if h[0].lower() not in OURS]
+                message["headers"] = [*kept, *API_HEADERS, csp]
             await send(message)
 
         declared = dict(scope.get("headers", [])).get(b"content-length")

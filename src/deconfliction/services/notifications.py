@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from deconfliction.domain.conflicts import Placed
+from deconfliction.domain.disclosure import sees_whole
 from deconfliction.domain.lifecycle import KINDS, STATES, is_late, state_at
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import format_instant, from_epoch, parse_instant
@@ -304,13 +305,20 @@ def cancel(
             mechanism = tx.mechanism(row["mechanism_id"])
             assert mechanism is not None
             rules = rules_of(mechanism)
+            audience = _audience(tx, row, rules) + _conflicting_parties(tx, row["id"])
+            # The reason is the owner's own words, part of the whole notification: the event and
+            # its log entry carry it only if everyone they go to may see the notification whole.
+            whole = all(
+                sees_whole(viewer_party=p, owner_party=row["party_id"], policy=rules.disclosure)
+                for p in audience
+            )
             recorded = record_event(
                 tx,
                 row["mechanism_id"],
                 "notification.cancelled",
                 row["id"],
-                _audience(tx, row, rules) + _conflicting_parties(tx, row["id"]),
-                {"notification_id": row["id"], "reason": reason_text},
+                audience,
+                {"notification_id": row["id"], **({"reason": reason_text} if whole else {})},
                 now,
                 by=actor,
             )

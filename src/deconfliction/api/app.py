@@ -24,6 +24,7 @@ from deconfliction.api import (
 from deconfliction.api.background import Worker, lifespan
 from deconfliction.api.limits import Limits
 from deconfliction.api.rate_limits import FailedSignIns, RateLimits, TokenBuckets
+from deconfliction.api.strict_json import StrictJSON
 from deconfliction.config import Settings
 from deconfliction.errors import DeconflictionError
 from deconfliction.services import log_access, scheduler, webhook_delivery
@@ -62,6 +63,8 @@ def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(DeconflictionError, problems.from_domain)
     app.add_exception_handler(RequestValidationError, problems.from_validation)
     app.add_exception_handler(StarletteHTTPException, problems.from_http)
+    # Added first, so it runs inside the size limit: it reads only bodies already bounded.
+    app.add_middleware(StrictJSON)
     app.add_middleware(
         Limits,
         max_body_bytes=settings.max_body_bytes,

@@ -87,11 +87,6 @@ class Limits:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if body and _declares_json(scope):
-            objection = json_objection(body)
-            if objection:
-                await _send_problem(send_with_headers, "malformed-request", objection)
-                return
         delivered = False
 
         async def replay() -> Message:
@@ -109,41 +104,6 @@ class Limits:
             "payload-too-large",
             f"the request body is larger than {self.max_body_bytes} bytes",
         )
-
-
-def _declares_json(scope: Scope) -> bool:
-    content_type = dict(scope.get("headers", [])).get(b"content-type", b"")
-    return b"json" in content_type.lower()
-
-
-class _Objection(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _Objection(f"the key {key!r} appears twice in one object")
-        result[key] = value
-    return result
-
-
-def json_objection(body: bytes) -> str | None:
-    """Why a JSON body is unacceptable before any handler reads it, or None.
-
-    Python's parser keeps the last of two equal keys: a hostile sender could use that to make two
-    readers see different documents, so such a body is refused. Text that is not JSON at all is
-    left to the handler, which reports the parser's message; NaN and Infinity reach the schemas,
-    which refuse them naming the field.
-    """
-    try:
-        json.loads(body, object_pairs_hook=_no_duplicates)
-    except _Objection as objection:
-        return f"the body is not acceptable JSON: {objection}"
-    except (ValueError, RecursionError):
-        return None
-    return None
 
 
 async def _send_problem(send: Any, code: str, detail: str) -> None:

@@ -6,10 +6,12 @@ checks meaning (geometry validity, limits, rules) and names the field of any pro
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
+from deconfliction.domain.areas import MAX_VERTICES
 from deconfliction.domain.rules import DESCRIPTIONS
 
 Position = Annotated[
@@ -18,14 +20,36 @@ Position = Annotated[
 ]
 
 
+def _at_most_vertices(closed: bool) -> BeforeValidator:
+    """The domain's vertex limit, checked before a single position is: 60,000 positions are
+    refused at once, not after each was validated (the domain words it the same way)."""
+
+    def check(value: Any) -> Any:
+        vertices = len(value) - closed if isinstance(value, list) else 0
+        if vertices > MAX_VERTICES:
+            raise PydanticCustomError(
+                "too_many_vertices",
+                "has {vertices} vertices; at most {maximum}",
+                {"vertices": vertices, "maximum": MAX_VERTICES},
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
+Ring = Annotated[list[Position], _at_most_vertices(closed=True)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class PolygonIn(Strict):
     type: Literal["Polygon"]
-    coordinates: list[list[Position]] = Field(
-        description="GeoJSON rings: exterior first, closed, at most 1,000 vertices in all"
+    coordinates: list[Ring] = Field(
+        # Every ring has 3 vertices or more: more rings than this cannot be within the limit.
+        max_length=MAX_VERTICES // 3,
+        description="GeoJSON rings: exterior first, closed, at most 1,000 vertices in all",
     )
 
 
@@ -37,7 +61,7 @@ class CircleIn(Strict):
 
 class LineStringIn(Strict):
     type: Literal["LineString"]
-    coordinates: list[Position]
+    coordinates: Annotated[list[Position], _at_most_vertices(closed=False)]
 
 
 class CorridorIn(Strict):

@@ -39,7 +39,10 @@ def parse_instant(value: Any, field: str) -> datetime:
             raise InvalidInput.one(field, f"{EXAMPLE} (this one is not a real date)") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise InvalidInput.one(field, "needs a UTC offset (Z or ±hh:mm); local time is ambiguous")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:30:00-01:00 is in the year 10000 in UTC
+        raise InvalidInput.one(field, "is outside the years 0001–9999 in UTC") from None
 
 
 def format_instant(moment: datetime) -> str:

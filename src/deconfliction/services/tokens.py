@@ -12,6 +12,7 @@ from deconfliction.services import ledger
 from deconfliction.services.admin import party_view
 from deconfliction.services.context import Actor, Context, RequestKey, new_id, once
 from deconfliction.services.ports import Row, Transaction
+from deconfliction.services.text import checked_text
 
 TOKEN_PREFIX = "dcf_"
 MIN_TOKEN_LENGTH = 32
@@ -137,6 +138,7 @@ def create_party_token(
 ) -> dict[str, Any]:
     """A new token for a party's member (operator only); the response shows it once."""
     actor.require_operator()
+    label = checked_text(label, "label", maximum=200, required=False)
     with ctx.store.write() as tx:
         if tx.party(party_id) is None:
             raise NotFound(f"no party {party_id}")

@@ -7,6 +7,7 @@ from rich.console import Console
 
 from deconfliction.cli import client, incidents, line, proof, transfer, watch
 from deconfliction.cli.http import fail
+from deconfliction.cli.local import DbOption, settings_or_fail
 from deconfliction.config import DESCRIPTIONS, ENV_NAMES, Settings
 from deconfliction.errors import InvalidInput
 from deconfliction.keyfile import KeyFileError
@@ -23,22 +24,11 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-DbOption = typer.Option(
-    None, "--db", help="database URL (default: $DECONFLICTION_DB or sqlite:///deconfliction.db)"
-)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ValueError as error:
-        fail(str(error))
-
 
 def open_context(db: str | None) -> tuple[Context, Settings]:
     """Open (creating and migrating if need be) the database and its signing key; makes sure an
     operator can log in."""
-    settings = _settings()
+    settings = settings_or_fail()
     url = db or settings.db
     try:
         ctx, created = open_service(url, settings.signing_key_file)
@@ -112,7 +102,7 @@ def demo(
 @app.command()
 def settings() -> None:
     """The settings, their environment variables, values and meaning (tokens hidden)."""
-    current = _settings()
+    current = settings_or_fail()
     for name, env in ENV_NAMES.items():
         value = getattr(current, name)
         shown = "(set)" if name == "operator_token" and value else value

@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from deconfliction.cli.http import fail
-from deconfliction.config import Settings
+from deconfliction.cli.local import DbOption, settings_or_fail
 from deconfliction.errors import DeconflictionError
 from deconfliction.keyfile import KeyFileError
 from deconfliction.services import export_file, transfer
@@ -33,17 +33,6 @@ from deconfliction.storage.schema import DESCRIPTIONS
 
 out = Console()
 err = Console(stderr=True)
-
-DbOption = typer.Option(
-    None, "--db", help="database URL (default: $DECONFLICTION_DB or sqlite:///deconfliction.db)"
-)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ValueError as error:
-        fail(escape(str(error)))
 
 
 @contextmanager
@@ -122,7 +111,7 @@ def migrate(
     The service also migrates a database when it opens it; this shows what is applied, and
     `--check` tells whether a deployment needs migrating before it is upgraded or exported.
     """
-    url = db or _settings().db
+    url = db or settings_or_fail().db
     with _failing():
         before = transfer.migration_status(url)
         after = before if check else transfer.migrate(url)[1]
@@ -169,7 +158,7 @@ def export(
     incident, webhook and the one transparency log): the log is one Merkle tree over every
     mechanism, so a single mechanism cannot be moved with its receipts still valid.
     """
-    url = db or _settings().db
+    url = db or settings_or_fail().db
     with _failing(), _progress() as progress:
         summary = transfer.export_deployment(url, out_file, progress=progress)
     out.print(_counts_table("exported", summary.tables))
@@ -206,7 +195,7 @@ def import_deployment(
     deployment moves: a single mechanism cannot be moved with its receipts still valid, since
     the log is one Merkle tree over every mechanism.
     """
-    settings = _settings()
+    settings = settings_or_fail()
     url = db or settings.db
     with _failing(), _progress() as progress:
         summary = transfer.import_deployment(

@@ -222,12 +222,15 @@ class Draws:
     party: np.ndarray
 
 
-def draw(rng: np.random.Generator, n: int, parties: int) -> Draws:
+def draw(rng: np.random.Generator, n: int, parties: int, history_days: int = 0) -> Draws:
+    """n volumes' random numbers; they start in the DAYS from T0 or, with `history_days`, in
+    those days before T0 and the DAYS after it (the same draws otherwise)."""
     lat = CENTRE_LAT + rng.uniform(-0.5, 0.5, n) * SIDE_M / METRES_PER_DEG
     east = rng.uniform(-0.5, 0.5, n) * SIDE_M
     lon = CENTRE_LON + east / (METRES_PER_DEG * np.cos(np.radians(lat)))
     duration = rng.integers(DURATION_MIN[0], DURATION_MIN[1] + 1, n)
-    start = (rng.random(n) * (DAYS * 1440 - duration)).astype(np.int64)
+    span = (history_days + DAYS) * 1440 - duration
+    start = (rng.random(n) * span).astype(np.int64) - history_days * 1440
     bands = np.sort(np.round(rng.uniform(0.0, CEILING_M, (n, 2)) / 10.0) * 10.0, axis=1)
     bands[:, 1] = np.where(bands[:, 1] > bands[:, 0], bands[:, 1], bands[:, 0] + 10.0)
     return Draws(
@@ -369,9 +372,11 @@ def _slices(d: Draws, size: int) -> Iterator[tuple[int, Draws]]:
         yield first, Draws(*(getattr(d, f.name)[first:last] for f in fields(Draws)))
 
 
-def generate(n: int, seed: int, parties: int, verify: int, rules: Rules) -> Dataset:
+def generate(
+    n: int, seed: int, parties: int, verify: int, rules: Rules, history_days: int = 0
+) -> Dataset:
     """n volumes built in worker processes (one per CPU), assembled here in order."""
-    d = draw(np.random.default_rng(seed), n, parties)
+    d = draw(np.random.default_rng(seed), n, parties, history_days)
     data = Dataset([], [], [], np.empty(0), np.empty(0), d.lower, d.upper, d.party)
     started = time.perf_counter()
     tasks = ((part, first, verify, rules) for first, part in _slices(d, CHUNK))
@@ -403,8 +408,10 @@ def _append(data: Dataset, d: Draws, chunk: Chunk) -> None:
 
 
 def check_same_as_parsed(volume: Volume, rules: Rules) -> None:
-    """The directly built volume must equal what the service makes of its JSON."""
-    parsed = parse_volume(volume.to_json(), "volume", rules=rules, now=NOW)
+    """The directly built volume must equal what the service makes of its JSON (when it was
+    notified: a day before it starts, for one that starts before NOW)."""
+    notified = min(NOW, volume.window.start - timedelta(days=1))
+    parsed = parse_volume(volume.to_json(), "volume", rules=rules, now=notified)
     if parsed != volume or box_of(parsed) != box_of(volume):
         raise RuntimeError(f"generated volume differs from parse_volume's: {volume.to_json()}")
 

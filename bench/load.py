@@ -4,7 +4,10 @@ PostgreSQL (issue #6), every backend in one run.
 For each `--db` (`sqlite`, and/or a `postgresql://…/name` URL whose database is made afresh):
 
 1. **Fill**: one mechanism with `--n` (10⁶) notifications of bench/conflicts.py's distribution
-   (a 600 km square, a week, 0–12 km altitude) from `--parties` (20) member parties, written
+   (a 600 km square, 0–12 km altitude) from `--parties` (20) member parties, over a year: the
+   `--history-days` (358) before the week the traffic notifies in, and that week — a mechanism's
+   history, as it accumulates (`--history-days 0` puts all N in that week: then a notify meets
+   ~26 stored ones, each a conflict with its system message to acknowledge), written
    through the store's own writes with their events and log entries (bench/prefill.py), not over
    HTTP. On PostgreSQL, whose store writes these at ~100 a second, only the first 2,000 go
    through the store; the rest (notifications and their volume index rows) are COPY'd by
@@ -91,6 +94,8 @@ class Config:
     soak: float
     seed: int
     keep: Path | None
+    fill_only: bool
+    history_days: int
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -113,7 +118,16 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--phases", default=",".join(PHASES), help="phases to run, in order")
     parser.add_argument("--soak", type=float, default=0.0, help="soak seconds (0: none)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=358,
+        help="days of stored notifications before the week the traffic notifies in (358)",
+    )
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the filled stores here")
+    parser.add_argument(
+        "--fill-only", action="store_true", help="fill the stores (with --keep) and stop"
+    )
     parser.add_argument("--quick", action="store_true", help="N = 5,000, 5 s phases: smoke only")
     args = parser.parse_args(argv)
     phases = [p for p in args.phases.split(",") if p]
@@ -126,6 +140,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         parser.error(f"--processes: whole numbers separated by commas, not {args.processes!r}")
     if not processes or min(processes) < 1 or max(processes) > 8:
         parser.error("--processes: counts from 1 to 8")
+    if args.fill_only and args.keep is None:
+        parser.error("--fill-only needs --keep DIR: the filled stores are kept there")
     dbs = args.db or ["sqlite"]
     for db in dbs:
         if db != "sqlite" and not db.startswith(("postgresql://", "postgres://")):
@@ -141,6 +157,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         soak=args.soak,
         seed=args.seed,
         keep=args.keep,
+        fill_only=args.fill_only,
+        history_days=args.history_days,
     )
 
 
@@ -170,8 +188,7 @@ def _fill(store: Any, key_file: Path, config: Config, label: str, copy_url: str 
     """Fill through the store; with `copy_url` (PostgreSQL), only the first THROUGH_STORE, the
     rest by COPY (rows checked to be the store's own first)."""
     started = time.perf_counter()
-    log(f"[{label}] generating {config.n:,} volumes (seed {config.seed})")
-    data = gen.generate(config.n, config.seed, config.parties, 200, prefill.rules())
+    data = _generated(config)
     gen.set_up(store, config.parties, prefill.rules())
     prefill.add_tokens(store, config.parties)
     keys = prefill.open_service_keys(store, key_file)
@@ -190,6 +207,18 @@ def _fill(store: Any, key_file: Path, config: Config, label: str, copy_url: str 
     log(f"[{label}] filled in {time.perf_counter() - started:.0f} s; log {size:,} entries")
 
 
+_DATA: dict[tuple[int, ...], Any] = {}
+
+
+def _generated(config: Config) -> Any:
+    """The fill's notifications, generated once a run (every backend gets the same)."""
+    key = (config.n, config.seed, config.parties, config.history_days)
+    if key not in _DATA:
+        log(f"generating {config.n:,} volumes (seed {config.seed}, {config.history_days} d back)")
+        _DATA[key] = gen.generate(*key[:3], 200, prefill.rules(), config.history_days)
+    return _DATA[key]
+
+
 def _ensure_operator(filled: Filled) -> None:
     from deconfliction.runtime import open_context
     from deconfliction.services import tokens
@@ -204,7 +233,7 @@ def _ensure_operator(filled: Filled) -> None:
 def sqlite_store(config: Config, directory: Path) -> Filled:
     from deconfliction.storage.sqlite.store import SqliteStore
 
-    path = directory / f"load-{config.n}.sqlite"
+    path = directory / f"load-{config.n}-h{config.history_days}.sqlite"
     filled = Filled(f"sqlite:///{path}", path.with_name(path.name + ".signing-key"), "SQLite")
     done = path.with_name(path.name + ".filled")
     if done.exists():
@@ -231,8 +260,9 @@ def postgres_store(config: Config, url: str, directory: Path) -> Filled:
     name = str(conninfo_to_dict(url).get("dbname") or "")
     if not name or name in ("postgres", "template0", "template1"):
         raise SystemExit(f"--db {url}: name a database of its own for the benchmark")
-    filled = Filled(url, directory / f"{name}-{config.n}.signing-key", "PostgreSQL")
-    done = directory / f"{name}-{config.n}.filled"
+    stem = f"{name}-{config.n}-h{config.history_days}"
+    filled = Filled(url, directory / f"{stem}.signing-key", "PostgreSQL")
+    done = directory / f"{stem}.filled"
     if done.exists():
         log(f"[PostgreSQL] reusing the filled database {name}")
     else:
@@ -598,6 +628,8 @@ def main(argv: list[str] | None = None) -> None:
     soaked: list[tuple[float, float, float, float]] = []
     for db in config.dbs:
         filled = sqlite_store(config, work) if db == "sqlite" else postgres_store(config, db, work)
+        if config.fill_only:
+            continue
         phases += run_backend(config, filled, origin, work)
         if config.soak > 0 and not soaked:
             mix = [p for p in phases if p.name == "mix" and p.backend == filled.backend]
@@ -610,6 +642,9 @@ def main(argv: list[str] | None = None) -> None:
                 soaked = soak(config, filled, servers[0], target, SOAK_SHARE * mix[0].per_s())
             finally:
                 servers[0].stop()
+    if config.fill_only:
+        log(f"filled; run again with --keep {work} to measure")
+        return
     ok = print_report(config, phases, soaked)
     if not ok:
         raise SystemExit(1)

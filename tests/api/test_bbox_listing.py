@@ -55,3 +55,30 @@ def test_bbox_listing_equals_testing_every_notification(world: World) -> None:
             assert {v["id"] for v in listed} == expected, bbox
             hits += len(expected)
         assert hits > 0  # the boxes found something: the comparison was not of empty sets
+
+
+def test_a_party_lists_its_own_and_its_conflicts_in_start_order(world: World) -> None:
+    """A party's listing is its own notifications and those in conflict with one of them, in
+    the operator's order (start, then id), whatever the page size."""
+    rng = random.Random(7)
+    parties = [world.north, world.south, world.aid]
+    for i in range(30):
+        start = rng.uniform(1, 30)
+        area = circle(CENTRE[0] + rng.uniform(-0.3, 0.3), CENTRE[1], rng.uniform(2_000, 30_000))
+        world.notify(parties[i % 3], simple(world.clock, area, hours=(start, start + 4)))
+    url = world.notifications_url()
+    everything = world.client.get(url, params={"limit": 1000}, headers=world.operator).json()
+    order = [v["id"] for v in everything]
+    owner = {v["id"]: v["party"]["id"] for v in everything}
+    conflicts = world.client.get("/v1/conflicts", params={"limit": 1000}, headers=world.operator)
+    for party in parties:
+        partners = set()
+        for c in conflicts.json():
+            ends = {c[f"party_{x}"]["id"]: c[f"notification_{x}"] for x in "ab"}
+            if party.id in ends:
+                partners |= {n for p, n in ends.items() if p != party.id}
+        expected = [n for n in order if owner[n] == party.id or n in partners]
+        assert partners, "the scene has conflicts for every party"
+        for limit in (1000, 7, 1):
+            listed = world.client.get(url, params={"limit": limit}, headers=party.headers).json()
+            assert [v["id"] for v in listed] == expected[:limit]

@@ -43,6 +43,7 @@ from deconfliction.domain.candidates import COLUMNS
 from deconfliction.keyfile import write_key
 from deconfliction.proof import merkle
 from deconfliction.services.transfer import exported_tables
+from deconfliction.storage.schema import DESCRIPTIONS
 
 from .servers import server_env, serving
 
@@ -50,6 +51,8 @@ runner = CliRunner()
 OPERATOR = "operator-token-for-the-transfer-cli-test-0001"
 INDEX = f"mechanism_id, {', '.join(COLUMNS)}, core_wkb"
 BOXES = "notification_id, idx, x0, x1, y0, y1, z0, z1, a0, a1, t0, t1"
+
+LATEST = max(DESCRIPTIONS)
 
 
 def cli(*args: str, **env: str | None) -> Any:
@@ -341,7 +344,7 @@ def test_the_export_file_describes_itself(moved: Moved) -> None:
     content = lines(moved.export)
     header = json.loads(content[0])
     assert header["format"] == "deconfliction-export" and header["version"] == 1
-    assert header["schema_version"] == 4 and header["source"]["backend"] == "sqlite"
+    assert header["schema_version"] == LATEST and header["source"]["backend"] == "sqlite"
     assert list(header["tables"]) == [t.name for t in exported_tables()]
     assert "log_subtrees" not in header["tables"]
     counts = {
@@ -543,7 +546,7 @@ def _damaged(kind: str, path: Path, content: list[bytes]) -> tuple[Path, str]:
     if kind == "schema version":
         header = json.loads(content[0]) | {"schema_version": 3}
         return write(path, [json.dumps(header).encode() + b"\n", *content[1:]]), (
-            "line 1: exported at schema version 3, but this deconfliction's is 4"
+            f"line 1: exported at schema version 3, but this deconfliction's is {LATEST}"
         )
     if kind == "broken row":
         i = row_line(content, "revisions", 1)
@@ -615,11 +618,12 @@ def test_migrate_shows_applies_and_checks_the_schema_versions(tmp_path: Path) ->
     path = tmp_path / "m.db"
     url = f"sqlite:///{path}"
     check = cli("migrate", "--check", "--db", url)
-    assert check.exit_code == 1 and says(check, "migrations pending: 1, 2, 3, 4")
+    versions = ", ".join(map(str, sorted(DESCRIPTIONS)))
+    assert check.exit_code == 1 and says(check, f"migrations pending: {versions}")
     assert says(check, "there is no database yet") and not path.exists()
     done = cli("migrate", "--db", url)
     assert done.exit_code == 0 and says(
-        done, "applied 1, 2, 3, 4; the database is at version 4 of 4"
+        done, f"applied {versions}; the database is at version {LATEST} of {LATEST}"
     )
     assert "(now)" in done.output and says(done, "incidents: reports")
     again = cli("migrate", "--check", "--db", url)
@@ -627,15 +631,16 @@ def test_migrate_shows_applies_and_checks_the_schema_versions(tmp_path: Path) ->
 
     # A database an older deconfliction left at version 3: export refuses, migrate brings it on.
     database = sqlite_database(path)
-    database.rows("DELETE FROM schema_migrations WHERE version = 4")
+    database.rows("DELETE FROM schema_migrations WHERE version >= 4")
     for table in ("incident_parties", "incident_links", "incidents"):
         database.rows(f"DROP TABLE {table}")
+    database.rows("DROP INDEX notifications_start")
     assert cli("migrate", "--check", "--db", url).exit_code == 1
     refused = cli("export", "--db", url, "--out", str(tmp_path / "x.gz"))
-    assert refused.exit_code == 1 and says(refused, "not at schema version 4")
+    assert refused.exit_code == 1 and says(refused, f"not at schema version {LATEST}")
     assert says(refused, "run `deconfliction migrate --db …`")
     assert not (tmp_path / "x.gz").exists()
-    assert says(cli("migrate", "--db", url), "applied 4;")
+    assert says(cli("migrate", "--db", url), "applied 4, 5;")
     missing = cli(
         "export", "--db", f"sqlite:///{tmp_path / 'none.db'}", "--out", str(tmp_path / "y.gz")
     )
@@ -651,11 +656,12 @@ def test_migrate_on_a_new_postgresql_database() -> None:
         admin.execute(f"CREATE DATABASE {name} TEMPLATE template0 LOCALE 'C.UTF-8'")
     try:
         check = cli("migrate", "--check", "--db", url)
-        assert check.exit_code == 1 and says(check, "migrations pending: 1, 2, 3, 4")
+        versions = ", ".join(map(str, sorted(DESCRIPTIONS)))
+        assert check.exit_code == 1 and says(check, f"migrations pending: {versions}")
         done = cli("migrate", "--db", url)
-        assert done.exit_code == 0 and says(done, "applied 1, 2, 3, 4")
+        assert done.exit_code == 0 and says(done, f"applied {versions}")
         again = cli("migrate", "--check", "--db", url)
-        assert again.exit_code == 0 and says(again, "version 4 of 4")
+        assert again.exit_code == 0 and says(again, f"version {LATEST} of {LATEST}")
     finally:
         with psycopg.connect(SERVER, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -31,6 +31,7 @@ DESCRIPTIONS = {
     3: "the transparency log: salted entries, their audiences, cached subtrees, signed heads, "
     "the service's public keys",
     4: "incidents: reports, the items they link, the parties involved",
+    5: "notifications in start order per mechanism, for listings",
 }
 
 TABLES: dict[int, str] = {
@@ -333,5 +334,8 @@ TABLES: dict[int, str] = {
             PRIMARY KEY (incident_id, party_id)
         ){without_rowid};
         CREATE INDEX incident_parties_party ON incident_parties(party_id, incident_id)
+        """,
+    5: """
+        CREATE INDEX notifications_start ON notifications(mechanism_id, start_ts, id)
         """,
 }

@@ -40,6 +40,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (2, DESCRIPTIONS[2], tables(2, TYPES) + ";" + EVENT_AUDIENCE_BACKFILL),
     (3, DESCRIPTIONS[3], tables(3, TYPES)),
     (4, DESCRIPTIONS[4], tables(4, TYPES)),
+    (5, DESCRIPTIONS[5], tables(5, TYPES)),
 ]
 
 

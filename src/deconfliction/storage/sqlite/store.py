@@ -275,39 +275,69 @@ class SqliteTransaction(LineQueries, DeliveryQueries, LedgerQueries, IncidentQue
         """
         # With `within`, the index query names the mechanism and gives a few ids to look up;
         # with the mechanism also named here, SQLite would scan all of its notifications.
-        where: list[str]
+        base: list[str]
         args: list[Any]
         if within is None:
-            where, args = ["mechanism_id = ?"], [mechanism_id]
+            base, args = ["mechanism_id = ?"], [mechanism_id]
         else:
-            where = [f"id IN ({self.INDEXED_WITHIN})"]
+            base = [f"id IN ({self.INDEXED_WITHIN})"]
             args = self.within_values(mechanism_id, within)
-        if visible_to is not None:
-            where.append(
-                "(party_id = ? OR id IN (SELECT notification_b FROM conflicts WHERE party_a = ? "
-                "UNION SELECT notification_a FROM conflicts WHERE party_b = ?))"
-            )
-            args.extend([visible_to] * 3)
         states = {
             "cancelled": "cancelled_at IS NOT NULL",
             "notified": "cancelled_at IS NULL AND start_ts > ?",
             "active": "cancelled_at IS NULL AND start_ts <= ? AND end_ts > ?",
             "ended": "cancelled_at IS NULL AND end_ts <= ?",
         }
+        filters: list[str] = []
+        filter_args: list[Any] = []
         if state is not None:
-            where.append(states[state])
-            args.extend([now] * states[state].count("?"))
+            filters.append(states[state])
+            filter_args.extend([now] * states[state].count("?"))
         if start is not None:
-            where.append("end_ts > ?")
-            args.append(start)
+            filters.append("end_ts > ?")
+            filter_args.append(start)
         if end is not None:
-            where.append("start_ts < ?")
-            args.append(end)
-        sql = (
-            f"SELECT * FROM notifications WHERE {' AND '.join(where)} "
-            "ORDER BY start_ts, id LIMIT ? OFFSET ?"
+            filters.append("start_ts < ?")
+            filter_args.append(end)
+        order = "ORDER BY start_ts, id"
+        if visible_to is None:
+            where = " AND ".join([*base, *filters])
+            sql = f"SELECT * FROM notifications WHERE {where} {order} LIMIT ? OFFSET ?"
+            return dicts(self.db.execute(sql, [*args, *filter_args, limit, offset]))
+        # A party's own (an index walk in order) and those in a conflict with one of its own
+        # (looked up from its conflicts in the mechanism), each read up to the page's end, then
+        # merged: never a walk or a sort of the whole mechanism.
+        own = " AND ".join([*base, "party_id = ?", *filters])
+        shared = " AND ".join(
+            [
+                "id IN (SELECT notification_b FROM conflicts WHERE party_a = ? "
+                "AND mechanism_id = ? UNION SELECT notification_a FROM conflicts "
+                "WHERE party_b = ? AND mechanism_id = ?)",
+                *(base if within is not None else []),
+                "party_id <> ?",
+                *filters,
+            ]
         )
-        return dicts(self.db.execute(sql, [*args, limit, offset]))
+        sql = (
+            f"SELECT * FROM (SELECT * FROM notifications WHERE {own} {order} LIMIT ?) AS own "
+            f"UNION ALL SELECT * FROM (SELECT * FROM notifications WHERE {shared} {order} "
+            f"LIMIT ?) AS shared {order} LIMIT ? OFFSET ?"
+        )
+        end_of_page = limit + offset
+        values = [
+            *args,
+            visible_to,
+            *filter_args,
+            end_of_page,
+            *[visible_to, mechanism_id] * 2,
+            *(args if within is not None else []),
+            visible_to,
+            *filter_args,
+            end_of_page,
+            limit,
+            offset,
+        ]
+        return dicts(self.db.execute(sql, values))
 
     def insert_revision(self, row: dict[str, Any]) -> None:
         self.db.execute(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import random
 import ssl
 import time
@@ -22,6 +21,7 @@ from typing import Any
 import conflicts as gen
 import httpx
 import numpy as np
+import prefill
 
 MIX = {"notify": 30, "revise": 10, "cancel": 5, "list": 25, "acknowledge": 20, "message": 10}
 OVERLAP_SIDE_M = 20_000.0
@@ -46,18 +46,7 @@ class Bodies:
         d = gen.draw(np.random.default_rng(seed), count, parties)
         if overlap:
             d = _squeezed(d, np.random.default_rng(seed + 1))
-        self.items = [
-            (
-                gen.party_id(int(d.party[i])),
-                {
-                    "kind": "air",
-                    "title": f"load {seed}-{i}",
-                    "reference": "",
-                    "volumes": [json.loads(json.dumps(gen.make_volume(d, i).to_json()))],
-                },
-            )
-            for i in range(count)
-        ]
+        self.items = [prefill.notify_body(d, i, f"load {seed}-{i}") for i in range(count)]
         self.next = 0
 
     def take(self) -> tuple[str, dict[str, Any]] | None:

@@ -224,18 +224,7 @@ def _bodies(count: int, seed: int, parties: int) -> list[tuple[str, dict[str, An
     import numpy as np
 
     d = gen.draw(np.random.default_rng(seed), count, parties)
-    return [
-        (
-            gen.party_id(int(d.party[i])),
-            {
-                "kind": "air",
-                "title": f"bench notify {seed}-{i}",
-                "reference": "",
-                "volumes": [json.loads(json.dumps(gen.make_volume(d, i).to_json()))],
-            },
-        )
-        for i in range(count)
-    ]
+    return [prefill.notify_body(d, i, f"bench notify {seed}-{i}") for i in range(count)]
 
 
 def open_bench_context(spec: dict[str, Any]) -> Any:

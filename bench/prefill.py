@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,10 @@ def sign_head(store: Any, keys: Any) -> int:
     with store.write() as tx:
         ledger.sign_if_grown(tx, keys.current, gen.NOW)
         return int(tx.log_size())
+
+
+def notify_body(d: gen.Draws, i: int, title: str) -> tuple[str, dict[str, Any]]:
+    """(party, notify body) for draw i: one volume, as a client would send it."""
+    volume = json.loads(json.dumps(gen.make_volume(d, i).to_json()))
+    body = {"kind": "air", "title": title, "reference": "", "volumes": [volume]}
+    return gen.party_id(int(d.party[i])), body

@@ -347,9 +347,11 @@ def cpu_of(servers: list[Server]) -> float:
     return sum(s.cpu_seconds() or 0.0 for s in servers)
 
 
-def rss_mb(server: Server) -> float:
+def rss_mb(server: Server, field: str = "VmRSS") -> float:
+    """A memory figure of the server (/proc/<pid>/status) in MB: VmRSS, all it holds in memory
+    (with SQLite's memory-mapped file pages), or RssAnon, its own heap."""
     for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -452,17 +454,17 @@ def run_phase(
 
 def soak(
     config: Config, filled: Filled, server: Server, target: Target, rate: float
-) -> list[tuple[float, float, float, float]]:
+) -> list[tuple[float, float, float, float, float]]:
     """(window start s, requests/s, p99 ms, server RSS MB) per window of the soak."""
     count = int(config.soak * rate) + 1_000
     bodies = Bodies(count, config.seed + 99, config.parties, overlap=False)
     traffic = Traffic(target, bodies, mix=True, seed=config.seed + 99)
-    samples: list[tuple[float, float]] = []
+    samples: list[tuple[float, float, float]] = []
 
     async def sample() -> None:
         while True:
             await asyncio.sleep(SOAK_WINDOW_S)
-            samples.append((time.perf_counter(), rss_mb(server)))
+            samples.append((time.perf_counter(), rss_mb(server), rss_mb(server, "RssAnon")))
 
     async def go() -> Record:
         sampler = asyncio.create_task(sample())
@@ -475,12 +477,13 @@ def soak(
     log(f"soak: {config.soak:g} s of the mix at {rate:.0f} requests/s on {filled.backend}")
     record = uvloop.run(go())
     windows = []
-    for at, rss in samples:
+    for at, rss, heap in samples:
         start_ = at - SOAK_WINDOW_S
         seconds = [s for issued, _, s in record.windows if start_ <= issued < at]
         if seconds:
             p99 = float(np.percentile(np.array(seconds) * 1e3, 99))
-            windows.append((start_ - record.started, len(seconds) / SOAK_WINDOW_S, p99, rss))
+            rate = len(seconds) / SOAK_WINDOW_S
+            windows.append((start_ - record.started, rate, p99, rss, heap))
     return windows
 
 
@@ -562,7 +565,7 @@ def verdicts(phases: list[Phase], clients: int) -> list[str]:
 
 
 def print_report(
-    config: Config, phases: list[Phase], soaked: list[tuple[float, float, float, float]]
+    config: Config, phases: list[Phase], soaked: list[tuple[float, float, float, float, float]]
 ) -> bool:
     print(f"\n# bench/load.py — src/ at {source_revision()}")
     print(
@@ -581,10 +584,10 @@ def print_report(
         print_phase(p)
     if soaked:
         print("\n**Soak** (the mix at a fixed rate)\n")
-        print("| from s | requests/s | p99 ms | server RSS MB |")
-        print("| ---: | ---: | ---: | ---: |")
-        for at, rate, p99, rss in soaked:
-            print(f"| {at:.0f} | {rate:.1f} | {p99:.1f} | {rss:.0f} |")
+        print("| from s | requests/s | p99 ms | server RSS MB | of which heap (RssAnon) MB |")
+        print("| ---: | ---: | ---: | ---: | ---: |")
+        for at, rate, p99, rss, heap in soaked:
+            print(f"| {at:.0f} | {rate:.1f} | {p99:.1f} | {rss:.0f} | {heap:.0f} |")
     print()
     for line in verdicts(phases, config.concurrency):
         print(f"- {line}")
@@ -625,7 +628,7 @@ def main(argv: list[str] | None = None) -> None:
     log(f"measuring src/ at {source_revision()}; stores and server logs in {work}")
     origin = time.time()
     phases: list[Phase] = []
-    soaked: list[tuple[float, float, float, float]] = []
+    soaked: list[tuple[float, float, float, float, float]] = []
     for db in config.dbs:
         filled = sqlite_store(config, work) if db == "sqlite" else postgres_store(config, db, work)
         if config.fill_only:

@@ -259,7 +259,6 @@ def worker_run(spec: dict[str, Any]) -> dict[str, Any]:
     import gc
 
     import conflicts as gen
-    import numpy as np
 
     from deconfliction.services.context import Actor
     from deconfliction.services.notifications import notify
@@ -308,17 +307,10 @@ def worker_run(spec: dict[str, Any]) -> dict[str, Any]:
         profiler.dump_stats(spec["profile"])
     if receipts != (len(timed) if has_log else 0):
         raise SystemExit(f"{receipts} of {len(timed)} answers carried a receipt (log: {has_log})")
-    ms = np.array(latencies) * 1e3
     return {
         "source": source,
         "has_log": has_log,
-        "notifies": len(timed),
-        "wall_s": wall,
-        "cpu_s": cpu,
-        "per_s": len(timed) / wall,
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "mean_ms": float(ms.mean()),
+        **notify_http.timed_figures(wall, cpu, latencies),
         "conflicts_per_notify": conflicts / len(timed),
         "log_before": size_before,
         "log_entries_per_notify": (log_size() - size_before) / len(timed),

@@ -90,9 +90,7 @@ def report_in_process(
         for v in variants:
             x = runs[v.label][r]
             print(
-                f"| {r + 1} | {v.label} | `{v.revision}` | {x['per_s']:.1f} | {x['p50_ms']:.2f} "
-                f"| {x['p99_ms']:.2f} | {x['mean_ms']:.2f} "
-                f"| {x['cpu_s'] * 1e3 / x['notifies']:.2f} | {x['cpu_s'] / x['wall_s']:.2f} "
+                f"| {r + 1} | {v.label} | `{v.revision}` | {_timing_cells(x)} "
                 f"| {_in_log(x)} "
                 f"| {x['conflicts_per_notify']:.2f} | {x['log_entries_per_notify']:.2f} "
                 f"| {x['log_before']:,} | {x['load']} |"
@@ -134,9 +132,7 @@ def report_over_http(
         for v in variants:
             x = served[v.label][r]
             print(
-                f"| {r + 1} | {v.label} | `{v.revision}` | {x['per_s']:.1f} | {x['p50_ms']:.2f} "
-                f"| {x['p99_ms']:.2f} | {x['mean_ms']:.2f} "
-                f"| {x['cpu_s'] * 1e3 / x['notifies']:.2f} | {x['cpu_s'] / x['wall_s']:.2f} "
+                f"| {r + 1} | {v.label} | `{v.revision}` | {_timing_cells(x)} "
                 f"| {x['conflicts_per_notify']:.2f} | {x['load']} |"
             )
     print(
@@ -153,6 +149,14 @@ def report_over_http(
             f"| {_median_cpu_ms(x):.2f} |"
         )
     _verdict(config, variants, served, "over HTTP, through a real server")
+
+
+def _timing_cells(x: dict[str, Any]) -> str:
+    """A run's notifies/s, p50, p99, mean, CPU ms a notify and CPU/wall, as table cells."""
+    return (
+        f"{x['per_s']:.1f} | {x['p50_ms']:.2f} | {x['p99_ms']:.2f} | {x['mean_ms']:.2f} "
+        f"| {x['cpu_s'] * 1e3 / x['notifies']:.2f} | {x['cpu_s'] / x['wall_s']:.2f}"
+    )
 
 
 def _median(runs: list[dict[str, Any]], key: str) -> float:

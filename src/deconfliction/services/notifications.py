@@ -65,7 +65,10 @@ def _content(body: Any, rules: Rules, now: datetime) -> tuple[dict[str, str], li
     return {"kind": body["kind"], **texts}, volumes
 
 
-def _placed(notification_id: str, party_id: str, volumes: list[Volume]) -> list[tuple[Placed, Box]]:
+def placed_volumes(
+    notification_id: str, party_id: str, volumes: list[Volume]
+) -> list[tuple[Placed, Box]]:
+    """A notification's volumes as the conflict search places and indexes them."""
     return [
         (
             Placed(
@@ -160,7 +163,7 @@ def notify(
             }
             tx.insert_notification(row)
             _record_revision(tx, row, actor, now)
-            placed = _placed(row["id"], party, volumes)
+            placed = placed_volumes(row["id"], party, volumes)
             tx.replace_volumes(row, placed)
             recorded = record_event(
                 tx,
@@ -235,7 +238,7 @@ def revise(
         before = _conflicting_parties(tx, row["id"])
         tx.update_notification(revised)
         _record_revision(tx, revised, actor, now)
-        placed = _placed(row["id"], row["party_id"], volumes)
+        placed = placed_volumes(row["id"], row["party_id"], volumes)
         tx.replace_volumes(revised, placed)
         recorded = record_event(
             tx,

@@ -298,7 +298,7 @@ def _index_volumes(tx: Transaction, rows: Rows, progress: Progress | None) -> in
                 if row["cancelled_at"] is None:
                     volumes = _stored_volumes(row)
                     tx.replace_volumes(
-                        row, notifications._placed(row["id"], row["party_id"], volumes)
+                        row, notifications.placed_volumes(row["id"], row["party_id"], volumes)
                     )
                     indexed += len(volumes)
         done += len(chunk)

@@ -29,8 +29,9 @@ def test_every_point_of_the_rectangle_is_in_its_box(
 ) -> None:
     west, south, east, north = rectangle
     rng = np.random.default_rng(seed)
-    lon = np.concatenate([rng.uniform(west, east, 200), [west, east, west, east]])
-    lat = np.concatenate([rng.uniform(south, north, 200), [south, north, north, south]])
+    # Drawn as low + span × [0, 1): numpy's uniform() refuses a span of -0.0 (west 0.0, east -0.0).
+    lon = np.concatenate([west + (east - west) * rng.random(200), [west, east, west, east]])
+    lat = np.concatenate([south + (north - south) * rng.random(200), [south, north, north, south]])
     vectors = geo.unit_vectors(lon, lat)
     box = lonlat_box(west, south, east, north)
     assert (vectors >= np.array(box.low[:3])).all()

@@ -384,6 +384,36 @@ def test_proofs_at_scale_read_log_n_cached_subtrees_not_n_leaves() -> None:
     assert cache.gets <= log_n and source.calls <= 1
 
 
+class RecordingCache(DictSubtreeCache):
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: set[tuple[int, int]] = set()
+
+    def get(self, start: int, size: int) -> bytes | None:
+        self.asked.add((start, size))
+        return super().get(start, size)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 5000).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n - 1))))
+def test_the_subtrees_listed_for_a_root_and_proof_are_exactly_those_they_look_up(
+    case: tuple[int, int],
+) -> None:
+    """What a store fetches in one read before a receipt (ledger.receipt_now) is what the walk
+    then asks for: nothing missing (a read each) and nothing extra."""
+    size, index = case
+    source, cache = ListLeafSource(hashes(size)), RecordingCache()
+    tree = MerkleTree(source, cache, min_cached_size=16)
+    tree.extend(0, size)
+    cache.asked.clear()
+    tree.root(size)
+    tree.inclusion_proof(index, size)
+    assert sorted(cache.asked) == tree.subtrees_read_by(size, index)
+    cache.asked.clear()
+    tree.root(size)
+    assert sorted(cache.asked) == tree.subtrees_read_by(size)
+
+
 def test_a_source_without_the_leaves_is_an_error_not_a_wrong_hash() -> None:
     class Short(ListLeafSource):
         def size(self) -> int:

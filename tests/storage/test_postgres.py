@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from backends import Database, Databases
 
+from deconfliction.services.events import record_event
 from deconfliction.storage.postgres.locks import LockOrderError
 from deconfliction.storage.postgres.migrations import MIGRATIONS, migrate
 from deconfliction.storage.postgres.store import CANDIDATES, PostgresStore
@@ -140,6 +141,67 @@ def test_event_ids_are_given_in_commit_order_across_mechanisms(store: PostgresSt
     for thread in threads:
         thread.join(10)
     assert ids == {"first": 1, "second": 2}
+
+
+def test_a_writer_whose_events_wait_for_its_commit_holds_up_no_other_mechanism(
+    store: PostgresStore,
+) -> None:
+    """A use case's events are appended at its end (storage/deferred.py), so the log lock every
+    writer shares is not held while it goes on deciding — a writer of another mechanism that
+    records and commits meanwhile is not held up; the ids follow the commits."""
+    recorded, release = threading.Event(), threading.Event()
+    ids: dict[str, int] = {}
+
+    def first() -> None:
+        with store.write() as tx:
+            tx.mechanism("mec_a")
+            event_a = record_event(tx, "mec_a", "test", "a", [], {}, AT)
+            recorded.set()
+            release.wait(10)
+        ids["first"] = event_a.event_id
+
+    def second() -> None:
+        with store.write() as tx:
+            tx.mechanism("mec_b")
+            event_b = record_event(tx, "mec_b", "test", "b", [], {}, AT)
+        ids["second"] = event_b.event_id
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert recorded.wait(10)
+    threads[1].start()
+    threads[1].join(10)
+    assert ids == {"second": 1}
+    release.set()
+    threads[0].join(10)
+    assert ids == {"second": 1, "first": 2}
+    with store.read() as tx:
+        assert [e["subject_id"] for e in tx.log_entries(0, 10)] == ["b", "a"]
+
+
+def test_a_failing_statement_sent_pipelined_fails_its_write_and_nothing_else(
+    store: PostgresStore,
+) -> None:
+    """After the log lock, statements go pipelined: an error of one whose result is not read
+    still fails the write (here an event id already taken), the write leaves nothing, and the
+    pooled connection serves the next write."""
+    with store.write() as tx:
+        tx.append_event(event("mec_a"), [], [])
+    with pytest.raises(psycopg.errors.UniqueViolation), store.write() as tx:
+        tx.append_event(event("mec_a"), [], [])  # the log lock: pipelined from here
+        tx.db.execute(
+            "INSERT INTO events (id, mechanism_id, type, subject_id, audience_json, payload_json, "
+            "created_at) VALUES (1, 'mec_a', 'test', 's', '[]', '{}', ?)",
+            (AT,),
+        )
+        tx.append_event(event("mec_a"), [], [])
+    with pytest.raises(RuntimeError, match="after the appends"), store.write() as tx:
+        tx.append_event(event("mec_a"), [], [])
+        raise RuntimeError("a use case failing after the appends")
+    with store.write() as tx:
+        assert tx.append_event(event("mec_a"), [], []) == 2
+    with store.read() as tx:
+        assert [e["id"] for e in tx.events_after(None, "", 0, 10)] == [1, 2]
 
 
 def test_concurrent_writers_leave_gap_free_event_ids_and_log_indexes(

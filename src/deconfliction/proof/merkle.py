@@ -143,20 +143,8 @@ class MerkleTree:
         size = self._size(size)
         if not 0 <= index < size:
             raise ValueError(f"leaf index {index} is not in a tree of {size} leaves")
-        # PATH(m, D[n]) = PATH(m, D[0:k]) : MTH(D[k:n]) if m < k, else
-        #                 PATH(m - k, D[k:n]) : MTH(D[0:k]); the siblings are gathered top-down.
-        siblings: list[tuple[int, int]] = []
-        start, end = 0, size
-        while end - start > 1:
-            k = _split(end - start)
-            if index < start + k:
-                siblings.append((start + k, end))
-                end = start + k
-            else:
-                siblings.append((start, start + k))
-                start += k
         blocks: _Blocks = {}
-        return [self._range(a, b, blocks) for a, b in reversed(siblings)]
+        return [self._range(a, b, blocks) for a, b in _path_ranges(index, size)]
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         """PROOF(old_size, D[new_size]): the consistency proof between two sizes of the tree."""
@@ -196,6 +184,22 @@ class MerkleTree:
                 self._subtree(end - width, width, blocks)
                 width <<= 1
 
+    def subtrees_read_by(self, size: int, index: int | None = None) -> list[tuple[int, int]]:
+        """The cached subtrees (start, width) that the root of the first `size` leaves and, with
+        `index`, the inclusion proof of that leaf in them look up first — for a store to fetch
+        them in one read before the walk, instead of one read a subtree during it."""
+        ranges = [(0, size)] if size else []
+        if index is not None and 0 <= index < size:
+            ranges += _path_ranges(index, size)
+        return sorted(
+            {
+                part
+                for start, end in ranges
+                for part in _complete_parts(start, end)
+                if part[1] >= self.min_cached_size
+            }
+        )
+
     # -- internals -----------------------------------------------------------------------------
 
     def _size(self, size: int | None) -> int:
@@ -210,15 +214,7 @@ class MerkleTree:
         """MTH(D[start:end]) for a range of the RFC's recursion (start aligned, end > start)."""
         # MTH(D[n]) = HASH(0x01 || MTH(D[0:k]) || MTH(D[k:n])): the left parts are complete
         # subtrees, so the range is the right fold of its complete subtrees, largest first.
-        parts: list[bytes] = []
-        while True:
-            width = end - start
-            if width & (width - 1) == 0:
-                parts.append(self._subtree(start, width, blocks))
-                break
-            k = _split(width)
-            parts.append(self._subtree(start, k, blocks))
-            start += k
+        parts = [self._subtree(a, width, blocks) for a, width in _complete_parts(start, end)]
         digest = parts.pop()
         while parts:
             digest = node_hash(parts.pop(), digest)
@@ -254,6 +250,39 @@ class MerkleTree:
         while len(level) > 1:
             level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
         return level[0]
+
+
+def _path_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The ranges whose MTH make up PATH(index, D[size]), in the proof's order (bottom-up).
+
+    PATH(m, D[n]) = PATH(m, D[0:k]) : MTH(D[k:n]) if m < k, else PATH(m - k, D[k:n]) : MTH(D[0:k]);
+    the siblings are gathered top-down and returned reversed.
+    """
+    siblings: list[tuple[int, int]] = []
+    start, end = 0, size
+    while end - start > 1:
+        k = _split(end - start)
+        if index < start + k:
+            siblings.append((start + k, end))
+            end = start + k
+        else:
+            siblings.append((start, start + k))
+            start += k
+    return siblings[::-1]
+
+
+def _complete_parts(start: int, end: int) -> list[tuple[int, int]]:
+    """The complete subtrees (start, width) of a range of the RFC's recursion, largest first:
+    its MTH is their right fold."""
+    parts: list[tuple[int, int]] = []
+    while True:
+        width = end - start
+        if width & (width - 1) == 0:
+            parts.append((start, width))
+            return parts
+        k = _split(width)
+        parts.append((start, k))
+        start += k
 
 
 # -- the RFC's functions over a sequence of leaf hashes ------------------------------------------

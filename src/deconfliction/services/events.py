@@ -7,18 +7,33 @@ inside a transaction.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 from deconfliction.services import ledger
 from deconfliction.services.context import Actor, dumps
 from deconfliction.services.ports import Transaction
 
 
-class Recorded(NamedTuple):
-    """Where an event went: its id on the line and its entry in the log."""
+class Recorded:
+    """Where an event went: its id on the line and its entry in the log, known once the
+    transaction has written its deferred appends (asking for either writes them)."""
 
-    event_id: int
-    log_index: int
+    def __init__(self, tx: Transaction) -> None:
+        self.tx = tx
+        self.ids: tuple[int, int] | None = None
+
+    @property
+    def event_id(self) -> int:
+        return self._written()[0]
+
+    @property
+    def log_index(self) -> int:
+        return self._written()[1]
+
+    def _written(self) -> tuple[int, int]:
+        self.tx.flush()
+        assert self.ids is not None, "the event's append did not run"
+        return self.ids
 
 
 def record_event(
@@ -42,30 +57,39 @@ def record_event(
     escalation to a duty officer); `webhooks` are endpoints that must carry it besides the
     audience's own event webhooks. The webhook outbox is written in the same transaction, so no
     event is ever left unsent.
+
+    The event and its entry are appended when the transaction flushes its deferred actions (at
+    its commit, or when a receipt is asked for), so the event ids and leaf indexes, handed out
+    one transaction at a time, are held only for the appends (storage/deferred.py). What can be
+    worked out before — the audience, the JSON, the content's hash — is worked out now.
     """
     parties = sorted(set(audience))
-    event_id = tx.append_event(
-        {
-            "mechanism_id": mechanism_id,
-            "type": event_type,
-            "subject_id": subject_id,
-            "audience_json": dumps(parties),
-            "payload_json": dumps(payload),
-            "created_at": at,
-            "token_id": token_id,
-        },
-        parties,
-        list(webhooks),
-    )
-    log_index = ledger.record(
-        tx,
-        event_type,
-        at=at,
-        mechanism_id=mechanism_id,
-        subject_id=subject_id,
-        audience=parties,
-        by=by,
-        data={**payload, "event_id": event_id},
-        content=content,
-    )
-    return Recorded(event_id, log_index)
+    row = {
+        "mechanism_id": mechanism_id,
+        "type": event_type,
+        "subject_id": subject_id,
+        "audience_json": dumps(parties),
+        "payload_json": dumps(payload),
+        "created_at": at,
+        "token_id": token_id,
+    }
+    digest = None if content is None else ledger.content_sha256(content)
+    recorded = Recorded(tx)
+
+    def append() -> None:
+        event_id = tx.append_event(row, parties, list(webhooks))
+        index = ledger.record(
+            tx,
+            event_type,
+            at=at,
+            mechanism_id=mechanism_id,
+            subject_id=subject_id,
+            audience=parties,
+            by=by,
+            data={**payload, "event_id": event_id},
+            content_digest=digest,
+        )
+        recorded.ids = (event_id, index)
+
+    tx.defer(append)
+    return recorded

@@ -46,6 +46,7 @@ class _Leaves:
     def __init__(self, tx: Transaction) -> None:
         self.tx = tx
         self.known_size: int | None = None
+        self.read: dict[tuple[int, int], list[bytes]] = {}  # a root and a proof share blocks
 
     def size(self) -> int:
         if self.known_size is None:
@@ -53,7 +54,9 @@ class _Leaves:
         return self.known_size
 
     def leaves(self, start: int, end: int) -> list[bytes]:
-        return self.tx.log_leaf_hashes(start, end)
+        if (start, end) not in self.read:
+            self.read[start, end] = self.tx.log_leaf_hashes(start, end)
+        return self.read[start, end]
 
 
 class _Subtrees:
@@ -76,10 +79,27 @@ class _Subtrees:
         self.tx.put_log_subtree(start, size, digest)
         self.seen[start, size] = digest
 
+    def prefetch(self, wanted: list[tuple[int, int]]) -> None:
+        """Read these subtrees together (those stored), so the walk that needs them reads none."""
+        missing = [key for key in wanted if key not in self.seen]
+        if missing:
+            self.seen.update(self.tx.log_subtrees(missing))
 
-def tree(tx: Transaction) -> MerkleTree:
-    """The log's Merkle tree as the transaction sees it."""
-    return MerkleTree(_Leaves(tx), _Subtrees(tx), min_cached_size=MIN_CACHED_SUBTREE)
+
+class _Tree(MerkleTree):
+    """The log's tree, whose subtree cache is the store's."""
+
+    cache: _Subtrees
+
+    def prefetch(self, size: int, index: int | None = None) -> None:
+        """Read at once the stored subtrees a root of `size` and the proof of `index` need."""
+        self.cache.prefetch(self.subtrees_read_by(size, index))
+
+
+def tree(tx: Transaction) -> _Tree:
+    """The log's Merkle tree as the transaction sees it (its deferred appends written)."""
+    tx.flush()
+    return _Tree(_Leaves(tx), _Subtrees(tx), min_cached_size=MIN_CACHED_SUBTREE)
 
 
 def content_sha256(content: Any) -> str:
@@ -104,8 +124,17 @@ def record(
     by: Actor | None,
     data: Mapping[str, Any],
     content: Any = None,
+    content_digest: str | None = None,
 ) -> int:
-    """Append one entry, visible to `audience` (the operator sees every entry); its index."""
+    """Append one entry, visible to `audience` (the operator sees every entry); its index.
+
+    What `content` is bound by its hash (or give the hash, `content_digest`, worked out before).
+    Appends the transaction deferred are written first, so entries keep the order they were
+    made in.
+    """
+    tx.flush()
+    if content is not None:
+        content_digest = content_sha256(content)
     entry: dict[str, Any] = {
         "v": ENTRY_VERSION,
         "kind": kind,
@@ -115,8 +144,8 @@ def record(
         "by": actor_of(by),
         "data": dict(data),
     }
-    if content is not None:
-        entry["content_sha256"] = content_sha256(content)
+    if content_digest is not None:
+        entry["content_sha256"] = content_digest
     text = canonical(entry)
     salt = new_salt()
     index = tx.append_log_entry(
@@ -154,6 +183,7 @@ def head_of(row: Row) -> SignedTreeHead:
 
 
 def latest_head(tx: Transaction) -> SignedTreeHead | None:
+    tx.flush()
     row = tx.latest_log_head()
     return None if row is None else head_of(row)
 
@@ -177,16 +207,24 @@ def receipt(
 
 
 def receipt_now(tx: Transaction, key: SigningKey, index: int, at: datetime) -> dict[str, Any]:
-    """A receipt against the newest head if it covers the entry, else against a head signed now."""
+    """A receipt against the newest head if it covers the entry, else against a head signed now.
+
+    A write's receipt is made at its end, holding the turn every writer waits for (on
+    PostgreSQL the log lock), so the subtrees its root and proof need are read in one go.
+    """
     log = tree(tx)
     head = latest_head(tx)
     if head is None or head.tree_size <= index:
+        log.prefetch(log.source.size(), index)
         head = sign_head(tx, key, at, log)
+    else:
+        log.prefetch(head.tree_size, index)
     return receipt(tx, index, head, log)
 
 
 def sign_if_grown(tx: Transaction, key: SigningKey, at: datetime) -> SignedTreeHead | None:
     """Sign a new head if the log has entries the newest head does not cover."""
+    tx.flush()
     newest = tx.latest_log_head()
     if newest is not None and newest["tree_size"] >= tx.log_size():
         return None
@@ -233,6 +271,7 @@ def with_earlier_receipt(
 
 def find(tx: Transaction, kind: str, subject_id: str, **data: Any) -> int | None:
     """The index of the first entry of `kind` about `subject_id` whose data has these values."""
+    tx.flush()
     for row in tx.log_entries_of_subject(subject_id):
         if row["kind"] != kind:
             continue

@@ -26,7 +26,7 @@ from deconfliction.services.context import (
     rules_of,
     visible_mechanism,
 )
-from deconfliction.services.events import record_event
+from deconfliction.services.events import Recorded, record_event
 from deconfliction.services.ports import Row, Transaction
 from deconfliction.services.text import checked_text
 from deconfliction.services.views import may_see
@@ -195,9 +195,9 @@ def send(
                 "signed_json": None if signed is None else dumps(signed),
                 "created_at": at,
             }
-            index = _deliver(tx, row, due, at, by=actor)
+            recorded = _deliver(tx, row, due, at, by=actor)
             view = message_view(tx, row, actor, now.timestamp())
-            return ledger.with_receipt(tx, ctx.keys, view, index, now)
+            return ledger.with_receipt(tx, ctx.keys, view, recorded.log_index, now)
 
         return once(tx, actor, request, at, run)
 
@@ -227,8 +227,8 @@ def content_of(row: Row) -> dict[str, Any]:
     }
 
 
-def _deliver(tx: Transaction, row: Row, due: datetime, at: str, *, by: Actor | None) -> int:
-    """Store the message, put it in each recipient's inbox, send and log it; its log index."""
+def _deliver(tx: Transaction, row: Row, due: datetime, at: str, *, by: Actor | None) -> Recorded:
+    """Store the message, put it in each recipient's inbox, send and log it."""
     tx.insert_message(row)
     recipients = json.loads(row["recipients_json"])
     for party in recipients:
@@ -261,7 +261,7 @@ def _deliver(tx: Transaction, row: Row, due: datetime, at: str, *, by: Actor | N
         at,
         by=by,
         content=content_of(row),
-    ).log_index
+    )
 
 
 def system_message(

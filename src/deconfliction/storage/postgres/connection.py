@@ -7,6 +7,7 @@ placeholders; here they become psycopg's `%s` and `%(name)s`, and rows read like
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -70,6 +71,29 @@ class Sql:
 
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         self.connection = connection
+        self.pipeline: psycopg.Pipeline | None = None
+
+    def start_pipeline(self) -> None:
+        """From now on, send statements without waiting for each one's result (libpq pipeline
+        mode): a statement whose rows are read waits for them, the others do not. An error of
+        an unread statement surfaces at the next read or at `end_pipeline`, failing the
+        transaction as it would have at once."""
+        if self.pipeline is None:
+            self.pipeline = self.connection.pipeline()
+            self.pipeline.__enter__()
+
+    def end_pipeline(self, error: BaseException | None) -> None:
+        """Wait for every statement sent (raising the first one's error), before the commit; or,
+        when the transaction is failing with `error`, leave the pipeline for the rollback
+        without raising another error over it."""
+        if self.pipeline is None:
+            return
+        pipeline, self.pipeline = self.pipeline, None
+        if error is None:
+            pipeline.__exit__(None, None, None)
+            return
+        with contextlib.suppress(psycopg.Error):
+            pipeline.__exit__(type(error), error, error.__traceback__)
 
     def execute(self, sql: str, params: Any = ()) -> psycopg.Cursor[Any]:
         return self.connection.execute(translate(sql), storable(params))

@@ -15,6 +15,7 @@ class PostgresLineQueries(Locking, LineQueries):
     """Mixed into the store's transaction before the SQLite queries it overrides."""
 
     announced: bool  # whether this transaction has asked for a wake-up on commit
+    last_event: int | None  # the newest event id, once read under the log lock
 
     def insert_event(self, row: dict[str, Any]) -> int:
         """Store the event; its id is the next one, given under the log lock, so ids are
@@ -22,13 +23,18 @@ class PostgresLineQueries(Locking, LineQueries):
         when the transaction commits."""
         self.lock_mechanism(row["mechanism_id"])
         self.locks.log_appends()
-        event_id = int(self.db.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0])
+        if self.last_event is None:  # read once under the log lock, then counted
+            self.last_event = int(
+                self.db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+            )
+        event_id = self.last_event + 1
         self.db.execute(
             "INSERT INTO events (id, mechanism_id, type, subject_id, audience_json, "
             "payload_json, created_at, token_id) VALUES (:id, :mechanism_id, :type, :subject_id, "
             ":audience_json, :payload_json, :created_at, :token_id)",
             {**row, "id": event_id},
         )
+        self.last_event = event_id
         if not self.announced:
             announce(self.db)
             self.announced = True

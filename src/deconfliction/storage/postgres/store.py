@@ -81,7 +81,14 @@ class PostgresStore:
         with self._pool.connection() as connection:
             connection.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
             with connection.transaction():
-                yield PostgresTransaction(Sql(connection), writing=True)
+                tx = PostgresTransaction(Sql(connection), writing=True)
+                try:
+                    yield tx
+                    tx.flush()
+                except BaseException as error:
+                    tx.db.end_pipeline(error)
+                    raise
+                tx.db.end_pipeline(None)
 
     @contextmanager
     def read(self) -> Iterator[PostgresTransaction]:
@@ -89,7 +96,9 @@ class PostgresStore:
         with self._pool.connection() as connection:
             connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             with connection.transaction(force_rollback=True):
-                yield PostgresTransaction(Sql(connection), writing=False)
+                tx = PostgresTransaction(Sql(connection), writing=False)
+                yield tx
+                tx.require_nothing_deferred()
 
     def ping(self) -> bool:
         with self.read() as tx:
@@ -128,6 +137,9 @@ class PostgresTransaction(
         self.db = db  # type: ignore[assignment]
         self.writing = writing
         self.locks = Locks(db)
+        self.start_deferring()
+        self.log_count = None
+        self.last_event: int | None = None
         self.announced = False
 
     def claim_step(self, name: str) -> bool:

@@ -9,17 +9,29 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from deconfliction.storage.sqlite.rows import dicts, one
+from deconfliction.storage.sqlite.rows import dicts, marks, one
 
 
 class LedgerQueries:
     """Mixed into the store's transaction; `db` is the transaction's connection."""
 
     db: sqlite3.Connection
+    log_count: int | None  # the log's size, once read where nobody else can change it
 
     def log_size(self) -> int:
+        """The log's size: read once where it is settled, then counted as entries are added."""
+        if self.log_count is not None:
+            return self.log_count
         row = self.db.execute("SELECT MAX(idx) FROM log_entries").fetchone()
-        return 0 if row[0] is None else int(row[0]) + 1
+        size = 0 if row[0] is None else int(row[0]) + 1
+        if self.log_size_settled():
+            self.log_count = size
+        return size
+
+    def log_size_settled(self) -> bool:
+        """Whether only this transaction can change the log's size while it runs: on SQLite
+        always (one writer at a time; a read is a snapshot)."""
+        return True
 
     def append_log_entry(self, row: dict[str, Any], audience: list[str]) -> int:
         """Store the next entry of the log (its index is the log's size) and who may see it."""
@@ -34,6 +46,8 @@ class LedgerQueries:
             "INSERT INTO log_audience (party_id, idx) VALUES (?, ?)",
             [(party, index) for party in sorted(set(audience))],
         )
+        if self.log_count is not None:
+            self.log_count = index + 1
         return index
 
     def log_leaf_hashes(self, start: int, end: int) -> list[bytes]:
@@ -95,6 +109,18 @@ class LedgerQueries:
             "SELECT digest FROM log_subtrees WHERE start = ? AND size = ?", (start, size)
         ).fetchone()
         return None if row is None else bytes(row[0])
+
+    def log_subtrees(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """The stored ones of these subtrees, in one query."""
+        if not keys:
+            return {}
+        starts = sorted({start for start, _ in keys})
+        wanted = set(keys)
+        rows = self.db.execute(
+            f"SELECT start, size, digest FROM log_subtrees WHERE start IN ({marks(starts)})",
+            starts,
+        )
+        return {(r[0], r[1]): bytes(r[2]) for r in rows if (r[0], r[1]) in wanted}
 
     def put_log_subtree(self, start: int, size: int, digest: bytes) -> None:
         self.db.execute(

@@ -15,6 +15,7 @@ import shapely
 from deconfliction.domain.candidates import COLUMNS, Candidates, columns_of
 from deconfliction.domain.placed import Placed
 from deconfliction.domain.volumes import Box
+from deconfliction.storage.deferred import DeferredActions
 from deconfliction.storage.sqlite.delivery import DeliveryQueries
 from deconfliction.storage.sqlite.group_commit import GroupCommit
 from deconfliction.storage.sqlite.incidents import IncidentQueries
@@ -84,7 +85,9 @@ class SqliteStore:
         once its writes are durable.
         """
         with self._writes.use_case():
-            yield SqliteTransaction(self._writer)
+            tx = SqliteTransaction(self._writer)
+            yield tx
+            tx.flush()
 
     @contextmanager
     def read(self) -> Iterator[SqliteTransaction]:
@@ -95,7 +98,9 @@ class SqliteStore:
             self._local.connection = connection
         connection.execute("BEGIN")
         try:
-            yield SqliteTransaction(connection)
+            tx = SqliteTransaction(connection)
+            yield tx
+            tx.require_nothing_deferred()
         finally:
             connection.execute("ROLLBACK")
 
@@ -123,11 +128,15 @@ class SqliteStore:
             connection.close()
 
 
-class SqliteTransaction(LineQueries, DeliveryQueries, LedgerQueries, IncidentQueries):
+class SqliteTransaction(
+    DeferredActions, LineQueries, DeliveryQueries, LedgerQueries, IncidentQueries
+):
     """The queries of one transaction: the store's side of every use case."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.db = connection
+        self.start_deferring()
+        self.log_count: int | None = None
 
     def ping(self) -> bool:
         return self.db.execute("SELECT 1").fetchone()[0] == 1

@@ -128,9 +128,9 @@ def record(
 ) -> int:
     """Append one entry, visible to `audience` (the operator sees every entry); its index.
 
-    What `content` is bound by its hash (or give the hash, `content_digest`, worked out before).
-    Appends the transaction deferred are written first, so entries keep the order they were
-    made in.
+    `content`, what the entry is about in full, is bound by its hash; or pass that hash as
+    `content_digest`, worked out before. Appends the transaction deferred are written first, so
+    entries keep the order they were made in.
     """
     tx.flush()
     if content is not None:

@@ -14,11 +14,6 @@ from deconfliction.storage.sqlite.rows import dicts
 class PostgresLedgerQueries(Locking, LedgerQueries):
     """Mixed into the store's transaction before the SQLite queries it overrides."""
 
-    def log_size_settled(self) -> bool:
-        """A read is a snapshot; a write's view of the log is settled once it holds the log lock
-        (no other transaction appends until it commits)."""
-        return not self.writing or self.locks.log
-
     def append_log_entry(self, row: dict[str, Any], audience: list[str]) -> int:
         """The next entry, its index MAX(idx) + 1 taken under the log lock (gap-free, unique)."""
         self.locks.log_appends()

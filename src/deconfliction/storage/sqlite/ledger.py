@@ -16,22 +16,15 @@ class LedgerQueries:
     """Mixed into the store's transaction; `db` is the transaction's connection."""
 
     db: sqlite3.Connection
-    log_count: int | None  # the log's size, once read where nobody else can change it
+    log_count: int | None  # the log's size, known once this transaction has appended to it
 
     def log_size(self) -> int:
-        """The log's size: read once where it is settled, then counted as entries are added."""
+        """The log's size. Once this transaction has appended an entry nobody else appends until
+        it commits (SQLite: one writer; PostgreSQL: the log lock), so it is counted, not read."""
         if self.log_count is not None:
             return self.log_count
         row = self.db.execute("SELECT MAX(idx) FROM log_entries").fetchone()
-        size = 0 if row[0] is None else int(row[0]) + 1
-        if self.log_size_settled():
-            self.log_count = size
-        return size
-
-    def log_size_settled(self) -> bool:
-        """Whether only this transaction can change the log's size while it runs: on SQLite
-        always (one writer at a time; a read is a snapshot)."""
-        return True
+        return 0 if row[0] is None else int(row[0]) + 1
 
     def append_log_entry(self, row: dict[str, Any], audience: list[str]) -> int:
         """Store the next entry of the log (its index is the log's size) and who may see it."""
@@ -46,8 +39,7 @@ class LedgerQueries:
             "INSERT INTO log_audience (party_id, idx) VALUES (?, ?)",
             [(party, index) for party in sorted(set(audience))],
         )
-        if self.log_count is not None:
-            self.log_count = index + 1
+        self.log_count = index + 1
         return index
 
     def log_leaf_hashes(self, start: int, end: int) -> list[bytes]:

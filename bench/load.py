@@ -69,6 +69,8 @@ OPERATOR = "operator-token-for-the-load-benchmark-00000000001"
 SERVE_FLAG = "--serve"
 PHASES = ("notify", "overlap", "mix", "mechanisms")
 SOAK_WINDOW_S = 30.0
+# One window of the soak: its start (s), requests/s, p99 ms, the server's VmRSS and RssAnon (MB).
+SoakWindow = tuple[float, float, float, float, float]
 SOAK_SHARE = 0.7
 THROUGH_STORE = 2_000  # PostgreSQL: the rest by COPY, without their events and log entries
 MAX_RATE = 1_500  # notify bodies drawn per second of a phase: more than the service can take
@@ -454,8 +456,8 @@ def run_phase(
 
 def soak(
     config: Config, filled: Filled, server: Server, target: Target, rate: float
-) -> list[tuple[float, float, float, float, float]]:
-    """(window start s, requests/s, p99 ms, server RSS MB) per window of the soak."""
+) -> list[SoakWindow]:
+    """One SoakWindow per window of the soak."""
     count = int(config.soak * rate) + 1_000
     bodies = Bodies(count, config.seed + 99, config.parties, overlap=False)
     traffic = Traffic(target, bodies, mix=True, seed=config.seed + 99)
@@ -564,9 +566,7 @@ def verdicts(phases: list[Phase], clients: int) -> list[str]:
     return lines
 
 
-def print_report(
-    config: Config, phases: list[Phase], soaked: list[tuple[float, float, float, float, float]]
-) -> bool:
+def print_report(config: Config, phases: list[Phase], soaked: list[SoakWindow]) -> bool:
     print(f"\n# bench/load.py — src/ at {source_revision()}")
     print(
         f"{os.cpu_count()} CPUs; {config.parties} parties, {config.concurrency} clients, "
@@ -628,7 +628,7 @@ def main(argv: list[str] | None = None) -> None:
     log(f"measuring src/ at {source_revision()}; stores and server logs in {work}")
     origin = time.time()
     phases: list[Phase] = []
-    soaked: list[tuple[float, float, float, float, float]] = []
+    soaked: list[SoakWindow] = []
     for db in config.dbs:
         filled = sqlite_store(config, work) if db == "sqlite" else postgres_store(config, db, work)
         if config.fill_only:

@@ -11,8 +11,8 @@ import pytest
 from backends import Databases
 
 from deconfliction.services import ledger
-from deconfliction.services.events import record_event
-from deconfliction.services.ports import Store
+from deconfliction.services.events import Recorded, record_event
+from deconfliction.services.ports import Store, Transaction
 from deconfliction.storage import open_store
 
 AT = "2031-05-01T06:00:00Z"
@@ -29,7 +29,7 @@ def store(databases: Databases) -> Iterator[Store]:
     opened.close()
 
 
-def record(tx, subject: str):  # type: ignore[no-untyped-def]
+def record(tx: Transaction, subject: str) -> Recorded:
     return record_event(tx, "mec_a", "test", subject, [], {"n": subject}, AT)
 
 

@@ -189,6 +189,7 @@ def test_a_failing_statement_sent_pipelined_fails_its_write_and_nothing_else(
         tx.append_event(event("mec_a"), [], [])
     with pytest.raises(psycopg.errors.UniqueViolation), store.write() as tx:
         tx.append_event(event("mec_a"), [], [])  # the log lock: pipelined from here
+        assert tx.db.pipeline is not None
         tx.db.execute(
             "INSERT INTO events (id, mechanism_id, type, subject_id, audience_json, payload_json, "
             "created_at) VALUES (1, 'mec_a', 'test', 's', '[]', '{}', ?)",

@@ -134,11 +134,9 @@ class PostgresTransaction(
     """The queries of one transaction; a writing one takes the locks its decisions need."""
 
     def __init__(self, db: Sql, *, writing: bool) -> None:
-        self.db = db  # type: ignore[assignment]
+        super().__init__(db)  # type: ignore[arg-type]
         self.writing = writing
         self.locks = Locks(db)
-        self.start_deferring()
-        self.log_count = None
         self.last_event: int | None = None
         self.announced = False
 

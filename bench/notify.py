@@ -14,18 +14,23 @@ which at the working tree also appends each notification's entry to the transpar
 before the clock starts (the log's cost grows with its size). The working tree's store also
 gets its signing key at first start (`runtime.open_context`) and a signed head after the fill.
 
-Then, for each round, each revision in turn (A, B, A, B, …) gets a fresh copy of its prefilled
-store, and a subprocess times M notifies through the real use case,
+Then, for each round, both revisions' workers start side by side, each on a fresh copy of its
+prefilled store, make a few warm-up notifies (other bodies, not counted) and wait. The parent
+then has them time the same M notifies in alternating blocks of `--block` (A B, B A, A B, …;
+the other worker idle meanwhile), so that a burst of the host's other work lands on both
+revisions instead of on one whole run. Notifies go through the real use case,
 `services.notifications.notify(ctx, actor, mechanism_id=…, body=…)`, in-process (no HTTP),
 sequentially from one thread, each its own write transaction and commit, as the service does.
 The M bodies (one volume each, drawn from the same distribution as the stored ones, so a good
-share conflict with stored notifications and the conflicts are recorded) are the same for every
-run; a few warm-up notifies (other bodies) are not counted. Each run reports notifies/s
-(M / wall time of the loop) and p50/p99 latency; the report gives each round, the medians, and
-the log's cost = 1 − (notifies/s with the log / notifies/s without), with a verdict against the
-15 % target. With the log, `ledger.record` and `ledger.with_receipt` are wrapped with a clock, so
-the report also shows the time spent inside them per notify (the commit's extra pages are not in
-it). `--quick` (N = 2,000, 60 notifies) is a smoke run only.
+share conflict with stored notifications and the conflicts are recorded) are the same for
+every run. Over HTTP (`--via`), both revisions' real servers are up side by side and the client
+posts the same blocks to each in turn. Each variant reports notifies/s (M / the wall time of its
+blocks) and p50/p99 latency; the log's cost is 1 − (notifies/s with the log / notifies/s
+without) per round, with a verdict on the rounds' median against the 15 % target, and the
+spread of the blocks' own costs shows how steady the host was. With the log, `ledger.record`
+and `ledger.with_receipt` are wrapped with a clock, so the report also shows the time spent
+inside them per notify (the commit's extra pages are not in it). `--quick` (N = 2,000, 60
+notifies) is a smoke run only.
 
 Results come back from the subprocesses as JSON on stdout; progress goes to stderr.
 Run from the project root: `.venv/bin/python bench/notify.py` (see docs/benchmarks.md).
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -50,6 +56,7 @@ from typing import Any
 import notify_http
 import prefill
 import server_process
+from interleave import BlockWorker, alternate, combined
 from notify_report import report
 from revision import source_revision
 
@@ -77,6 +84,7 @@ class Config:
     profile: Path | None
     via: str
     concurrency: int
+    block: int
 
     @property
     def in_process(self) -> bool:
@@ -102,7 +110,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
         "--warmup", type=int, default=20, help="warm-up notifies per run, not counted (default 20)"
     )
     parser.add_argument(
-        "--rounds", type=int, default=2, help="rounds of A, B runs (default 2: A, B, A, B)"
+        "--rounds",
+        type=int,
+        default=2,
+        help="rounds, each on fresh copies of the stores (default 2)",
     )
     parser.add_argument(
         "--baseline", default="c41fbf3", help="revision without the log (default c41fbf3)"
@@ -141,6 +152,12 @@ def parse_args(argv: list[str] | None = None) -> Config:
         help="notifies in flight at once over HTTP (default 8)",
     )
     parser.add_argument(
+        "--block",
+        type=int,
+        default=100,
+        help="notifies a variant times before the other takes its turn (default 100)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="smoke run only: N = 2000, 60 notifies, 5 warm-up"
     )
     args = parser.parse_args(argv)
@@ -148,6 +165,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         args.n, args.notifies, args.warmup = 2_000, 60, 5
     if args.n < 1 or args.notifies < 1 or args.rounds < 1 or args.warmup < 0:
         parser.error("--n, --notifies and --rounds must be positive, --warmup not negative")
+    if args.block < 1:
+        parser.error("--block must be positive")
     if not 1 <= args.concurrency <= 256:
         parser.error("--concurrency must be 1–256")
     if args.profile is not None and args.via != "in-process":
@@ -165,6 +184,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         profile=args.profile,
         via=args.via,
         concurrency=args.concurrency,
+        block=args.block,
     )
 
 
@@ -254,8 +274,16 @@ def open_bench_context(spec: dict[str, Any]) -> Any:
     return Context(store=open_store(f"sqlite:///{path}"), clock=clock)
 
 
-def worker_run(spec: dict[str, Any]) -> dict[str, Any]:
-    """Time M notifies through the revision's `notify` on a copy of its prefilled store."""
+def worker_run(spec: dict[str, Any]) -> None:
+    """Time notifies through the revision's `notify` on a copy of its prefilled store, in the
+    blocks the parent asks for.
+
+    After the warm-up the worker prints one JSON line (`ready`) and then reads commands from
+    stdin: `START SIZE` times the timed bodies [START, START + SIZE) and prints that block's
+    figures;
+    `end` prints the run's summary and returns. Between blocks it waits, idle, while the other
+    revision's worker runs its block.
+    """
     import gc
 
     import conflicts as gen
@@ -264,7 +292,8 @@ def worker_run(spec: dict[str, Any]) -> dict[str, Any]:
     from deconfliction.services.notifications import notify
 
     source = _check_source(spec)
-    has_log = prefill.has_log()
+    has_log = prefill.has_log()  # the revision has the log (its store holds one)
+    logging = has_log and not spec.get("log_off")
     ctx = open_bench_context(spec)
     actors = {
         gen.party_id(p): Actor(prefill.token_id(gen.party_id(p)), gen.party_id(p))
@@ -279,7 +308,7 @@ def worker_run(spec: dict[str, Any]) -> dict[str, Any]:
         with ctx.store.read() as tx:
             return int(tx.log_size())
 
-    spent = _time_the_log() if has_log else {}
+    spent = _time_the_log() if logging else {}
     for party, body in warm:
         notify(ctx, actors[party], mechanism_id=gen.MECHANISM, body=body)
     size_before = log_size()
@@ -290,32 +319,49 @@ def worker_run(spec: dict[str, Any]) -> dict[str, Any]:
 
         profiler = cProfile.Profile()
     gc.collect()
-    latencies, conflicts, receipts = [], 0, 0
-    cpu0, t0 = time.process_time(), time.perf_counter()
-    if profiler is not None:
-        profiler.enable()
-    for party, body in timed:
-        s = time.perf_counter()
-        view = notify(ctx, actors[party], mechanism_id=gen.MECHANISM, body=body)
-        latencies.append(time.perf_counter() - s)
-        conflicts += len(view["conflicts"])
-        receipts += "receipt" in view
-    if profiler is not None:
-        profiler.disable()
-    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    _answer({"ready": True})
+    done, conflicts, receipts = 0, 0, 0
+    for command in sys.stdin:
+        if command.strip() == "end":
+            break
+        start, size = (int(word) for word in command.split())
+        block = timed[start : start + size]
+        latencies = []
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        for party, body in block:
+            s = time.perf_counter()
+            view = notify(ctx, actors[party], mechanism_id=gen.MECHANISM, body=body)
+            latencies.append(time.perf_counter() - s)
+            conflicts += len(view["conflicts"])
+            receipts += "receipt" in view
+        if profiler is not None:
+            profiler.disable()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        done += len(block)
+        _answer({"wall_s": wall, "cpu_s": cpu, "latencies": latencies})
     if profiler is not None:
         profiler.dump_stats(spec["profile"])
-    if receipts != (len(timed) if has_log else 0):
-        raise SystemExit(f"{receipts} of {len(timed)} answers carried a receipt (log: {has_log})")
-    return {
-        "source": source,
-        "has_log": has_log,
-        **notify_http.timed_figures(wall, cpu, latencies),
-        "conflicts_per_notify": conflicts / len(timed),
-        "log_before": size_before,
-        "log_entries_per_notify": (log_size() - size_before) / len(timed),
-        "in_log_ms": {name: seconds * 1e3 / len(timed) for name, seconds in spent.items()},
-    }
+    if receipts != (done if logging else 0):
+        raise SystemExit(f"{receipts} of {done} answers carried a receipt (log: {logging})")
+    appended = log_size() - size_before
+    if appended and not logging:
+        raise SystemExit(f"the log was switched off, yet {appended} entries were appended")
+    _answer(
+        {
+            "source": source,
+            "has_log": logging,
+            "conflicts_per_notify": conflicts / done,
+            "log_before": size_before,
+            "log_entries_per_notify": appended / done,
+            "in_log_ms": {name: seconds * 1e3 / done for name, seconds in spent.items()},
+        }
+    )
+
+
+def _answer(result: dict[str, Any]) -> None:
+    print(json.dumps(result), flush=True)
 
 
 def _time_the_log() -> dict[str, float]:
@@ -345,14 +391,42 @@ def _time_the_log() -> dict[str, float]:
     return spent
 
 
+def _switch_off_the_log() -> None:
+    """Today's code with the log's work taken out, for the variant that isolates its cost.
+
+    Only the benchmark's worker does this: `ledger.record` appends nothing (it hands out the
+    index a receipt would name), the content hash is not worked out, and `with_receipt`
+    answers with the view alone. Everything else — the events, their deferred appends, the
+    outbox, the inbox — runs as it does with the log. Every caller reaches these functions
+    through the module, so replacing them here reaches every call.
+    """
+    from deconfliction.services import ledger
+
+    indexes = itertools.count()
+
+    def record(tx: Any, kind: str, **entry: Any) -> int:
+        return next(indexes)
+
+    def with_receipt(tx: Any, keys: Any, view: dict[str, Any], index: int, at: Any) -> Any:
+        return view
+
+    ledger.record = record
+    ledger.content_sha256 = lambda content: ""
+    ledger.with_receipt = with_receipt
+
+
 def worker_main(argv: list[str]) -> None:
     role, spec = argv[0], json.loads(argv[1])
+    if spec.get("log_off"):
+        _switch_off_the_log()
     if role == "serve":
         _check_source(spec)
         notify_http.worker_serve(spec, open_bench_context)
         return
-    result = worker_fill(spec) if role == "fill" else worker_run(spec)
-    print(json.dumps(result))
+    if role == "fill":
+        _answer(worker_fill(spec))
+        return
+    worker_run(spec)
 
 
 # The parent: revisions, stores, subprocesses, the report.
@@ -360,10 +434,15 @@ def worker_main(argv: list[str]) -> None:
 
 @dataclass(frozen=True)
 class Variant:
-    label: str  # "without log" / "with log"
+    label: str  # "without log", "log switched off", "with log"
     revision: str
     src: Path
     template: Path  # the directory holding its prefilled store
+    log_off: bool = False  # today's code with the log's work taken out (_switch_off_the_log)
+
+    @property
+    def tag(self) -> str:
+        return self.template.name + ("-log-off" if self.log_off else "")
 
 
 def _git(*args: str) -> str:
@@ -382,7 +461,7 @@ def worker_env(variant: Variant) -> dict[str, str]:
 
 
 def worker_command(variant: Variant, role: str, spec: dict[str, Any]) -> list[str]:
-    spec = {**spec, "src": str(variant.src), "label": variant.label}
+    spec = {**spec, "src": str(variant.src), "label": variant.label, "log_off": variant.log_off}
     return [sys.executable, str(Path(__file__).resolve()), WORKER_FLAG, role, json.dumps(spec)]
 
 
@@ -435,13 +514,15 @@ def measure(config: Config, work: Path) -> None:
     log(f"baseline {base_commit}: git worktree add (read-only use) at {checkout}")
     _git("worktree", "add", "--detach", "--quiet", str(checkout), base_commit)
     try:
+        filled = work / "store-current"
         variants = [
             Variant("without log", base_commit, checkout / "src", work / "store-baseline"),
-            Variant("with log", current, ROOT / "src", work / "store-current"),
+            Variant("log switched off", current, ROOT / "src", filled, log_off=True),
+            Variant("with log", current, ROOT / "src", filled),
         ]
         fills = {}
-        digests: dict[str, set[str]] = {}
-        for v in variants:
+        digests: dict[str, set[str]] = {v.label: {tree_digest(v.src)} for v in variants}
+        for v in (variants[0], variants[2]):  # the switched-off variant runs on the log's store
             v.template.mkdir()
             log(f"filling the {v.label} store ({v.revision}) with N = {config.n:,}")
             spec = {
@@ -450,7 +531,6 @@ def measure(config: Config, work: Path) -> None:
                 "seed": config.seed,
                 "parties": config.parties,
             }
-            digests[v.label] = {tree_digest(v.src)}
             fills[v.label] = spawn(v, "fill", spec, config.timeout)
             f = fills[v.label]
             log(
@@ -471,18 +551,18 @@ def measure(config: Config, work: Path) -> None:
                 _bodies(config.notifies, config.seed + 1, config.parties),
             )
         for r in range(1, config.rounds + 1):
+            if config.in_process:
+                for label, x in run_in_process(config, variants, work / f"run-{r}", r).items():
+                    runs[label].append(x)
+            if bodies is not None:
+                http = run_over_http(config, variants, work / f"http-{r}", r, bodies)
+                for label, x in http.items():
+                    served[label].append(x)
             for v in variants:
-                tag = f"{r}-{'b' if v is variants[0] else 'c'}"
-                if config.in_process:
-                    result = run_in_process(config, v, work / f"run-{tag}", r, variants)
-                    runs[v.label].append(result)
-                if bodies is not None:
-                    result = run_over_http(config, v, work / f"http-{tag}", r, bodies)
-                    served[v.label].append(result)
                 digests[v.label].add(tree_digest(v.src))
         if config.keep is not None:
             config.keep.mkdir(parents=True, exist_ok=True)
-            for v in variants:
+            for v in (variants[0], variants[2]):
                 shutil.copytree(v.template, config.keep / v.template.name)
     finally:
         subprocess.run(
@@ -495,69 +575,117 @@ def measure(config: Config, work: Path) -> None:
 
 
 def run_in_process(
-    config: Config, v: Variant, target: Path, r: int, variants: list[Variant]
-) -> dict[str, Any]:
-    """One timed in-process run of a variant on a fresh copy of its store."""
-    db = copy_store(v.template, target)
-    spec = {
-        "db": str(db),
-        "notifies": config.notifies,
-        "warmup": config.warmup,
-        "seed": config.seed,
-        "parties": config.parties,
-        "profile": None,
-    }
-    if config.profile is not None:
-        config.profile.mkdir(parents=True, exist_ok=True)
-        name = f"round{r}-{'baseline' if v is variants[0] else 'current'}.pstats"
-        spec["profile"] = str((config.profile / name).resolve())
-    load = _load()
-    log(f"round {r}: {v.label} ({v.revision}), {config.notifies:,} notifies in-process")
-    result = spawn(v, "run", spec, config.timeout)
-    result["load"] = load
-    log(
-        f"  {result['per_s']:.1f} notifies/s, p50 {result['p50_ms']:.2f} ms, "
-        f"p99 {result['p99_ms']:.2f} ms (load before: {load})"
-    )
+    config: Config, variants: list[Variant], target: Path, r: int
+) -> dict[str, dict[str, Any]]:
+    """One round in-process: both variants' workers, each on a fresh copy of its store, time
+    the same notifies in alternating blocks; each variant's figures and its worker's summary."""
+    workers: dict[str, BlockWorker] = {}
+    try:
+        for v in variants:
+            spec = {
+                "db": str(copy_store(v.template, target / v.tag)),
+                "notifies": config.notifies,
+                "warmup": config.warmup,
+                "seed": config.seed,
+                "parties": config.parties,
+                "profile": None,
+            }
+            if config.profile is not None:
+                config.profile.mkdir(parents=True, exist_ok=True)
+                name = f"round{r}-{v.tag}.pstats"
+                spec["profile"] = str((config.profile / name).resolve())
+            workers[v.label] = BlockWorker(
+                worker_command(v, "run", spec), worker_env(v), ROOT, config.timeout
+            )
+        for worker in workers.values():
+            worker.answer()  # ready: opened its store and warmed up
+        load = _load()
+        log(
+            f"round {r}: {config.notifies:,} notifies in-process, in alternating blocks of "
+            f"{config.block} (load before: {load})"
+        )
+        blocks = alternate(
+            {label: worker.block for label, worker in workers.items()},
+            config.notifies,
+            config.block,
+        )
+        results = {
+            label: {**combined(blocks[label]), **worker.end(), "load": load}
+            for label, worker in workers.items()
+        }
+    finally:
+        for worker in workers.values():
+            worker.kill()
+    _log_round(results, "")
     shutil.rmtree(target)
-    return result
+    return results
+
+
+def _log_round(results: dict[str, dict[str, Any]], unit: str) -> None:
+    for label, x in results.items():
+        cpu = f", {unit}CPU {x['cpu_s'] * 1e3 / x['notifies']:.2f} ms a notify"
+        log(
+            f"  {label}: {x['per_s']:.1f} notifies/s, p50 {x['p50_ms']:.2f} ms, "
+            f"p99 {x['p99_ms']:.2f} ms{cpu}"
+        )
 
 
 def run_over_http(
     config: Config,
-    v: Variant,
+    variants: list[Variant],
     target: Path,
     r: int,
     bodies: tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]],
-) -> dict[str, Any]:
-    """One timed run through the variant's real server on a fresh copy of its store."""
+) -> dict[str, dict[str, Any]]:
+    """One round through both variants' real servers, each on a fresh copy of its store, up
+    side by side: the client posts the same notifies to each in alternating blocks."""
     import conflicts as gen
 
-    db = copy_store(v.template, target)
-    port = server_process.free_port()
-    spec = {"db": str(db), "port": port}
-    load = _load()
-    log(
-        f"round {r}: {v.label} ({v.revision}), {config.notifies:,} notifies over HTTP, "
-        f"{config.concurrency} in flight"
-    )
-    server = server_process.start(
-        worker_command(v, "serve", spec), worker_env(v), ROOT, port, target / "server.log"
-    )
+    warm, timed = bodies
+    servers: dict[str, server_process.Server] = {}
     try:
-        result = notify_http.drive(server, gen.MECHANISM, *bodies, config.concurrency)
+        for v in variants:
+            db = copy_store(v.template, target / v.tag)
+            port = server_process.free_port()
+            servers[v.label] = server_process.start(
+                worker_command(v, "serve", {"db": str(db), "port": port}),
+                worker_env(v),
+                ROOT,
+                port,
+                db.with_name("server.log"),
+            )
+        for server in servers.values():
+            notify_http.post(server, gen.MECHANISM, warm, config.concurrency)
+        load = _load()
+        log(
+            f"round {r}: {config.notifies:,} notifies over HTTP, {config.concurrency} in flight, "
+            f"in alternating blocks of {config.block} (load before: {load})"
+        )
+        blocks = alternate(
+            {
+                label: notify_http.block_runner(server, gen.MECHANISM, timed, config.concurrency)
+                for label, server in servers.items()
+            },
+            config.notifies,
+            config.block,
+        )
     finally:
-        server.stop()
-    if result["receipts"] != (config.notifies if v.label == "with log" else 0):
-        raise SystemExit(f"{result['receipts']} answers of {v.label} carried a receipt")
-    result["load"] = load
-    log(
-        f"  {result['per_s']:.1f} notifies/s, p50 {result['p50_ms']:.2f} ms, "
-        f"p99 {result['p99_ms']:.2f} ms, server CPU {result['cpu_s'] * 1e3 / config.notifies:.2f}"
-        f" ms a notify (load before: {load})"
-    )
+        for server in servers.values():
+            server.stop()
+    results = {}
+    for v in variants:
+        answered = blocks[v.label]
+        receipts = sum(b["receipts"] for b in answered)
+        if receipts != (config.notifies if v is variants[2] else 0):
+            raise SystemExit(f"{receipts} answers of {v.label} carried a receipt")
+        results[v.label] = {
+            **combined(answered),
+            "conflicts_per_notify": sum(b["conflicts"] for b in answered) / config.notifies,
+            "load": load,
+        }
+    _log_round(results, "server ")
     shutil.rmtree(target)
-    return result
+    return results
 
 
 def main(argv: list[str] | None = None) -> None:

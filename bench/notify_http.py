@@ -5,8 +5,8 @@ The server runs in a subprocess with PYTHONPATH at the revision's `src` (`worker
 revision's own `create_app` and uvicorn, as `deconfliction serve` runs them (access log on), over
 a context whose clock is the benchmark's (so the stored notifications' times are the present).
 Each party authenticates with the token the fill stored for it. The client (`drive`, in the
-parent) uses one httpx.AsyncClient on uvloop; notifies/s is timed notifies / wall time, latency
-is POST → 201, and the server's CPU comes from /proc.
+parent) posts a block of notifies with one httpx.AsyncClient on uvloop; a block's figures are
+its wall time, its POST → 201 latencies and the server's CPU over it (from /proc).
 """
 
 from __future__ import annotations
@@ -68,30 +68,52 @@ async def _post_all(
     return answers
 
 
-def drive(
-    server: Server,
-    mechanism: str,
-    warm: list[tuple[str, dict[str, Any]]],
-    timed: list[tuple[str, dict[str, Any]]],
-    concurrency: int,
-) -> dict[str, Any]:
-    """Warm up, then time the notifies through the server; figures like an in-process run's."""
+def _run(coroutine: Any) -> Any:
     try:
         import uvloop
 
-        run: Callable[[Any], Any] = uvloop.run
+        return uvloop.run(coroutine)
     except ImportError:
-        run = asyncio.run
-    run(_post_all(server.url, mechanism, warm, concurrency, None))
-    latencies: list[float] = []
-    cpu0, t0 = server.cpu_seconds() or 0.0, time.perf_counter()
-    answers = run(_post_all(server.url, mechanism, timed, concurrency, latencies))
-    wall, cpu = time.perf_counter() - t0, (server.cpu_seconds() or 0.0) - cpu0
-    return {
-        **timed_figures(wall, cpu, latencies),
-        "conflicts_per_notify": sum(len(a["conflicts"]) for a in answers) / len(timed),
-        "receipts": sum("receipt" in a for a in answers),
-    }
+        return asyncio.run(coroutine)
+
+
+def post(
+    server: Server,
+    mechanism: str,
+    bodies: list[tuple[str, dict[str, Any]]],
+    concurrency: int,
+    latencies: list[float] | None = None,
+) -> list[dict[str, Any]]:
+    """POST the notifies to the server, `concurrency` in flight; the 201 answers in order."""
+    answers: list[dict[str, Any]] = _run(
+        _post_all(server.url, mechanism, bodies, concurrency, latencies)
+    )
+    return answers
+
+
+def block_runner(
+    server: Server,
+    mechanism: str,
+    timed: list[tuple[str, dict[str, Any]]],
+    concurrency: int,
+) -> Callable[[int, int], dict[str, Any]]:
+    """Times the notifies [start, start + size) through the server when called: wall time,
+    the server's CPU, each POST → 201 latency, and the answers' conflicts and receipts."""
+
+    def block(start: int, size: int) -> dict[str, Any]:
+        latencies: list[float] = []
+        cpu0, t0 = server.cpu_seconds() or 0.0, time.perf_counter()
+        answers = post(server, mechanism, timed[start : start + size], concurrency, latencies)
+        wall, cpu = time.perf_counter() - t0, (server.cpu_seconds() or 0.0) - cpu0
+        return {
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "latencies": latencies,
+            "conflicts": sum(len(a["conflicts"]) for a in answers),
+            "receipts": sum("receipt" in a for a in answers),
+        }
+
+    return block
 
 
 def timed_figures(wall_s: float, cpu_s: float, latencies: list[float]) -> dict[str, float]:

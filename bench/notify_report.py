@@ -10,6 +10,8 @@ import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from interleave import pair_costs
+
 if TYPE_CHECKING:
     from notify import Config, Variant
 
@@ -45,8 +47,9 @@ def report(
 ) -> None:
     print(
         f"\nnotify throughput at N = {config.n:,} stored notifications: {config.notifies:,} "
-        f"timed notifies per run (after {config.warmup} warm-up); {config.rounds} rounds of "
-        f"A, B; {config.parties} parties; seed {config.seed}"
+        f"timed notifies per variant and round (after {config.warmup} warm-up), in alternating "
+        f"blocks of {config.block}; {config.rounds} rounds; {config.parties} parties; "
+        f"seed {config.seed}"
     )
     if config.in_process:
         report_in_process(config, variants, runs)
@@ -55,7 +58,7 @@ def report(
     facts = machine()
     print(
         f"\nrevisions: without log `{variants[0].revision}` (--baseline {config.baseline}), "
-        f"with log `{variants[1].revision}` (src/)"
+        f"log switched off and with log `{variants[2].revision}` (src/)"
     )
     print(
         f"machine: nproc {facts['nproc']}, {facts['cpu']}, {facts['system']}; "
@@ -63,7 +66,7 @@ def report(
     )
     for label in changed:
         print(f"**warning**: the {label} source changed while it was being measured")
-    f0, f1 = fills[variants[0].label], fills[variants[1].label]
+    f0, f1 = fills[variants[0].label], fills[variants[2].label]
     print(
         f"stores: {f0['db_mb']:.0f} MB without log, {f1['db_mb']:.0f} MB with log "
         f"({f1['log_size']:,} log entries prefilled); fill {f0['store_s']:.0f} s / "
@@ -113,7 +116,7 @@ def report_in_process(
             f"| {_median(x, 'p50_ms'):.2f} | {_median(x, 'p99_ms'):.2f} "
             f"| {_median_cpu_ms(x):.2f} | {in_log:.2f} |"
         )
-    _verdict(config, variants, runs, "in-process, through the use case")
+    _verdicts(config, variants, runs, "in-process, through the use case")
 
 
 def report_over_http(
@@ -148,7 +151,7 @@ def report_over_http(
             f"| {_median(x, 'p50_ms'):.2f} | {_median(x, 'p99_ms'):.2f} "
             f"| {_median_cpu_ms(x):.2f} |"
         )
-    _verdict(config, variants, served, "over HTTP, through a real server")
+    _verdicts(config, variants, served, "over HTTP, through a real server")
 
 
 def _timing_cells(x: dict[str, Any]) -> str:
@@ -167,25 +170,44 @@ def _median_cpu_ms(runs: list[dict[str, Any]]) -> float:
     return statistics.median(x["cpu_s"] * 1e3 / x["notifies"] for x in runs)
 
 
-def _verdict(
+def _verdicts(
     config: Config, variants: list[Variant], runs: dict[str, list[dict[str, Any]]], how: str
 ) -> None:
-    without, with_log = (runs[v.label] for v in variants)
-    # Each round's pair ran back to back, so the pairs' costs are compared, not the medians of
-    # each variant taken separately (which can pair a fast round of one with a slow of the other).
-    per_round = [1 - b["per_s"] / a["per_s"] for a, b in zip(without, with_log, strict=True)]
-    cost = statistics.median(per_round)
-    rounds_text = ", ".join(f"{c:+.1%}" for c in per_round)
-    print(
-        f"\nlog cost = 1 − (notifies/s with log / without): per round {rounds_text}; "
-        f"median of the rounds **{cost:.1%}**"
-    )
+    """The log's cost against today's code with the log switched off (the target's verdict),
+    then against the revision before the log (which also counts every other change since)."""
+    before, switched_off, with_log = variants
+    cost = _cost(runs, switched_off, with_log)
     met = cost <= TARGET
     print(
         f"\nverdict ({how}): the transparency log costs {cost:.1%} of notify throughput at "
         f"N = {config.n:,} — target ≤ {TARGET:.0%}: **{'MET' if met else 'NOT MET'}**"
         + ("" if config.n >= 100_000 else f" (N = {config.n:,} is below the target's 10⁵)")
     )
+    against_before = _cost(runs, before, with_log)
+    print(
+        f"\nagainst `{before.revision}`, the code before the log: {against_before:.1%} (the log "
+        "and every other change made since)"
+    )
+
+
+def _cost(runs: dict[str, list[dict[str, Any]]], without: Variant, with_: Variant) -> float:
+    """1 − (notifies/s with / without) per round, printed with the blocks' spread; the median
+    of the rounds."""
+    a_runs, b_runs = runs[without.label], runs[with_.label]
+    # Each round's variants ran in alternating blocks over the same notifies, so each round's
+    # pair is compared, not the medians of each variant taken separately.
+    per_round = [1 - b["per_s"] / a["per_s"] for a, b in zip(a_runs, b_runs, strict=True)]
+    cost = statistics.median(per_round)
+    blocks = sorted(c for a, b in zip(a_runs, b_runs, strict=True) for c in pair_costs(a, b))
+    quartiles = statistics.quantiles(blocks, n=4) if len(blocks) > 1 else blocks * 3
+    print(
+        f"\n{without.label} → {with_.label}: cost = 1 − (notifies/s {with_.label} / "
+        f"{without.label}) per round {', '.join(f'{c:+.1%}' for c in per_round)}; median of "
+        f"the rounds **{cost:.1%}**; the {len(blocks)} pairs of blocks' own costs: median "
+        f"{statistics.median(blocks):.1%}, quartiles {quartiles[0]:.1%} – {quartiles[2]:.1%}, "
+        f"range {blocks[0]:.1%} – {blocks[-1]:.1%}"
+    )
+    return cost
 
 
 def _in_log(run: dict[str, Any]) -> str:

@@ -414,6 +414,34 @@ def test_the_subtrees_listed_for_a_root_and_proof_are_exactly_those_they_look_up
     assert sorted(cache.asked) == tree.subtrees_read_by(size)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 3000).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n - 1))),
+    st.sampled_from([1, 2, 16]),
+    st.booleans(),
+)
+def test_the_root_and_proof_walked_together_are_the_rfc_root_and_path(
+    case: tuple[int, int], min_cached: int, extended: bool
+) -> None:
+    """A new head's root is taken from its receipt's path (ledger.receipt_now): it must be MTH
+    and the path PATH, with the subtree cache full or empty; with it full, the walk looks up no
+    subtree beyond those a store fetches beforehand (`subtrees_read_by`)."""
+    size, index = case
+    d = data(size)
+    source, cache = ListLeafSource(hashes(size)), RecordingCache()
+    tree = MerkleTree(source, cache, min_cached_size=min_cached)
+    if extended:
+        tree.extend(0, size)
+    cache.asked.clear()
+    root, proof = tree.root_and_inclusion_proof(index, size)
+    assert root == ref_mth(d)
+    assert proof == ref_path(index, d)
+    if extended:
+        assert cache.asked <= set(tree.subtrees_read_by(size, index))
+    with pytest.raises(ValueError, match="not in a tree"):
+        tree.root_and_inclusion_proof(size, size)
+
+
 def test_a_source_without_the_leaves_is_an_error_not_a_wrong_hash() -> None:
     class Short(ListLeafSource):
         def size(self) -> int:

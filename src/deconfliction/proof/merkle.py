@@ -146,6 +146,21 @@ class MerkleTree:
         blocks: _Blocks = {}
         return [self._range(a, b, blocks) for a, b in _path_ranges(index, size)]
 
+    def root_and_inclusion_proof(
+        self, index: int, size: int | None = None
+    ) -> tuple[bytes, list[bytes]]:
+        """MTH of the first `size` leaves and PATH(index, D[size]) in one walk: the root is the one
+        the path leads to from the leaf (RFC 9162 §2.1.3.2), so no subtree is read twice."""
+        size = self._size(size)
+        if not 0 <= index < size:
+            raise ValueError(f"leaf index {index} is not in a tree of {size} leaves")
+        blocks: _Blocks = {}
+        proof = [self._range(a, b, blocks) for a, b in _path_ranges(index, size)]
+        root = root_from_inclusion_proof(self._small(index, 1, blocks), index, size, proof)
+        if root is None:  # the path was just built from these leaves: it cannot fail to verify
+            raise AssertionError(f"the path of leaf {index} in {size} leaves does not verify")
+        return root, proof
+
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         """PROOF(old_size, D[new_size]): the consistency proof between two sizes of the tree."""
         new_size = self._size(new_size)

@@ -171,7 +171,10 @@ def sign_head(
     """Sign and store the head of the whole log as the transaction sees it."""
     log = log or tree(tx)
     size = log.source.size()
-    head = sign_tree_head(key, size, log.root(size), at)
+    return _stored(tx, sign_tree_head(key, size, log.root(size), at))
+
+
+def _stored(tx: Transaction, head: SignedTreeHead) -> SignedTreeHead:
     tx.insert_log_head(head.to_json())
     return head
 
@@ -192,10 +195,17 @@ def receipt(
     tx: Transaction, index: int, head: SignedTreeHead, log: MerkleTree | None = None
 ) -> dict[str, Any]:
     """The entry at `index`, its salt and leaf hash, and its inclusion proof against `head`."""
-    row = tx.log_entry(index)
-    if row is None or index >= head.tree_size:
+    if index >= head.tree_size:
         raise ValueError(f"entry {index} is not in a tree of {head.tree_size} entries")
-    proof = (log or tree(tx)).inclusion_proof(index, head.tree_size)
+    return _receipt(tx, index, head, (log or tree(tx)).inclusion_proof(index, head.tree_size))
+
+
+def _receipt(
+    tx: Transaction, index: int, head: SignedTreeHead, proof: list[bytes]
+) -> dict[str, Any]:
+    row = tx.log_entry(index)
+    if row is None:
+        raise ValueError(f"entry {index} is not in the log")
     return {
         "leaf_index": index,
         "entry": json.loads(row["entry_json"]),
@@ -207,18 +217,21 @@ def receipt(
 
 
 def receipt_now(tx: Transaction, key: SigningKey, index: int, at: datetime) -> dict[str, Any]:
-    """A receipt against the newest head if it covers the entry, else against a head signed now.
+    """A receipt against the newest head if it covers the entry, else against a head signed now
+    (whose root is the one the entry's proof leads to: one walk of the tree for both). An entry
+    the transaction itself appended is in no stored head, so the newest is not even read.
 
     A write's receipt is made at its end, holding the turn every writer waits for (on
     PostgreSQL the log lock), so the subtrees its root and proof need are read in one go.
     """
     log = tree(tx)
-    head = latest_head(tx)
+    head = None if tx.appended_log_entry(index) else latest_head(tx)
     if head is None or head.tree_size <= index:
-        log.prefetch(log.source.size(), index)
-        head = sign_head(tx, key, at, log)
-    else:
-        log.prefetch(head.tree_size, index)
+        size = log.source.size()
+        log.prefetch(size, index)
+        root, proof = log.root_and_inclusion_proof(index, size)
+        return _receipt(tx, index, _stored(tx, sign_tree_head(key, size, root, at)), proof)
+    log.prefetch(head.tree_size, index)
     return receipt(tx, index, head, log)
 
 

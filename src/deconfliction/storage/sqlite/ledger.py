@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from deconfliction.storage.sqlite.rows import dicts, marks, one
+from deconfliction.storage.sqlite.rows import dicts, one
 
 
 class LedgerQueries:
@@ -17,6 +17,7 @@ class LedgerQueries:
 
     db: sqlite3.Connection
     log_count: int | None  # the log's size, known once this transaction has appended to it
+    log_first_own: int | None  # the index of this transaction's first entry, if it appended
 
     def log_size(self) -> int:
         """The log's size. Once this transaction has appended an entry nobody else appends until
@@ -40,7 +41,13 @@ class LedgerQueries:
             [(party, index) for party in sorted(set(audience))],
         )
         self.log_count = index + 1
+        if self.log_first_own is None:
+            self.log_first_own = index
         return index
+
+    def appended_log_entry(self, index: int) -> bool:
+        """Whether this transaction appended the entry (then no stored head covers it yet)."""
+        return self.log_first_own is not None and index >= self.log_first_own
 
     def log_leaf_hashes(self, start: int, end: int) -> list[bytes]:
         return [
@@ -106,13 +113,13 @@ class LedgerQueries:
         """The stored ones of these subtrees, in one query."""
         if not keys:
             return {}
-        starts = sorted({start for start, _ in keys})
-        wanted = set(keys)
+        # One primary-key lookup a subtree (a row-value IN list would scan the table in SQLite).
+        match = " OR ".join(["(start = ? AND size = ?)"] * len(keys))
         rows = self.db.execute(
-            f"SELECT start, size, digest FROM log_subtrees WHERE start IN ({marks(starts)})",
-            starts,
+            f"SELECT start, size, digest FROM log_subtrees WHERE {match}",
+            [number for key in keys for number in key],
         )
-        return {(r[0], r[1]): bytes(r[2]) for r in rows if (r[0], r[1]) in wanted}
+        return {(r[0], r[1]): bytes(r[2]) for r in rows}
 
     def put_log_subtree(self, start: int, size: int, digest: bytes) -> None:
         self.db.execute(

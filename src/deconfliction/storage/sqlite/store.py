@@ -137,6 +137,7 @@ class SqliteTransaction(
         self.db = connection
         self.start_deferring()
         self.log_count: int | None = None
+        self.log_first_own: int | None = None
 
     def ping(self) -> bool:
         return self.db.execute("SELECT 1").fetchone()[0] == 1

@@ -235,6 +235,35 @@ def test_concurrent_writers_leave_gap_free_event_ids_and_log_indexes(
         assert [e["idx"] for e in tx.log_entries(0, 100)] == list(range(16))
 
 
+def test_what_is_due_is_read_in_a_write_one_mechanism_at_a_time_holding_up_no_other(
+    store: PostgresStore,
+) -> None:
+    """The scheduler's step processes each mechanism in a transaction of its own: reading what
+    is due in one mechanism waits for no writer of another (it used to take every mechanism at
+    once), and a write that asks for what is due everywhere is refused as a bug."""
+    holding, release = threading.Event(), threading.Event()
+
+    def writer_of_a() -> None:
+        with store.write() as tx:
+            tx.mechanism("mec_a")
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer_of_a)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        started = time.monotonic()
+        with store.write() as tx:
+            assert tx.due_inbox_items(time.time(), 10, "mec_b") == []
+        assert time.monotonic() - started < 5  # not held up by the writer of mec_a
+        with pytest.raises(LockOrderError), store.write() as tx:
+            tx.due_inbox_items(time.time(), 10)
+    finally:
+        release.set()
+        thread.join(10)
+
+
 def test_a_mechanism_lock_after_the_log_lock_is_refused(store: PostgresStore) -> None:
     with pytest.raises(LockOrderError), store.write() as tx:
         tx.append_event(event("mec_a"), [], [])

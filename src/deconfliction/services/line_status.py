@@ -18,7 +18,7 @@ from deconfliction.services import inbox, ledger
 from deconfliction.services.admin import party_view
 from deconfliction.services.context import Actor, Context, rules_of, visible_mechanism
 from deconfliction.services.messages import system_message
-from deconfliction.services.ports import Transaction
+from deconfliction.services.ports import Row, Transaction
 
 TOUCH_EVERY_S = 30.0
 INBOX_STATES = ("pending", "overdue", "all")
@@ -47,43 +47,58 @@ def _since(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def check_silence(tx: Transaction, now: datetime) -> None:
+def silence_to_report(tx: Transaction, now: datetime) -> list[str]:
+    """The mechanisms where a member's silence, or its end, is to be reported now."""
+    return [m["id"] for m in tx.mechanisms(None) if _silence_changes(tx, m, now)]
+
+
+def check_silence(tx: Transaction, mechanism: Row, now: datetime) -> None:
     """Raise an alarm for each member silent too long; clear it, and say so, when it is back."""
-    for mechanism in tx.mechanisms(None):
-        rules = rules_of(mechanism)
-        limit = timedelta(minutes=rules.silence_alarm_min)
-        members = tx.members(mechanism["id"])
-        seen = tx.last_seen([m["id"] for m in members])
-        alarms = tx.silence_alarms(mechanism["id"])
-        for member in members:
-            party = member["id"]
-            last = seen.get(party, member["joined_at"])
-            others = [m["id"] for m in members if m["id"] != party]
-            if party not in alarms and now - _since(last) > limit:
-                tx.raise_silence_alarm(mechanism["id"], party, format_instant(now))
-                system_message(
-                    tx,
-                    mechanism["id"],
-                    rules,
-                    to=others,
-                    body=f"{member['name']} ({member['code']}) has not contacted the line since "
-                    f"{last}. Do not assume it has read what was sent since.",
-                    references={},
-                    now=now,
-                    priority="urgent",
-                )
-            elif party in alarms and _since(last) >= _since(alarms[party]):
-                tx.clear_silence_alarm(mechanism["id"], party)
-                system_message(
-                    tx,
-                    mechanism["id"],
-                    rules,
-                    to=others,
-                    body=f"{member['name']} ({member['code']}) is back on the line "
-                    f"(heard from at {last}).",
-                    references={},
-                    now=now,
-                )
+    rules = rules_of(mechanism)
+    for member, last, others, silent in _silence_changes(tx, mechanism, now):
+        party = member["id"]
+        if silent:
+            tx.raise_silence_alarm(mechanism["id"], party, format_instant(now))
+            body = (
+                f"{member['name']} ({member['code']}) has not contacted the line since {last}. "
+                "Do not assume it has read what was sent since."
+            )
+        else:
+            tx.clear_silence_alarm(mechanism["id"], party)
+            body = (
+                f"{member['name']} ({member['code']}) is back on the line (heard from at {last})."
+            )
+        system_message(
+            tx,
+            mechanism["id"],
+            rules,
+            to=others,
+            body=body,
+            references={},
+            now=now,
+            priority="urgent" if silent else "routine",
+        )
+
+
+def _silence_changes(
+    tx: Transaction, mechanism: Row, now: datetime
+) -> list[tuple[Row, str, list[str], bool]]:
+    """(member, last heard from, the other members, silent) for each member whose silence
+    alarm is to be raised (silent) or cleared."""
+    limit = timedelta(minutes=rules_of(mechanism).silence_alarm_min)
+    members = tx.members(mechanism["id"])
+    seen = tx.last_seen([m["id"] for m in members])
+    alarms = tx.silence_alarms(mechanism["id"])
+    changes = []
+    for member in members:
+        party = member["id"]
+        last = seen.get(party, member["joined_at"])
+        others = [m["id"] for m in members if m["id"] != party]
+        if party not in alarms and now - _since(last) > limit:
+            changes.append((member, last, others, True))
+        elif party in alarms and _since(last) >= _since(alarms[party]):
+            changes.append((member, last, others, False))
+    return changes
 
 
 def status(ctx: Context, actor: Actor, *, mechanism_id: str) -> dict[str, Any]:

@@ -3,8 +3,13 @@
 Deadlines live in the inbox table (`due_ts`), so a restarted server picks up whatever fell due
 while it was down. At an item's deadline the recipient gets a reminder and the sender learns the
 item is overdue; `escalation_after_min` later the recipient's escalation contact (a duty
-officer's token and/or webhook) is alerted. Each step is one write transaction; where several
-processes serve one database, one of them runs a step at a time and the others skip theirs.
+officer's token and/or webhook) is alerted.
+
+A step first reads which mechanisms have something due (a passed deadline, a member's silence to
+report or its end), then processes each in a write transaction of its own that reads again, once
+it holds the mechanism, what is due in it: nothing is written, and no writer waits, when nothing
+is due; a step never holds more than one mechanism; and where several processes serve one
+database and step at once, whatever one has done the other finds done.
 """
 
 from __future__ import annotations
@@ -22,28 +27,29 @@ BATCH = 200
 
 
 def step(ctx: Context) -> bool:
-    """Process what is due now; True when a full batch was processed (there may be more).
-
-    Nothing when another process is running a step: what is due is its to process.
-    """
+    """Process what is due now; True when a full batch was due (there may be more)."""
     now = ctx.now()
-    with ctx.store.write() as tx:
-        if not tx.claim_step("scheduler"):
-            return False
+    with ctx.store.read() as tx:
         due = tx.due_inbox_items(now.timestamp(), BATCH)
-        rules: dict[str, Rules] = {}
-        for item in due:
-            mechanism_id = item["mechanism_id"]
-            if mechanism_id not in rules:
-                mechanism = tx.mechanism(mechanism_id)
-                assert mechanism is not None
-                rules[mechanism_id] = rules_of(mechanism)
+        mechanisms = {item["mechanism_id"] for item in due}
+        mechanisms.update(line_status.silence_to_report(tx, now))
+    for mechanism_id in sorted(mechanisms):
+        _step_in(ctx, mechanism_id, now)
+    return len(due) == BATCH
+
+
+def _step_in(ctx: Context, mechanism_id: str, now: datetime) -> None:
+    """One mechanism's reminders, escalations and silence alarms, in one transaction."""
+    with ctx.store.write() as tx:
+        mechanism = tx.mechanism(mechanism_id)  # on PostgreSQL, its lock: read what is due after
+        assert mechanism is not None, f"mechanism {mechanism_id} had something due"
+        rules = rules_of(mechanism)
+        for item in tx.due_inbox_items(now.timestamp(), BATCH, mechanism_id):
             if item["reminded_at"] is None:
-                _remind(tx, item, rules[mechanism_id], now)
+                _remind(tx, item, rules, now)
             else:
                 _escalate(tx, item, now)
-        line_status.check_silence(tx, now)
-    return len(due) == BATCH
+        line_status.check_silence(tx, mechanism, now)
 
 
 def _item_payload(item: Row) -> dict[str, object]:

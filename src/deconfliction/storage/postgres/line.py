@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deconfliction.storage.postgres.locks import Locking
+from deconfliction.storage.postgres.locks import Locking, LockOrderError
 from deconfliction.storage.postgres.wakeups import announce
 from deconfliction.storage.sqlite.line import LineQueries
 
@@ -40,12 +40,15 @@ class PostgresLineQueries(Locking, LineQueries):
             self.announced = True
         return event_id
 
-    def due_inbox_items(self, now: float, limit: int) -> list[dict[str, Any]]:
-        """What is due; in a write (the scheduler's step, which spans mechanisms), read once no
-        writer of any mechanism is running."""
+    def due_inbox_items(
+        self, now: float, limit: int, mechanism_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """What is due; in a write, in one mechanism, read once its lock is held."""
         if self.writing:
-            self.locks.every_mechanism()
-        return super().due_inbox_items(now, limit)
+            if mechanism_id is None:
+                raise LockOrderError("a write reads what is due one mechanism at a time")
+            self.lock_mechanism(mechanism_id)
+        return super().due_inbox_items(now, limit, mechanism_id)
 
     # The mechanism lock before the line's writes and the reads that decide them.
 

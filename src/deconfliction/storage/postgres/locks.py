@@ -2,11 +2,10 @@
 
 A write transaction takes, as it goes and each at most once, until it commits:
 
-1. `everything`, shared by ordinary writers and exclusive for a step that spans every mechanism
-   (the scheduler's); it is taken first or not at all;
-2. one lock per mechanism it decides something in, before the first read that decides it;
-   writers in different mechanisms do not wait for each other;
-3. `log`, global, just before its first event or log entry, or its reading of the newest tree
+1. one lock per mechanism it decides something in, before the first read that decides it;
+   writers in different mechanisms do not wait for each other (the scheduler's step, which finds
+   work in several mechanisms, processes each in a transaction of its own);
+2. `log`, global, just before its first event or log entry, or its reading of the newest tree
    head in a write (which may sign the next): the line's event ids and the transparency log's
    leaf indexes are then assigned one transaction at a time, so both are gap-free and committed
    in increasing order (what the event stream's resume and the log's `MAX(idx) + 1` rely on),
@@ -16,9 +15,9 @@ A write transaction takes, as it goes and each at most once, until it commits:
 
 Asking for an earlier lock after a later one would risk a deadlock, so it is refused as a bug.
 
-A background step that must run in one process at a time (the scheduler's, signing tree heads)
-first tries its own lock (`pg_try_advisory_xact_lock`): it never waits, so it closes no cycle,
-and a process that does not get it skips the step, another being busy with it.
+A background step that must run in one process at a time (signing tree heads) first tries its
+own lock (`pg_try_advisory_xact_lock`): it never waits, so it closes no cycle, and a process that
+does not get it skips the step, another being busy with it.
 
 Besides these, a request with an Idempotency-Key takes that key's lock before looking it up, so
 two retries of one request run one after the other and the second replays the first. Only
@@ -41,7 +40,6 @@ def lock_key(name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-EVERYTHING = lock_key("deconfliction:every-mechanism")
 LOG = lock_key("deconfliction:log")
 MIGRATIONS = lock_key("deconfliction:migrations")
 
@@ -55,19 +53,15 @@ class Locks:
 
     def __init__(self, db: Sql) -> None:
         self.db = db
-        self.everything: str | None = None  # None, "shared" or "exclusive"
         self.mechanisms: set[str] = set()
         self.log = False
 
     def mechanism(self, mechanism_id: str) -> bool:
         """Hold the mechanism's lock; True if it was taken now (the caller may have waited)."""
-        if self.everything == "exclusive" or mechanism_id in self.mechanisms:
+        if mechanism_id in self.mechanisms:
             return False
         if self.log:
             raise LockOrderError(f"mechanism {mechanism_id} locked after the log")
-        if self.everything is None:
-            self.db.execute("SELECT pg_advisory_xact_lock_shared(?)", (EVERYTHING,))
-            self.everything = "shared"
         self.db.execute("SELECT pg_advisory_xact_lock(?)", (lock_key(mechanism_id),))
         self.mechanisms.add(mechanism_id)
         return True
@@ -83,15 +77,6 @@ class Locks:
         key = lock_key(f"deconfliction:step:{name}")
         row = self.db.execute("SELECT pg_try_advisory_xact_lock(?)", (key,)).fetchone()
         return row is not None and bool(row[0])
-
-    def every_mechanism(self) -> None:
-        """Hold every mechanism at once (no writer of any mechanism runs meanwhile)."""
-        if self.everything == "exclusive":
-            return
-        if self.everything is not None or self.mechanisms or self.log:
-            raise LockOrderError("every mechanism locked after another lock")
-        self.db.execute("SELECT pg_advisory_xact_lock(?)", (EVERYTHING,))
-        self.everything = "exclusive"
 
     def log_appends(self) -> None:
         """Hold the global lock of the line's events and the transparency log."""

@@ -247,12 +247,16 @@ class LineQueries:
             )
         )
 
-    def due_inbox_items(self, now: float, limit: int) -> list[dict[str, Any]]:
+    def due_inbox_items(
+        self, now: float, limit: int, mechanism_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """What is due by `now`, soonest first; only in one mechanism, if given."""
+        where, params = "due_ts IS NOT NULL AND due_ts <= ?", [now]
+        if mechanism_id is not None:
+            where, params = f"{where} AND mechanism_id = ?", [now, mechanism_id]
         return dicts(
             self.db.execute(
-                "SELECT * FROM inbox WHERE due_ts IS NOT NULL AND due_ts <= ? "
-                "ORDER BY due_ts, id LIMIT ?",
-                (now, limit),
+                f"SELECT * FROM inbox WHERE {where} ORDER BY due_ts, id LIMIT ?", [*params, limit]
             )
         )
 

@@ -21,6 +21,7 @@ from deconfliction.api import (
     routes_proof,
     routes_webhooks,
 )
+from deconfliction.api.authentication import Authenticate
 from deconfliction.api.background import Worker, lifespan
 from deconfliction.api.limits import Limits
 from deconfliction.api.rate_limits import FailedSignIns, RateLimits, TokenBuckets
@@ -63,8 +64,10 @@ def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(DeconflictionError, problems.from_domain)
     app.add_exception_handler(RequestValidationError, problems.from_validation)
     app.add_exception_handler(StarletteHTTPException, problems.from_http)
-    # Added first, so it runs inside the size limit: it reads only bodies already bounded.
+    # Added first, so it runs inside the size limit: it reads only bodies already bounded, and
+    # only those of authenticated callers.
     app.add_middleware(StrictJSON)
+    app.add_middleware(Authenticate)
     app.add_middleware(
         Limits,
         max_body_bytes=settings.max_body_bytes,

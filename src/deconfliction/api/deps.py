@@ -11,9 +11,8 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from deconfliction.api.rate_limits import RateLimits
-from deconfliction.errors import Unauthenticated
-from deconfliction.services import line_status, log_access, tokens
+from deconfliction.api.authentication import CALLER
+from deconfliction.services import line_status, log_access
 from deconfliction.services.context import Actor, Context, RequestKey
 
 bearer = HTTPBearer(auto_error=False, description="a party's or the operator's token")
@@ -28,26 +27,14 @@ async def actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Actor:
-    """The caller, authenticated on the event loop: one indexed read, no hand-off to a thread.
-
-    An address that keeps failing to authenticate is slowed down before its token is even
-    looked at, and each token spends one request of its rate limit (429 with Retry-After).
+    """The caller, authenticated before the body was read (api/authentication.py); the bearer
+    scheme is declared here for the OpenAPI document.
 
     Recording that its party was heard from is a write, done on a worker thread, and only when
     due (every 30 s at most). Every read by the operator is logged before it is answered.
     """
     ctx = context(request)
-    limits: RateLimits = request.app.state.rate_limits
-    address = request.client.host if request.client else "unknown"
-    limits.sign_ins.check(address)
-    try:
-        caller = tokens.authenticate(ctx, credentials.credentials if credentials else None)
-    except Unauthenticated:
-        if credentials is not None:  # a token was offered and refused: perhaps a guess
-            limits.sign_ins.failed(address)
-        raise
-    limits.sign_ins.succeeded(address)
-    limits.requests.take(caller.token_id)
+    caller: Actor = getattr(request.state, CALLER)
     if line_status.contact_due(ctx, caller):
         await anyio.to_thread.run_sync(line_status.heard_from, ctx, caller)
     if caller.is_operator and request.method == "GET" and _party_data(request.url.path):

@@ -1,8 +1,8 @@
 """Authentication comes before the body (api/authentication.py): a caller without a valid token
 is refused from its headers alone — 401, or 429 once its token's budget is spent — and the body
-it sent is never decoded. The strict reading's 400 (here a duplicated key, invalid UTF-8 or
-nesting 100,000 deep) is what an authenticated caller gets for the same body, so a 401 or 429
-for it shows that nothing read the body first."""
+it sent is never read. The strict reading's 400 (here a duplicated key, invalid UTF-8 or nesting
+100,000 deep) and the size limit's 413 are what an authenticated caller gets for the same body,
+so a 401 or 429 for it shows that nothing read the body first."""
 
 from __future__ import annotations
 
@@ -56,6 +56,27 @@ def test_without_a_valid_token_the_body_is_never_read(
         headers["Authorization"] = authorization
     response = world.client.post(_path(world), content=BAD_BODIES[name], headers=headers)
     _problem(response, 401, "unauthenticated")
+
+
+def _over_the_limit() -> Iterator[bytes]:
+    """A body streamed without a declared length, over the 1 MiB limit."""
+    for _ in range(20):
+        yield b" " * 65_536
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["declared", "streamed"])
+def test_a_body_over_the_size_limit_is_not_even_read_without_a_token(
+    world: World, streamed: bool
+) -> None:
+    """With a token the size limit answers 413; without one the body is never read, so the
+    answer is 401 whatever its size."""
+    for headers, status, code in [
+        (world.north.headers, 413, "payload-too-large"),
+        ({}, 401, "unauthenticated"),
+    ]:
+        content = _over_the_limit() if streamed else b" " * (1_048_576 + 1)
+        response = world.client.post(_path(world), content=content, headers={**JSON, **headers})
+        _problem(response, status, code)
 
 
 def test_a_revoked_token_is_refused_before_its_body_is_read(world: World) -> None:

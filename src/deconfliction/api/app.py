@@ -23,7 +23,7 @@ from deconfliction.api import (
 )
 from deconfliction.api.authentication import Authenticate
 from deconfliction.api.background import Worker, lifespan
-from deconfliction.api.limits import Limits
+from deconfliction.api.limits import BodyLimit, SecurityHeaders
 from deconfliction.api.rate_limits import FailedSignIns, RateLimits, TokenBuckets
 from deconfliction.api.strict_json import StrictJSON
 from deconfliction.config import Settings
@@ -64,14 +64,14 @@ def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(DeconflictionError, problems.from_domain)
     app.add_exception_handler(RequestValidationError, problems.from_validation)
     app.add_exception_handler(StarletteHTTPException, problems.from_http)
-    # Added first, so it runs inside the size limit: it reads only bodies already bounded, and
-    # only those of authenticated callers.
+    # The last added runs first: headers on every response, then the caller authenticated from
+    # its headers, then its body read (bounded), then read strictly as JSON — so a caller without
+    # a valid token never has its body read at all.
     app.add_middleware(StrictJSON)
+    app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(Authenticate)
     app.add_middleware(
-        Limits,
-        max_body_bytes=settings.max_body_bytes,
-        console_csp=routes_console.content_security_policy(settings),
+        SecurityHeaders, console_csp=routes_console.content_security_policy(settings)
     )
 
     @app.get("/healthz", tags=["health"])

@@ -2,13 +2,13 @@
 
 A request to `/v1/…` is checked here — the address's failed sign-ins (slowed down), the bearer
 token, the token's rate limit — from its headers alone. Refused, it is answered 401 or 429 and
-its body is never decoded: a caller without a valid token cannot make the service parse JSON,
-validate a schema or search for conflicts. Accepted, the caller travels in the request's state
-to the route's `Caller` dependency (api/deps.py), which does what is left: record that the party
-was heard from, log the operator's reads.
+its body is never read: a caller without a valid token cannot make the service buffer a body,
+parse JSON, validate a schema or search for conflicts. Accepted, the caller travels in the
+request's state to the route's `Caller` dependency (api/deps.py), which does what is left:
+record that the party was heard from, log the operator's reads.
 
-It runs inside the size limit (api/limits.py), which bounds what is buffered, and outside the
-strict JSON reading (api/strict_json.py).
+It runs inside the security headers and before the size limit (api/limits.py) and the strict
+JSON reading (api/strict_json.py).
 """
 
 from __future__ import annotations

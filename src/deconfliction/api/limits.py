@@ -1,4 +1,4 @@
-"""ASGI middleware: a request body size limit and security headers on every response.
+"""ASGI middleware: security headers on every response, and a request body size limit.
 
 The API's policy forbids everything; the offline docs and the web console each get their own.
 """
@@ -35,15 +35,12 @@ DOCS_PATHS = ("/docs", "/redoc", "/static-offline-docs")
 OURS = {name for name, _ in API_HEADERS} | {STRICT_CSP[0]}
 
 
-class Limits:
-    """Refuse bodies over `max_body_bytes` with 413 (declared or streamed); add headers.
+class SecurityHeaders:
+    """Adds the security headers to every response; `console_csp` is the web console's
+    Content-Security-Policy, for its paths only. Outermost, so refusals carry them too."""
 
-    `console_csp` is the web console's Content-Security-Policy, for its paths only.
-    """
-
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, console_csp: str) -> None:
+    def __init__(self, app: ASGIApp, *, console_csp: str) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
         self.console_csp = (b"content-security-policy", console_csp.encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -66,9 +63,24 @@ class Limits:
                 message["headers"] = [*kept, *API_HEADERS, csp]
             await send(message)
 
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """Refuses a body over `max_body_bytes` with 413, declared or streamed. It runs after the
+    authentication (api/authentication.py), so only an authenticated caller's body is read."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await self._too_large(send_with_headers)
+            await self._too_large(send)
             return
         # The body is read here, whole, so that an over-long stream is refused before any
         # handler sees it; the limit keeps the buffer small.
@@ -81,7 +93,7 @@ class Limits:
             chunk = message.get("body", b"")
             seen += len(chunk)
             if seen > self.max_body_bytes:
-                await self._too_large(send_with_headers)
+                await self._too_large(send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -96,7 +108,7 @@ class Limits:
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, replay, send_with_headers)
+        await self.app(scope, replay, send)
 
     async def _too_large(self, send: Any) -> None:
         await _send_problem(

@@ -113,7 +113,8 @@ def declares_json(scope: Scope) -> bool:
 class StrictJSON:
     """ASGI middleware: a JSON body with an objection is answered 400 `malformed-request`.
 
-    Inside the size limit, which has already bounded (and buffered) the body read here.
+    Inside the authentication and the size limit, which has already bounded (and buffered) the
+    body read here.
     """
 
     def __init__(self, app: ASGIApp) -> None:

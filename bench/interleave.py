@@ -1,10 +1,10 @@
-"""Two variants timed in alternating blocks (A B, B A, A B, …) on the same inputs, so that a
-burst of the host's other work lands on both rather than on one whole run.
+"""Variants timed in alternating blocks (A B C, C B A, A B C, …) on the same inputs, so that a
+burst of the host's other work lands on every variant rather than on one whole run.
 
-bench/notify.py runs each revision's worker (or server) side by side, both idle but one; each
-block times the same slice of the inputs for both variants, the pair's order flipping each time.
-A variant's figures are those of its blocks put together; each pair of blocks also gives a cost
-of its own, whose spread shows how steady the host was.
+bench/notify.py runs each variant's worker (or server) side by side, all idle but one; each
+block times the same slice of the inputs for every variant, the order reversing each time. A
+variant's figures are those of its blocks put together; each pair of blocks (the same slice for
+two variants) also gives a cost of its own, whose spread shows how steady the host was.
 """
 
 from __future__ import annotations

@@ -14,19 +14,24 @@ which at the working tree also appends each notification's entry to the transpar
 before the clock starts (the log's cost grows with its size). The working tree's store also
 gets its signing key at first start (`runtime.open_context`) and a signed head after the fill.
 
-Then, for each round, both revisions' workers start side by side, each on a fresh copy of its
-prefilled store, make a few warm-up notifies (other bodies, not counted) and wait. The parent
-then has them time the same M notifies in alternating blocks of `--block` (A B, B A, A B, …;
-the other worker idle meanwhile), so that a burst of the host's other work lands on both
-revisions instead of on one whole run. Notifies go through the real use case,
+A third variant, "log switched off", runs the working tree's code with the log's work taken out
+by the worker (`_switch_off_the_log`) on copies of the log's store: against it, the verdict
+isolates the log's cost from every other change made since the baseline.
+
+Then, for each round, the three variants' workers start side by side, each on a fresh copy of
+its prefilled store, make a few warm-up notifies (other bodies, not counted) and wait. The
+parent then has them time the same M notifies in alternating blocks of `--block` (A B C, C B A,
+A B C, …; the others idle meanwhile), so that a burst of the host's other work lands on every
+variant instead of on one whole run. Notifies go through the real use case,
 `services.notifications.notify(ctx, actor, mechanism_id=…, body=…)`, in-process (no HTTP),
 sequentially from one thread, each its own write transaction and commit, as the service does.
 The M bodies (one volume each, drawn from the same distribution as the stored ones, so a good
 share conflict with stored notifications and the conflicts are recorded) are the same for
-every run. Over HTTP (`--via`), both revisions' real servers are up side by side and the client
+every run. Over HTTP (`--via`), the variants' real servers are up side by side and the client
 posts the same blocks to each in turn. Each variant reports notifies/s (M / the wall time of its
 blocks) and p50/p99 latency; the log's cost is 1 − (notifies/s with the log / notifies/s
-without) per round, with a verdict on the rounds' median against the 15 % target, and the
+switched off) per round, with a verdict on the rounds' median against the 15 % target (the
+cost against the baseline is printed beside it), and the
 spread of the blocks' own costs shows how steady the host was. With the log, `ledger.record`
 and `ledger.with_receipt` are wrapped with a clock, so the report also shows the time spent
 inside them per notify (the commit's extra pages are not in it). `--quick` (N = 2,000, 60
@@ -280,9 +285,8 @@ def worker_run(spec: dict[str, Any]) -> None:
 
     After the warm-up the worker prints one JSON line (`ready`) and then reads commands from
     stdin: `START SIZE` times the timed bodies [START, START + SIZE) and prints that block's
-    figures;
-    `end` prints the run's summary and returns. Between blocks it waits, idle, while the other
-    revision's worker runs its block.
+    figures; `end` prints the run's summary and returns. Between blocks it waits, idle, while
+    the other variants' workers run theirs.
     """
     import gc
 
@@ -577,8 +581,8 @@ def measure(config: Config, work: Path) -> None:
 def run_in_process(
     config: Config, variants: list[Variant], target: Path, r: int
 ) -> dict[str, dict[str, Any]]:
-    """One round in-process: both variants' workers, each on a fresh copy of its store, time
-    the same notifies in alternating blocks; each variant's figures and its worker's summary."""
+    """One round in-process: the variants' workers, each on a fresh copy of its store, time the
+    same notifies in alternating blocks; each variant's figures and its worker's summary."""
     workers: dict[str, BlockWorker] = {}
     try:
         for v in variants:
@@ -637,8 +641,8 @@ def run_over_http(
     r: int,
     bodies: tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]],
 ) -> dict[str, dict[str, Any]]:
-    """One round through both variants' real servers, each on a fresh copy of its store, up
-    side by side: the client posts the same notifies to each in alternating blocks."""
+    """One round through the variants' real servers, each on a fresh copy of its store, up side
+    by side: the client posts the same notifies to each in alternating blocks."""
     import conflicts as gen
 
     warm, timed = bodies

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from deconfliction.api.app import create_app
@@ -28,10 +29,10 @@ def _path(world: World) -> str:
     return f"/v1/mechanisms/{world.mechanism_id}/notifications"
 
 
-def _problem(response: object, status: int, code: str) -> None:
-    assert response.status_code == status, response.text  # type: ignore[attr-defined]
-    assert response.headers["content-type"] == PROBLEM  # type: ignore[attr-defined]
-    assert response.json()["code"] == code  # type: ignore[attr-defined]
+def _problem(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["code"] == code
 
 
 @pytest.mark.parametrize("name", BAD_BODIES)

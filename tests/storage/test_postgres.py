@@ -256,6 +256,7 @@ def test_what_is_due_is_read_in_a_write_one_mechanism_at_a_time_holding_up_no_ot
         started = time.monotonic()
         with store.write() as tx:
             assert tx.due_inbox_items(time.time(), 10, "mec_b") == []
+            assert tx.locks.mechanisms == {"mec_b"}  # read under its own mechanism's lock
         assert time.monotonic() - started < 5  # not held up by the writer of mec_a
         with pytest.raises(LockOrderError), store.write() as tx:
             tx.due_inbox_items(time.time(), 10)

@@ -251,9 +251,11 @@ class LineQueries:
         self, now: float, limit: int, mechanism_id: str | None = None
     ) -> list[dict[str, Any]]:
         """What is due by `now`, soonest first; only in one mechanism, if given."""
-        where, params = "due_ts IS NOT NULL AND due_ts <= ?", [now]
+        where = "due_ts IS NOT NULL AND due_ts <= ?"
+        params: list[Any] = [now]
         if mechanism_id is not None:
-            where, params = f"{where} AND mechanism_id = ?", [now, mechanism_id]
+            where += " AND mechanism_id = ?"
+            params.append(mechanism_id)
         return dicts(
             self.db.execute(
                 f"SELECT * FROM inbox WHERE {where} ORDER BY due_ts, id LIMIT ?", [*params, limit]

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -214,6 +215,8 @@ def test_heads_are_consistent_and_the_log_only_grows(world: World) -> None:
     nodes = [unb64(n) for n in proof]
     assert merkle.verify_consistency(old.tree_size, new.tree_size, nodes, old.root(), new.root())
 
+    assert old.log_id is not None and old.log_id == new.log_id
+
     too_far = world.client.get(
         f"/v1/log/consistency?first=1&second={new.tree_size + 1}", headers=world.south.headers
     )
@@ -222,6 +225,25 @@ def test_heads_are_consistent_and_the_log_only_grows(world: World) -> None:
         "/v1/log/consistency?first=3&second=2", headers=world.south.headers
     )
     assert backwards.status_code == 422 and backwards.json()["errors"][0]["field"] == "first"
+
+
+def test_the_log_is_named_by_its_first_head_and_keeps_its_name(world: World, ctx: Context) -> None:
+    """Every head, receipt and consistency proof names the log: one key may sign several logs
+    (a deployment's shards), and a reader compares heads only within one log."""
+    view = world.client.get("/v1/log/head", headers=world.north.headers).json()
+    log_id = view["log_id"]
+    assert re.fullmatch(r"log_[0-9a-f]{32}", log_id) and view["tree_head"]["log_id"] == log_id
+    written = world.notify(world.north, simple(world.clock, circle(30.0, 10.0)))
+    assert written["receipt"]["tree_head"]["log_id"] == log_id
+    size = written["receipt"]["tree_head"]["tree_size"]
+    answer = world.client.get(
+        f"/v1/log/consistency?first=1&second={size}", headers=world.south.headers
+    ).json()
+    assert answer["log_id"] == log_id
+    with ctx.store.read() as tx:
+        assert tx.log_id() == log_id
+        heads = tx.log_heads(0, 10_000)
+    assert heads and {head["log_id"] for head in heads} == {log_id}
 
 
 def test_a_head_is_signed_when_the_log_grew_and_only_then(

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+import rfc8785
 from backends import Database, Databases
 from nacl.signing import SigningKey
 from typer.testing import CliRunner
@@ -32,8 +33,8 @@ from typer.testing import CliRunner
 from deconfliction.cli.main import app
 from deconfliction.cli.proof import MAX_PROOF_FILE_BYTES
 from deconfliction.domain.times import format_instant
-from deconfliction.proof import merkle
-from deconfliction.proof.tree_head import key_id
+from deconfliction.proof import merkle, receipts
+from deconfliction.proof.tree_head import key_id, sign_tree_head
 from deconfliction.runtime import open_context
 from deconfliction.services import admin, audit, messages, notifications, service_keys, tokens
 from deconfliction.services.audit import AuditReport, audit_log
@@ -274,6 +275,95 @@ def test_a_head_signed_by_an_unknown_key_is_named(db: Database) -> None:
     tamper(db, "UPDATE log_heads SET key_id = ? WHERE id = ?", "AAAAAAAAAAAAAAAAAAAAAA==", head_id)
     (finding,) = [f for f in check(db).findings if f.head]
     assert finding.check == "signature" and "service_keys does not hold" in finding.message
+
+
+def test_a_head_of_another_log_in_this_log_s_place_is_named(databases: Databases) -> None:
+    """Signed with the service's key and agreeing with the entries, but naming another log (a
+    head of another shard, say): the audit names it."""
+    db = databases.new("named.db")
+    ctx, _ = open_context(db.url, db.key_file)
+    try:
+        operator = tokens.authenticate(ctx, tokens.create_operator_token(ctx))
+        admin.create_mechanism(ctx, operator, name="Named log")
+        key = ctx.keys.current
+    finally:
+        ctx.store.close()
+    ((log_id,),) = rows(db, "SELECT log_id FROM log_identity")
+    assert rows(
+        db, "SELECT COUNT(*) FROM log_heads WHERE log_id IS NULL OR log_id <> ?", log_id
+    ) == [(0,)]
+    ((head_id, size, root, stamp),) = rows(
+        db, "SELECT id, tree_size, root_hash, timestamp FROM log_heads ORDER BY id DESC LIMIT 1"
+    )
+    assert check(db).ok
+    other = "log_" + "e" * 32
+    when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    moved = sign_tree_head(key, other, size, base64.b64decode(root), when)
+    tamper(
+        db,
+        "UPDATE log_heads SET log_id = ?, signature = ? WHERE id = ?",
+        other,
+        moved.signature,
+        head_id,
+    )
+    findings = [f for f in check(db).findings if f.head]
+    assert [(f.check, f.head.split(" (")[0]) for f in findings] == [("head", f"head #{head_id}")]
+    assert f"it names log {other}, not this log ({log_id})" in findings[0].message
+    result = audit_cli(db)
+    assert result.returncode == 1 and log_id in result.stdout
+
+
+def test_a_log_from_before_log_ids_keeps_its_heads_and_names_itself_from_then_on(
+    databases: Databases,
+) -> None:
+    """A database an older deconfliction left at schema version 5, its heads unnamed (v1): the
+    migration keeps them, the audit still passes, and the heads signed after it name the log."""
+    db = databases.new("older.db")
+    ctx, _ = open_context(db.url, db.key_file)
+    try:
+        operator = tokens.authenticate(ctx, tokens.create_operator_token(ctx))
+        admin.create_mechanism(ctx, operator, name="Before log ids")
+        key = ctx.keys.current
+    finally:
+        ctx.store.close()
+    leaves = [bytes(r[0]) for r in rows(db, "SELECT leaf_hash FROM log_entries ORDER BY idx")]
+    at = "2031-05-01T06:00:00Z"
+    fields = {
+        "tree_size": len(leaves),
+        "root_hash": b64(merkle.root(leaves)),
+        "timestamp": at,
+        "key_id": key_id(key.verify_key),
+    }
+    payload = rfc8785.dumps({"kind": "deconfliction/tree-head/v1", **fields})
+    unnamed = {**fields, "signature": b64(key.sign(payload).signature)}
+    tamper(db, "DELETE FROM log_heads")
+    tamper(db, "DROP TABLE log_identity")
+    tamper(db, "ALTER TABLE log_heads DROP COLUMN log_id")
+    tamper(db, "DELETE FROM schema_migrations WHERE version = 6")
+    tamper(
+        db,
+        "INSERT INTO log_heads (tree_size, root_hash, timestamp, key_id, signature) "
+        "VALUES (?, ?, ?, ?, ?)",
+        *unnamed.values(),
+    )
+
+    ctx, _ = open_context(db.url, db.key_file)  # migrates
+    try:
+        with ctx.store.read() as tx:
+            assert tx.log_id() is None and tx.log_size() == len(leaves)
+        operator = tokens.authenticate(ctx, tokens.create_operator_token(ctx))
+        made = admin.create_mechanism(ctx, operator, name="After log ids")
+    finally:
+        ctx.store.close()
+    named = made["receipt"]["tree_head"]
+    ((log_id,),) = rows(db, "SELECT log_id FROM log_identity")
+    assert named["log_id"] == log_id
+    assert rows(db, "SELECT log_id FROM log_heads ORDER BY id") == [(None,), (log_id,)]
+    assert check(db).ok
+    # A reader holding both heads checks each; they are not compared with each other.
+    held = receipts.parse({"format": receipts.FORMAT, "tree_heads": [unnamed, named]})
+    assert [h.log_id for h in held.heads()] == [None, log_id]
+    assert receipts.verify(held, [bytes(key.verify_key)]).ok
 
 
 def test_a_key_added_without_an_announcement_is_refused(db: Database) -> None:

@@ -402,6 +402,8 @@ def test_a_moved_deployment_keeps_everything_and_carries_on(
         old_head = json.loads(lines(moved.export)[0])["log"]["head"]
         new_head = ok(client.post("/v1/log/head", headers=bearer(OPERATOR)))["tree_head"]
         assert created["receipt"]["leaf_index"] >= old_head["tree_size"]
+        assert old_head["log_id"] and new_head["log_id"] == old_head["log_id"]  # the same log
+        assert created["receipt"]["tree_head"]["log_id"] == old_head["log_id"]
         proof = ok(
             client.get(
                 "/v1/log/consistency",
@@ -635,12 +637,14 @@ def test_migrate_shows_applies_and_checks_the_schema_versions(tmp_path: Path) ->
     for table in ("incident_parties", "incident_links", "incidents"):
         database.rows(f"DROP TABLE {table}")
     database.rows("DROP INDEX notifications_start")
+    database.rows("DROP TABLE log_identity")
+    database.rows("ALTER TABLE log_heads DROP COLUMN log_id")
     assert cli("migrate", "--check", "--db", url).exit_code == 1
     refused = cli("export", "--db", url, "--out", str(tmp_path / "x.gz"))
     assert refused.exit_code == 1 and says(refused, f"not at schema version {LATEST}")
     assert says(refused, "run `deconfliction migrate --db …`")
     assert not (tmp_path / "x.gz").exists()
-    assert says(cli("migrate", "--db", url), "applied 4, 5;")
+    assert says(cli("migrate", "--db", url), "applied 4, 5, 6;")
     missing = cli(
         "export", "--db", f"sqlite:///{tmp_path / 'none.db'}", "--out", str(tmp_path / "y.gz")
     )

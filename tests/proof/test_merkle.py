@@ -457,10 +457,12 @@ def test_a_source_without_the_leaves_is_an_error_not_a_wrong_hash() -> None:
 
 KEY = SigningKey(bytes(range(32)))
 WHEN = datetime(2031, 5, 1, 6, 0, 0, 250_000, tzinfo=UTC)
+LOG = "log_" + "0f" * 16
 
 
-def test_a_tree_head_is_signed_over_the_canonical_json_of_its_four_fields_and_kind() -> None:
-    head = sign_tree_head(KEY, 8, CT_ROOTS[8], WHEN)
+def test_a_tree_head_is_signed_over_the_canonical_json_of_its_fields_and_kind() -> None:
+    head = sign_tree_head(KEY, LOG, 8, CT_ROOTS[8], WHEN)
+    assert head.log_id == LOG
     assert head.timestamp == "2031-05-01T06:00:00.25Z"
     assert head.root() == CT_ROOTS[8]
     assert (
@@ -469,12 +471,41 @@ def test_a_tree_head_is_signed_over_the_canonical_json_of_its_four_fields_and_ki
     )
     assert head.key_id == key_id(KEY.verify_key) == key_id(bytes(KEY.verify_key))
     fields = {k: v for k, v in head.to_json().items() if k != "signature"}
-    assert rfc8785.dumps({"kind": "deconfliction/tree-head/v1", **fields}) == head.payload()
+    assert set(fields) == {"log_id", "tree_size", "root_hash", "timestamp", "key_id"}
+    assert rfc8785.dumps({"kind": "deconfliction/tree-head/v2", **fields}) == head.payload()
     KEY.verify_key.verify(head.payload(), base64.b64decode(head.signature))
     assert verify_tree_head(head, KEY.verify_key)
     assert verify_tree_head(head, bytes(KEY.verify_key))
     assert SignedTreeHead.from_json(head.to_json()) == head
-    assert verify_tree_head(sign_tree_head(KEY, 0, merkle.EMPTY_ROOT, WHEN), KEY.verify_key)
+    assert verify_tree_head(sign_tree_head(KEY, LOG, 0, merkle.EMPTY_ROOT, WHEN), KEY.verify_key)
+
+
+def test_a_head_signed_before_logs_had_ids_still_verifies_and_names_no_log() -> None:
+    fields = {
+        "tree_size": 8,
+        "root_hash": base64.b64encode(CT_ROOTS[8]).decode(),
+        "timestamp": "2031-05-01T06:00:00.25Z",
+        "key_id": key_id(KEY.verify_key),
+    }
+    payload = rfc8785.dumps({"kind": "deconfliction/tree-head/v1", **fields})
+    signature = base64.b64encode(KEY.sign(payload).signature).decode()
+    head = SignedTreeHead.from_json({**fields, "signature": signature})
+    assert head.log_id is None and head.payload() == payload
+    assert verify_tree_head(head, KEY.verify_key)
+    assert "log_id" not in head.to_json()
+    # Naming a log afterwards changes what is signed: the signature no longer verifies.
+    assert not verify_tree_head(dataclasses.replace(head, log_id=LOG), KEY.verify_key)
+
+
+def test_a_head_cannot_be_moved_to_another_log_or_stripped_of_its_log() -> None:
+    head = sign_tree_head(KEY, LOG, 8, CT_ROOTS[8], WHEN)
+    assert not verify_tree_head(dataclasses.replace(head, log_id="log_" + "1" * 32), KEY.verify_key)
+    assert not verify_tree_head(dataclasses.replace(head, log_id=None), KEY.verify_key)
+    for malformed in ("log_ABC", "shard-1", "", "log_" + "0" * 31):
+        with pytest.raises(ValueError, match="log_id"):
+            sign_tree_head(KEY, malformed, 8, CT_ROOTS[8], WHEN)
+    with pytest.raises(ValueError, match="log_id must be a string"):
+        SignedTreeHead.from_json({**head.to_json(), "log_id": 7})
 
 
 @pytest.mark.parametrize(
@@ -492,20 +523,20 @@ def test_a_tree_head_is_signed_over_the_canonical_json_of_its_four_fields_and_ki
     ],
 )
 def test_changing_any_field_of_a_tree_head_breaks_it(change: dict[str, object]) -> None:
-    head = sign_tree_head(KEY, 8, CT_ROOTS[8], WHEN)
+    head = sign_tree_head(KEY, LOG, 8, CT_ROOTS[8], WHEN)
     assert not verify_tree_head(dataclasses.replace(head, **change), KEY.verify_key)  # type: ignore[arg-type]
 
 
 def test_a_tree_head_fails_under_another_key_even_with_its_key_id() -> None:
-    head = sign_tree_head(KEY, 8, CT_ROOTS[8], WHEN)
+    head = sign_tree_head(KEY, LOG, 8, CT_ROOTS[8], WHEN)
     other = SigningKey(bytes(32))
     assert not verify_tree_head(head, other.verify_key)
-    forged = sign_tree_head(other, 8, CT_ROOTS[8], WHEN)
+    forged = sign_tree_head(other, LOG, 8, CT_ROOTS[8], WHEN)
     assert not verify_tree_head(dataclasses.replace(forged, key_id=head.key_id), KEY.verify_key)
     with pytest.raises(ValueError):
         SignedTreeHead.from_json({**head.to_json(), "tree_size": "8"})
     with pytest.raises(ValueError):
-        sign_tree_head(KEY, 8, b"short", WHEN)
+        sign_tree_head(KEY, LOG, 8, b"short", WHEN)
 
 
 # -- (f) salted leaves ---------------------------------------------------------------------------

@@ -20,6 +20,8 @@ KEY = SigningKey(b"\x01" * 32)
 NEW_KEY = SigningKey(b"\x02" * 32)
 OTHER_KEY = SigningKey(b"\x03" * 32)
 T0 = datetime(2031, 5, 1, 6, 0, tzinfo=UTC)
+LOG = "log_" + "a1" * 16
+OTHER_LOG = "log_" + "b2" * 16
 ENTRIES = [
     {
         "v": 1,
@@ -44,8 +46,10 @@ def raw(key: SigningKey) -> bytes:
     return bytes(key.verify_key)
 
 
-def head(size: int, key: SigningKey = KEY, leaves: list[bytes] = LEAVES) -> SignedTreeHead:
-    return sign_tree_head(key, size, merkle.root(leaves[:size]), T0 + timedelta(minutes=size))
+def head(
+    size: int, key: SigningKey = KEY, leaves: list[bytes] = LEAVES, log: str = LOG
+) -> SignedTreeHead:
+    return sign_tree_head(key, log, size, merkle.root(leaves[:size]), T0 + timedelta(minutes=size))
 
 
 def receipt(index: int, tree_head: SignedTreeHead) -> dict[str, Any]:
@@ -60,9 +64,11 @@ def receipt(index: int, tree_head: SignedTreeHead) -> dict[str, Any]:
     }
 
 
-def consistency(first: int, second: int) -> dict[str, Any]:
-    proof = merkle.consistency_proof(first, LEAVES[:second])
-    return {"first": first, "second": second, "proof": [b64(node) for node in proof]}
+def consistency(
+    first: int, second: int, leaves: list[bytes] = LEAVES, log: str = LOG
+) -> dict[str, Any]:
+    proof = merkle.consistency_proof(first, leaves[:second])
+    return {"log_id": log, "first": first, "second": second, "proof": [b64(n) for n in proof]}
 
 
 def proof_file(key_after_6: SigningKey = KEY) -> dict[str, Any]:
@@ -161,7 +167,7 @@ def test_a_forged_head_fails_its_signature_and_is_left_out_of_consistency() -> N
     forged["root_hash"] = b64(bytes(32))
     document["tree_heads"].append(forged)
     verification = check(document)
-    subject = f"head of size 6 at {forged['timestamp']}"
+    subject = f"head of {LOG} of size 6 at {forged['timestamp']}"
     assert failed(verification) == [("signature", subject)]
     assert "does not verify with key" in verification.failures()[0].message
 
@@ -173,7 +179,7 @@ def test_an_altered_head_fails_its_signature_and_the_inclusion_of_its_receipts()
     document["tree_heads"][2] = altered
     document["receipts"][2]["tree_head"] = altered
     failures = failed(check(document))
-    assert ("signature", f"head of size 10 at {altered['timestamp']}") in failures
+    assert ("signature", f"head of {LOG} of size 10 at {altered['timestamp']}") in failures
     assert ("inclusion", "receipt #2, entry 8") in failures
 
 
@@ -191,7 +197,9 @@ def test_a_missing_consistency_proof_fails() -> None:
     assert failed(verification) == [
         ("consistency", f"{receipts.describe(head(6))} → {receipts.describe(head(10))}")
     ]
-    assert "no consistency proof between sizes 6 and 10" in verification.failures()[0].message
+    assert f"no consistency proof of {LOG} between sizes 6 and 10" in (
+        verification.failures()[0].message
+    )
 
 
 def test_an_invalid_consistency_proof_fails() -> None:
@@ -209,11 +217,7 @@ def test_a_rewritten_log_fails_consistency_even_with_valid_signatures() -> None:
     new_head = head(10, KEY, rewritten).to_json()
     document["tree_heads"][2] = new_head
     del document["receipts"][2]
-    document["consistency"][1] = {
-        "first": 6,
-        "second": 10,
-        "proof": [b64(n) for n in merkle.consistency_proof(6, rewritten)],
-    }
+    document["consistency"][1] = consistency(6, 10, rewritten)
     failures = failed(check(document))
     assert [kind for kind, _ in failures] == ["consistency"]
 
@@ -222,10 +226,12 @@ def test_two_heads_of_one_size_with_different_roots_are_a_fork() -> None:
     document = proof_file()
     other_history = [*LEAVES[:5], merkle.leaf_hash(b"what another party was shown")]
     at = datetime(2031, 5, 1, 6, 7, tzinfo=UTC)
-    document["tree_heads"].append(sign_tree_head(KEY, 6, merkle.root(other_history), at).to_json())
+    document["tree_heads"].append(
+        sign_tree_head(KEY, LOG, 6, merkle.root(other_history), at).to_json()
+    )
     verification = check(document)
     forks = [c for c in verification.failures() if c.kind == "fork"]
-    assert [c.subject for c in forks] == ["heads of size 6"]
+    assert [c.subject for c in forks] == [f"heads of {LOG} of size 6"]
     assert "split view" in forks[0].message
     assert b64(merkle.root(other_history)) in forks[0].message
 
@@ -234,6 +240,45 @@ def test_identical_heads_of_one_size_are_no_fork() -> None:
     document = proof_file()
     document["tree_heads"].append(head(6).to_json())
     assert check(document).ok
+
+
+SHARD_LEAVES = [merkle.leaf_hash(f"another shard's entry {i}".encode()) for i in range(12)]
+
+
+def test_heads_of_two_logs_under_one_key_are_each_checked_within_their_own_log() -> None:
+    """A deployment's shards sign their own logs with one key: same sizes, different roots,
+    and that is no split view; each log must still only grow."""
+    document = proof_file()
+    shard = [
+        head(3, leaves=SHARD_LEAVES, log=OTHER_LOG),
+        head(6, leaves=SHARD_LEAVES, log=OTHER_LOG),
+    ]
+    document["tree_heads"] += [h.to_json() for h in shard]
+    assert not check(document).ok  # no consistency proof of the other log yet
+    missing = [c for c in check(document).failures() if c.kind == "consistency"]
+    assert [c.subject for c in missing] == [
+        f"{receipts.describe(shard[0])} → {receipts.describe(shard[1])}"
+    ]
+    assert receipts.missing_consistency(receipts.parse(document), OTHER_LOG) == [(3, 6)]
+    assert receipts.missing_consistency(receipts.parse(document), LOG) == []
+    # This log's proof between the same sizes says nothing about the other log.
+    document["consistency"].append(consistency(3, 6, log=LOG))
+    assert not check(document).ok
+    document["consistency"].append(consistency(3, 6, SHARD_LEAVES, OTHER_LOG))
+    assert check(document).ok
+    # A fork is still a fork within one log.
+    forked = sign_tree_head(KEY, OTHER_LOG, 6, merkle.root(LEAVES[:6]), T0)
+    document["tree_heads"].append(forked.to_json())
+    forks = [c for c in check(document).failures() if c.kind == "fork"]
+    assert [c.subject for c in forks] == [f"heads of {OTHER_LOG} of size 6"]
+
+
+def test_a_head_moved_to_another_log_fails_its_signature() -> None:
+    document = proof_file()
+    document["tree_heads"][1]["log_id"] = OTHER_LOG
+    assert ("signature", receipts.describe(receipts.parse(document).tree_heads[1])) in failed(
+        check(document)
+    )
 
 
 # -- key rotation --------------------------------------------------------------------------------
@@ -338,9 +383,9 @@ def test_merge_keeps_held_heads_and_receipts_that_nothing_replaces() -> None:
         (11, 12),
     ]
     assert sorted(h.tree_size for h in merged.heads()) == [3, 6, 10, 12]
-    assert receipts.missing_consistency(merged) == [(10, 12)]
+    assert receipts.missing_consistency(merged, LOG) == [(10, 12)]
     assert not receipts.verify(merged, [raw(KEY)]).ok
     proofs = receipts.parse({"format": FORMAT, "consistency": [consistency(10, 12)]})
     merged = receipts.merge(merged, proofs)
-    assert receipts.missing_consistency(merged) == []
+    assert receipts.missing_consistency(merged, LOG) == []
     assert receipts.verify(merged, [raw(KEY)]).ok

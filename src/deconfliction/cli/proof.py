@@ -200,11 +200,14 @@ def _fetched(url: str, token: str) -> tuple[ProofFile, dict[str, Any]]:
     return _from_server(document), view
 
 
-def _with_consistency(proof: ProofFile, url: str, token: str, newest_size: int) -> ProofFile:
-    """`proof` with the consistency proofs it lacks, up to the server's newest size."""
+def _with_consistency(
+    proof: ProofFile, url: str, token: str, log_id: str | None, newest_size: int
+) -> ProofFile:
+    """`proof` with the consistency proofs of the server's log it lacks, up to its newest
+    size."""
     answers = [
         call("GET", url, token, "/v1/log/consistency", params={"first": a, "second": b})
-        for a, b in receipts.missing_consistency(proof)
+        for a, b in receipts.missing_consistency(proof, log_id)
         if b <= newest_size
     ]
     fetched = _from_server({"consistency": answers}).consistency
@@ -257,7 +260,7 @@ def download(
     newest = fetched.tree_heads[0]
     merged = receipts.merge(held, fetched)
     newest_size = max(head.tree_size for head in fetched.heads())
-    merged = _with_consistency(merged, url, token, newest_size)
+    merged = _with_consistency(merged, url, token, newest.log_id, newest_size)
     _write_atomically(out_file, merged.to_json())
 
     known = {(r.leaf_index, r.leaf_hash) for r in held.receipts}
@@ -269,8 +272,8 @@ def download(
         highlight=False,
     )
     out.print(
-        f"newest head: size {newest.tree_size}, root {newest.root_hash}, at {newest.timestamp}, "
-        f"key {newest.key_id}",
+        f"newest head: log {newest.log_id}, size {newest.tree_size}, root {newest.root_hash}, "
+        f"at {newest.timestamp}, key {newest.key_id}",
         highlight=False,
     )
     first_key = _first_key(view)
@@ -281,7 +284,7 @@ def download(
         highlight=False,
         soft_wrap=True,
     )
-    largest_held = max((h.tree_size for h in held.heads()), default=0)
+    largest_held = max((h.tree_size for h in held.heads() if h.log_id == newest.log_id), default=0)
     if largest_held > newest_size:
         err.print(
             f"[bold red]warning:[/] this file holds a head of size {largest_held}, larger than "
@@ -305,6 +308,7 @@ def _audit_table(report: AuditReport) -> Table:
     table = Table(title="audit of the transparency log", show_header=False)
     table.add_column("what")
     table.add_column("value")
+    table.add_row("log id", report.log_id or "none yet (no head names the log)")
     table.add_row("entries checked", f"{report.entries} (log size {report.log_size})")
     table.add_row("signed heads checked", str(report.heads))
     table.add_row("service keys", str(report.keys))
@@ -384,7 +388,8 @@ def head(
         return
     tree_head = view["tree_head"]
     out.print(
-        f"tree size {tree_head['tree_size']}, root {tree_head['root_hash']}\n"
+        f"log {tree_head.get('log_id')}: tree size {tree_head['tree_size']}, root "
+        f"{tree_head['root_hash']}\n"
         f"signed at {tree_head['timestamp']} by key {view['key_id']}\n"
         f"public key {view['public_key']}",
         highlight=False,

@@ -5,7 +5,7 @@ A *proof file* (what `deconfliction receipt download` writes) is one JSON object
     {"format": "deconfliction-receipts/v1",
      "receipts": [receipt, ...],
      "tree_heads": [signed tree head, ...],
-     "consistency": [{"first": a, "second": b, "proof": [base64, ...]}, ...],
+     "consistency": [{"log_id": l, "first": a, "second": b, "proof": [base64, ...]}, ...],
      "key_rotations": [announcement, ...]}
 
 A receipt is what the service answers a write with (`services/ledger.receipt`):
@@ -25,11 +25,15 @@ The checks, each reported on its own (`Check.kind`):
   reached through other valid announcements (`key_rotation.trusted_keys`);
 - `signature`: each distinct tree head (those listed and those in receipts) is signed by a
   trusted key;
-- `fork`: signed heads of the same size have the same root — two roots for one size is a split
-  view: the log was shown differently to different readers;
-- `consistency`: between each pair of consecutive sizes of the signed heads, the file holds a
-  consistency proof (RFC 9162 §2.1.4.2) showing the smaller tree is a prefix of the larger.
+- `fork`: signed heads of the same log and size have the same root — two roots for one size is
+  a split view: the log was shown differently to different readers;
+- `consistency`: between each pair of consecutive sizes of one log's signed heads, the file holds
+  a consistency proof (RFC 9162 §2.1.4.2) of that log showing the smaller tree is a prefix of
+  the larger.
 
+One key may sign several logs (a deployment's shards each keep one): a head names its log
+(`log_id`), a consistency proof the log it is of, and heads are compared only with heads of
+their own log. Heads signed before logs had ids name none; they are compared among themselves.
 Heads whose signature fails are left out of `fork` and `consistency`: an unsigned head says
 nothing about the log, and its failure is already reported.
 
@@ -89,14 +93,18 @@ class Receipt:
 
 @dataclass(frozen=True)
 class Consistency:
-    """A consistency proof between the trees of `first` and `second` leaves."""
+    """A consistency proof between log `log_id`'s trees of `first` and `second` leaves (a log
+    without an id: None)."""
 
     first: int
     second: int
     proof: tuple[bytes, ...]
+    log_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
+        named = {} if self.log_id is None else {"log_id": self.log_id}
         return {
+            **named,
             "first": self.first,
             "second": self.second,
             "proof": [_b64(node) for node in self.proof],
@@ -118,8 +126,10 @@ class ProofFile:
         return list(dict.fromkeys(held))
 
     def to_json(self) -> dict[str, Any]:
-        """The file in the v1 format; heads sorted by size, then time."""
-        heads = sorted(self.heads(), key=lambda head: (head.tree_size, head.timestamp))
+        """The file in the v1 format; heads sorted by log, size, then time."""
+        heads = sorted(
+            self.heads(), key=lambda head: (head.log_id or "", head.tree_size, head.timestamp)
+        )
         return {
             "format": FORMAT,
             "receipts": [receipt.to_json() for receipt in self.receipts],
@@ -207,10 +217,14 @@ def _announcement(value: Any, path: str) -> dict[str, Any]:
 
 def _consistency(value: Any, path: str) -> Consistency:
     document = _object(value, path)
+    log_id = document.get("log_id")
+    if log_id is not None and not isinstance(log_id, str):
+        raise ProofFileError(f"{_at(path, 'log_id')}: must be a string")
     return Consistency(
         first=_integer(_field(document, path, "first"), _at(path, "first")),
         second=_integer(_field(document, path, "second"), _at(path, "second")),
         proof=_nodes(_field(document, path, "proof"), _at(path, "proof")),
+        log_id=log_id,
     )
 
 
@@ -255,10 +269,11 @@ def merge(held: ProofFile, fetched: ProofFile) -> ProofFile:
     )
 
 
-def missing_consistency(proof: ProofFile) -> list[tuple[int, int]]:
-    """The consecutive pairs of held head sizes (first > 0) with no consistency proof held."""
-    sizes = sorted({head.tree_size for head in proof.heads()})
-    held = {(c.first, c.second) for c in proof.consistency}
+def missing_consistency(proof: ProofFile, log_id: str | None) -> list[tuple[int, int]]:
+    """The consecutive pairs of sizes (first > 0) of the held heads of log `log_id` with no
+    consistency proof of that log held."""
+    sizes = sorted({head.tree_size for head in proof.heads() if head.log_id == log_id})
+    held = {(c.first, c.second) for c in proof.consistency if c.log_id == log_id}
     pairs = zip(sizes, sizes[1:], strict=False)
     return [(a, b) for a, b in pairs if a > 0 and (a, b) not in held]
 
@@ -294,8 +309,9 @@ class Verification:
 
 
 def describe(head: SignedTreeHead) -> str:
-    """A head as a reader names it: its size and time."""
-    return f"head of size {head.tree_size} at {head.timestamp}"
+    """A head as a reader names it: its size and time, and its log if it names one."""
+    log = "" if head.log_id is None else f" of {head.log_id}"
+    return f"head{log} of size {head.tree_size} at {head.timestamp}"
 
 
 def _receipt_checks(position: int, receipt: Receipt) -> list[Check]:
@@ -374,7 +390,14 @@ def _signature_check(head: SignedTreeHead, trusted: dict[str, bytes]) -> Check:
     return Check("signature", subject, True, f"signed by key {head.key_id}")
 
 
-def _fork_checks(by_size: dict[int, dict[bytes, SignedTreeHead]]) -> list[Check]:
+BySize = dict[int, dict[bytes, SignedTreeHead]]  # one log's signed heads: size → root → head
+
+
+def _log_name(log_id: str | None) -> str:
+    return "" if log_id is None else f" of {log_id}"
+
+
+def _fork_checks(log_id: str | None, by_size: BySize) -> list[Check]:
     checks = []
     for size, roots in sorted(by_size.items()):
         if len(roots) > 1:
@@ -382,7 +405,7 @@ def _fork_checks(by_size: dict[int, dict[bytes, SignedTreeHead]]) -> list[Check]
             checks.append(
                 Check(
                     "fork",
-                    f"heads of size {size}",
+                    f"heads{_log_name(log_id)} of size {size}",
                     False,
                     f"split view: {len(roots)} signed heads of size {size} with different "
                     f"roots ({shown}): the log was not the same for every reader",
@@ -392,11 +415,12 @@ def _fork_checks(by_size: dict[int, dict[bytes, SignedTreeHead]]) -> list[Check]
 
 
 def _consistency_checks(
-    by_size: dict[int, dict[bytes, SignedTreeHead]], proofs: Iterable[Consistency]
+    log_id: str | None, by_size: BySize, proofs: Iterable[Consistency]
 ) -> list[Check]:
     held: dict[tuple[int, int], list[tuple[bytes, ...]]] = {}
     for proof in proofs:
-        held.setdefault((proof.first, proof.second), []).append(proof.proof)
+        if proof.log_id == log_id:
+            held.setdefault((proof.first, proof.second), []).append(proof.proof)
     sizes = sorted(by_size)
     checks = []
     for first, second in zip(sizes, sizes[1:], strict=False):
@@ -405,7 +429,10 @@ def _consistency_checks(
             for new_root, new in by_size[second].items():
                 subject = f"{describe(old)} → {describe(new)}"
                 if not candidates:
-                    message = f"no consistency proof between sizes {first} and {second} in the file"
+                    message = (
+                        f"no consistency proof{_log_name(log_id)} between sizes {first} and "
+                        f"{second} in the file"
+                    )
                     checks.append(Check("consistency", subject, False, message))
                     continue
                 consistent = any(
@@ -433,14 +460,16 @@ def verify(proof: ProofFile, keys: Iterable[bytes]) -> Verification:
     trusted = key_rotation.trusted_keys(keys, rotations)
     checks = [c for i, receipt in enumerate(proof.receipts) for c in _receipt_checks(i, receipt)]
     checks += [_rotation_check(announcement, trusted) for announcement in rotations]
-    by_size: dict[int, dict[bytes, SignedTreeHead]] = {}
+    by_log: dict[str | None, BySize] = {}
     for head in proof.heads():
         signature = _signature_check(head, trusted)
         checks.append(signature)
         if signature.ok:
+            by_size = by_log.setdefault(head.log_id, {})
             by_size.setdefault(head.tree_size, {}).setdefault(head.root(), head)
-    checks += _fork_checks(by_size)
-    checks += _consistency_checks(by_size, proof.consistency)
+    for log_id, by_size in by_log.items():
+        checks += _fork_checks(log_id, by_size)
+        checks += _consistency_checks(log_id, by_size, proof.consistency)
     if not proof.receipts and not proof.heads():
         checks.append(Check("content", "file", False, "nothing to verify: no receipt, no head"))
     return Verification(tuple(checks), tuple(sorted(trusted)))

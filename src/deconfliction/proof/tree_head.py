@@ -1,11 +1,14 @@
-"""Signed tree heads: {tree_size, root_hash, timestamp, key_id} signed with an Ed25519 key.
+"""Signed tree heads: {log_id, tree_size, root_hash, timestamp, key_id} signed with an Ed25519 key.
 
-The signature is over the RFC 8785 canonical JSON of those four fields and `"kind":
-"deconfliction/tree-head/v1"` (so no other signed statement of the service can pass for a head,
-nor a head for one); `root_hash` is
-standard base64 of the 32-byte RFC 9162 root, `timestamp` RFC 3339 in UTC with a `Z`, `key_id` the
-standard base64 of the first 16 bytes of SHA-256 of the raw 32-byte public key. Anyone holding the
-public key checks a head offline.
+The signature is over the RFC 8785 canonical JSON of those fields and `"kind":
+"deconfliction/tree-head/v2"` (so no other signed statement of the service can pass for a head,
+nor a head for one); `log_id` names the log the head is of (one key may sign several logs: a
+deployment's shards each keep their own), `root_hash` is standard base64 of the 32-byte RFC 9162
+root, `timestamp` RFC 3339 in UTC with a `Z`, `key_id` the standard base64 of the first 16 bytes
+of SHA-256 of the raw 32-byte public key. Anyone holding the public key checks a head offline.
+
+Heads signed before logs had ids (`"kind": "deconfliction/tree-head/v1"`) have no `log_id` and
+sign the other four fields; they still verify, and name no log.
 
 Pure: standard library, `rfc8785`, PyNaCl and the domain's time format; no web framework, no
 database driver.
@@ -17,7 +20,8 @@ import base64
 import binascii
 import hashlib
 import re
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +36,9 @@ KEY_ID_BYTES = 16
 _SIGNATURE_SIZE = 64
 _UTC_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 FIELDS = ("tree_size", "root_hash", "timestamp", "key_id")
-HEAD_KIND = "deconfliction/tree-head/v1"
+HEAD_KIND = "deconfliction/tree-head/v2"
+UNNAMED_HEAD_KIND = "deconfliction/tree-head/v1"
+LOG_ID = re.compile(r"^log_[0-9a-f]{32}$")
 
 
 def _b64(data: bytes) -> str:
@@ -59,17 +65,21 @@ def key_id(public_key: bytes | VerifyKey) -> str:
 
 @dataclass(frozen=True)
 class SignedTreeHead:
-    """A tree head and its signature, in the form it travels in (JSON-ready strings)."""
+    """A tree head and its signature, in the form it travels in (JSON-ready strings); `log_id`
+    None for a head signed before logs had ids."""
 
     tree_size: int
     root_hash: str
     timestamp: str
     key_id: str
     signature: str
+    log_id: str | None = None
 
     def signed_fields(self) -> dict[str, Any]:
-        """The four signed fields."""
+        """The signed fields: the log's id (if the head names one), then the four others."""
+        fields: dict[str, Any] = {} if self.log_id is None else {"log_id": self.log_id}
         return {
+            **fields,
             "tree_size": self.tree_size,
             "root_hash": self.root_hash,
             "timestamp": self.timestamp,
@@ -77,8 +87,9 @@ class SignedTreeHead:
         }
 
     def payload(self) -> bytes:
-        """The signed bytes: RFC 8785 canonical JSON of the four fields and the kind."""
-        return canonical_json.dumps({"kind": HEAD_KIND, **self.signed_fields()})
+        """The signed bytes: RFC 8785 canonical JSON of the signed fields and the kind."""
+        kind = UNNAMED_HEAD_KIND if self.log_id is None else HEAD_KIND
+        return canonical_json.dumps({"kind": kind, **self.signed_fields()})
 
     def root(self) -> bytes:
         """The root hash as bytes; ValueError if it is not base64 of 32 bytes."""
@@ -102,13 +113,25 @@ class SignedTreeHead:
         for name in ("root_hash", "timestamp", "key_id", "signature"):
             if not isinstance(data.get(name), str):
                 raise ValueError(f"{name} must be a string")
-        return cls(size, data["root_hash"], data["timestamp"], data["key_id"], data["signature"])
+        log = data.get("log_id")
+        if log is not None and not isinstance(log, str):
+            raise ValueError("log_id must be a string")
+        return cls(
+            size, data["root_hash"], data["timestamp"], data["key_id"], data["signature"], log
+        )
+
+
+def new_log_id() -> str:
+    """A new log's id: `log_` and 32 random hex digits."""
+    return f"log_{secrets.token_hex(16)}"
 
 
 def sign_tree_head(
-    signing_key: SigningKey, tree_size: int, root_hash: bytes, timestamp: datetime
+    signing_key: SigningKey, log_id: str, tree_size: int, root_hash: bytes, timestamp: datetime
 ) -> SignedTreeHead:
-    """Sign the head of a tree of `tree_size` leaves with root `root_hash` at `timestamp`."""
+    """Sign the head of log `log_id` at `tree_size` leaves with root `root_hash` at `timestamp`."""
+    if not isinstance(log_id, str) or not LOG_ID.match(log_id):
+        raise ValueError("log_id must be log_ and 32 lowercase hex digits")
     if not isinstance(tree_size, int) or isinstance(tree_size, bool) or tree_size < 0:
         raise ValueError("tree_size must be a non-negative integer")
     if not isinstance(root_hash, bytes) or len(root_hash) != HASH_SIZE:
@@ -121,9 +144,10 @@ def sign_tree_head(
         timestamp=format_instant(timestamp),
         key_id=key_id(signing_key.verify_key),
         signature="",
+        log_id=log_id,
     )
     signature = signing_key.sign(unsigned.payload()).signature
-    return SignedTreeHead(**unsigned.signed_fields(), signature=_b64(signature))
+    return replace(unsigned, signature=_b64(signature))
 
 
 def verify_tree_head(head: SignedTreeHead, public_key: bytes | VerifyKey) -> bool:
@@ -144,6 +168,7 @@ def verify_tree_head(head: SignedTreeHead, public_key: bytes | VerifyKey) -> boo
         and len(signature) == _SIGNATURE_SIZE
         and len(raw_key) == 32
         and head.key_id == key_id(raw_key)
+        and (head.log_id is None or _named_log(head.log_id))
     )
     if not well_formed or signature is None:
         return False
@@ -152,6 +177,10 @@ def verify_tree_head(head: SignedTreeHead, public_key: bytes | VerifyKey) -> boo
     except (BadSignatureError, ValueError, TypeError):
         return False
     return True
+
+
+def _named_log(log_id: object) -> bool:
+    return isinstance(log_id, str) and LOG_ID.match(log_id) is not None
 
 
 def _valid_instant(text: str) -> bool:

@@ -7,7 +7,9 @@ One pass over the entries in index order, in batches, and over the signed heads 
   entry_json bytes as stored) is the stored `leaf_hash`;
 - heads: the root recomputed from the *recomputed* leaf hashes at each head's size (a compact
   range of complete subtrees, O(log n) per head; the `log_subtrees` cache is never read) is the
-  head's root, and the head's signature verifies with the `service_keys` key it names;
+  head's root, and the head's signature verifies with the `service_keys` key it names; a head
+  that names a log names this one (`log_identity`: a head of another log, say another shard's,
+  put in this log's place is found);
 - keys: the log has one first key; every `key.rotated` entry is signed by the key active before
   it and names a key `service_keys` records as announced at that entry, and every key recorded
   as announced is.
@@ -91,6 +93,7 @@ class AuditReport:
     entry) when only a signed head locates the damage."""
 
     log_size: int = 0
+    log_id: str | None = None
     entries: int = 0
     heads: int = 0
     keys: int = 0
@@ -148,7 +151,7 @@ class _Audit:
     """The state of one pass over the log; `report` fills as it goes."""
 
     def __init__(self, tx: Transaction, batch: int) -> None:
-        self.report = AuditReport(log_size=tx.log_size())
+        self.report = AuditReport(log_size=tx.log_size(), log_id=tx.log_id())
         self.frontier = Frontier()
         self.next_index = 0
         self.gap_at: int | None = None  # the first missing index: no root is known beyond it
@@ -284,6 +287,9 @@ class _Audit:
         except ValueError as error:
             self.add(Finding("head", f"malformed: {error}", head=name))
             return
+        if head.log_id is not None and head.log_id != self.report.log_id:
+            message = f"it names log {head.log_id}, not this log ({self.report.log_id})"
+            self.add(Finding("head", message, head=name))
         key = self.keys.get(head.key_id)
         signed = key is not None and verify_tree_head(head, key)
         if not signed:

@@ -27,7 +27,7 @@ from deconfliction.domain.times import format_instant
 from deconfliction.proof import canonical as canonical_json
 from deconfliction.proof.entries import canonical, new_salt
 from deconfliction.proof.merkle import MerkleTree, leaf_hash
-from deconfliction.proof.tree_head import SignedTreeHead, key_id, sign_tree_head
+from deconfliction.proof.tree_head import SignedTreeHead, key_id, new_log_id, sign_tree_head
 from deconfliction.services.context import Actor, ServiceKeys
 from deconfliction.services.ports import Row, Transaction
 
@@ -165,13 +165,18 @@ def record(
     return index
 
 
+def log_id(tx: Transaction, at: datetime) -> str:
+    """The log's id, given now if the log has none yet (its first head names it)."""
+    return tx.log_id() or tx.name_log(new_log_id(), format_instant(at))
+
+
 def sign_head(
     tx: Transaction, key: SigningKey, at: datetime, log: MerkleTree | None = None
 ) -> SignedTreeHead:
     """Sign and store the head of the whole log as the transaction sees it."""
     log = log or tree(tx)
     size = log.source.size()
-    return _stored(tx, sign_tree_head(key, size, log.root(size), at))
+    return _stored(tx, sign_tree_head(key, log_id(tx, at), size, log.root(size), at))
 
 
 def _stored(tx: Transaction, head: SignedTreeHead) -> SignedTreeHead:
@@ -179,10 +184,11 @@ def _stored(tx: Transaction, head: SignedTreeHead) -> SignedTreeHead:
     return head
 
 
+HEAD_COLUMNS = ("log_id", "tree_size", "root_hash", "timestamp", "key_id", "signature")
+
+
 def head_of(row: Row) -> SignedTreeHead:
-    return SignedTreeHead.from_json(
-        {name: row[name] for name in ("tree_size", "root_hash", "timestamp", "key_id", "signature")}
-    )
+    return SignedTreeHead.from_json({name: row[name] for name in HEAD_COLUMNS})
 
 
 def latest_head(tx: Transaction) -> SignedTreeHead | None:
@@ -230,7 +236,8 @@ def receipt_now(tx: Transaction, key: SigningKey, index: int, at: datetime) -> d
         size = log.source.size()
         log.prefetch(size, index)
         root, proof = log.root_and_inclusion_proof(index, size)
-        return _receipt(tx, index, _stored(tx, sign_tree_head(key, size, root, at)), proof)
+        head = sign_tree_head(key, log_id(tx, at), size, root, at)
+        return _receipt(tx, index, _stored(tx, head), proof)
     log.prefetch(head.tree_size, index)
     return receipt(tx, index, head, log)
 

@@ -51,6 +51,7 @@ def _head_view(tx: Transaction, head: SignedTreeHead) -> dict[str, Any]:
     keys = _keys_view(tx)
     current = next((k for k in keys if k["key_id"] == head.key_id), None)
     return {
+        "log_id": head.log_id,
         "tree_head": head.to_json(),
         "key_id": head.key_id,
         "public_key": None if current is None else current["public_key"],
@@ -109,7 +110,12 @@ def consistency(ctx: Context, actor: Actor, *, first: int, second: int) -> dict[
         if first > second:
             raise InvalidInput.one("first", "must not be larger than second")
         proof = ledger.tree(tx).consistency_proof(first, second)
-    return {"first": first, "second": second, "proof": [ledger.b64(node) for node in proof]}
+        return {
+            "log_id": tx.log_id(),
+            "first": first,
+            "second": second,
+            "proof": [ledger.b64(node) for node in proof],
+        }
 
 
 def _may_see(tx: Transaction, actor: Actor, index: int) -> bool:

@@ -32,6 +32,7 @@ DESCRIPTIONS = {
     "the service's public keys",
     4: "incidents: reports, the items they link, the parties involved",
     5: "notifications in start order per mechanism, for listings",
+    6: "the transparency log's id, named by every tree head signed since",
 }
 
 TABLES: dict[int, str] = {
@@ -337,5 +338,13 @@ TABLES: dict[int, str] = {
         """,
     5: """
         CREATE INDEX notifications_start ON notifications(mechanism_id, start_ts, id)
+        """,
+    6: """
+        CREATE TABLE log_identity (
+            singleton {integer} PRIMARY KEY CHECK (singleton = 1),
+            log_id TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL
+        );
+        ALTER TABLE log_heads ADD COLUMN log_id TEXT
         """,
 }

@@ -1,7 +1,8 @@
 // In-browser checks of the transparency log: RFC 9162 consistency proofs and head signatures.
 // Mirrors src/deconfliction/proof/merkle.py and tree_head.py (WebCrypto: SHA-256, Ed25519).
 
-const HEAD_KIND = "deconfliction/tree-head/v1";
+const HEAD_KIND = "deconfliction/tree-head/v2";
+const UNNAMED_HEAD_KIND = "deconfliction/tree-head/v1"; // a head signed before logs had ids
 
 function bytes(base64) {
   return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
@@ -58,12 +59,15 @@ export async function verifyConsistency(first, second, proof, oldRoot, newRoot) 
 }
 
 // Whether `head` is signed by the Ed25519 `publicKey` (base64); null where this browser has no
-// Ed25519 in WebCrypto. The signed bytes are the RFC 8785 JSON of the kind and the four fields
-// (keys in code-point order; every value is ASCII, so JSON.stringify writes the same bytes).
+// Ed25519 in WebCrypto. The signed bytes are the RFC 8785 JSON of the kind, the log's id (if the
+// head names one) and the four other fields (keys in code-point order; every value is ASCII, so
+// JSON.stringify writes the same bytes).
 export async function verifyHeadSignature(head, publicKey) {
+  const named = head.log_id !== undefined && head.log_id !== null;
   const payload = JSON.stringify({
     key_id: head.key_id,
-    kind: HEAD_KIND,
+    kind: named ? HEAD_KIND : UNNAMED_HEAD_KIND,
+    ...(named ? { log_id: head.log_id } : {}),
     root_hash: head.root_hash,
     timestamp: head.timestamp,
     tree_size: head.tree_size,

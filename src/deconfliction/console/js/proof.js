@@ -233,6 +233,7 @@ function logSection(app) {
       el(
         "dl",
         { class: "head" },
+        el("dt", {}, "Log"), el("dd", {}, el("code", {}, head.log_id || "(unnamed)")),
         el("dt", {}, "Entries (tree size)"), el("dd", {}, String(head.tree_size)),
         el("dt", {}, "Root hash"), el("dd", {}, el("code", { class: "wrap" }, head.root_hash)),
         el("dt", {}, "Signed at"), el("dd", {}, both(head.timestamp)),

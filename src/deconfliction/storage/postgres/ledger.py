@@ -27,6 +27,10 @@ class PostgresLedgerQueries(Locking, LedgerQueries):
             self.locks.log_appends()
         return super().latest_log_head()
 
+    def name_log(self, log_id: str, at: str) -> str:
+        self.locks.log_appends()
+        return super().name_log(log_id, at)
+
     def insert_log_head(self, row: dict[str, Any]) -> int:
         self.locks.log_appends()
         return super().insert_log_head(row)

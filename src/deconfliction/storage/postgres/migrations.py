@@ -75,6 +75,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (3, DESCRIPTIONS[3], ";".join([tables(3, TYPES), SERVICE_KEY_ORDER])),
     (4, DESCRIPTIONS[4], tables(4, TYPES)),
     (5, DESCRIPTIONS[5], tables(5, TYPES)),
+    (6, DESCRIPTIONS[6], tables(6, TYPES)),
 ]
 
 

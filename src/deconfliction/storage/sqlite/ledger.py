@@ -128,11 +128,28 @@ class LedgerQueries:
             (start, size, digest),
         )
 
+    def log_id(self) -> str | None:
+        """The log's id, None until its first named head."""
+        row = self.db.execute("SELECT log_id FROM log_identity").fetchone()
+        return None if row is None else str(row[0])
+
+    def name_log(self, log_id: str, at: str) -> str:
+        """Give the log `log_id` unless it has an id; the log's id."""
+        self.db.execute(
+            "INSERT INTO log_identity (singleton, log_id, created_at) VALUES (1, ?, ?) "
+            "ON CONFLICT (singleton) DO NOTHING",
+            (log_id, at),
+        )
+        named = self.log_id()
+        assert named is not None
+        return named
+
     def insert_log_head(self, row: dict[str, Any]) -> int:
         cursor = self.db.execute(
-            "INSERT INTO log_heads (tree_size, root_hash, timestamp, key_id, signature) "
-            "VALUES (:tree_size, :root_hash, :timestamp, :key_id, :signature) RETURNING id",
-            row,
+            "INSERT INTO log_heads (log_id, tree_size, root_hash, timestamp, key_id, signature) "
+            "VALUES (:log_id, :tree_size, :root_hash, :timestamp, :key_id, :signature) "
+            "RETURNING id",
+            {"log_id": None, **row},
         )
         return int(cursor.fetchone()[0])
 

@@ -41,6 +41,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (3, DESCRIPTIONS[3], tables(3, TYPES)),
     (4, DESCRIPTIONS[4], tables(4, TYPES)),
     (5, DESCRIPTIONS[5], tables(5, TYPES)),
+    (6, DESCRIPTIONS[6], tables(6, TYPES)),
 ]
 
 

@@ -164,6 +164,7 @@ def test_report_review_close_and_save_the_report(site: Site) -> None:
     page = html_file.read_text(encoding="utf-8")
     assert HOSTILE not in page and "&lt;script&gt;" in page
     assert "deconfliction receipt verify" in page and incident_id in page
+    assert bundle["tree_heads"][0]["log_id"] in page  # the log the heads are of
 
 
 def test_refusals_name_the_field(site: Site) -> None:

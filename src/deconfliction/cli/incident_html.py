@@ -104,6 +104,7 @@ def render(bundle: dict[str, Any], json_name: str) -> str:
     head = (bundle.get("tree_heads") or [{}])[0]
     head_rows = _rows(
         [
+            ("log", _text(head.get("log_id") or "(unnamed)")),
             ("tree size", _text(head.get("tree_size"))),
             ("root hash", _text(head.get("root_hash"))),
             ("signed at", _text(utc(head.get("timestamp")))),

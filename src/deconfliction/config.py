@@ -17,6 +17,7 @@ class Settings:
     """Deployment settings. Each is read from the environment variable named in ENV_NAMES."""
 
     db: str = DEFAULT_DB
+    shards: str | None = None
     operator_token: str | None = None
     signing_key_file: str | None = None
     max_body_bytes: int = 1_048_576
@@ -104,6 +105,7 @@ RANGES: dict[str, tuple[float, float]] = {
 
 ENV_NAMES = {
     "db": "DECONFLICTION_DB",
+    "shards": "DECONFLICTION_SHARDS",
     "operator_token": "DECONFLICTION_OPERATOR_TOKEN",
     "signing_key_file": "DECONFLICTION_SIGNING_KEY_FILE",
     "max_body_bytes": "DECONFLICTION_MAX_BODY_BYTES",
@@ -124,6 +126,9 @@ ENV_NAMES = {
 DESCRIPTIONS = {
     "db": "database URL; sqlite:///path (the embedded default, a file in the working directory) "
     "or postgresql://user@host/database (PostgreSQL with PostGIS)",
+    "shards": "a deployment over several databases: the TOML file of its routing table (its "
+    "shards' database URLs, the home shard first, and where mechanisms are placed; see "
+    "docs/deployment.md); replaces DECONFLICTION_DB",
     "operator_token": "use this operator token instead of generating one (automated deployments)",
     "max_body_bytes": "largest request body accepted; larger ones get 413",
     "request_threads": "threads serving the blocking part of requests; a few per core is best",

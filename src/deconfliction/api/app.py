@@ -30,6 +30,7 @@ from deconfliction.config import Settings
 from deconfliction.errors import DeconflictionError
 from deconfliction.services import log_access, scheduler, webhook_delivery
 from deconfliction.services.context import Context
+from deconfliction.sharding.deployment import HOME, Deployment, single
 
 DESCRIPTION = """
 The coordination line of a deconfliction mechanism. Parties notify where and when they will
@@ -41,13 +42,30 @@ Errors are RFC 9457 `application/problem+json` naming each bad field.
 """
 
 
-def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
-    """The API over a service context; the context's store must already be open."""
+def _workers(name: str, ctx: Context, settings: Settings) -> list[Worker]:
+    """A shard's background work: deadlines, webhook deliveries, tree heads of its log."""
+    shard = "" if name == HOME else f" ({name})"
+    return [
+        Worker(f"scheduler{shard}", lambda: scheduler.step(ctx), settings.scheduler_interval_s),
+        Worker(f"webhooks{shard}", lambda: webhook_delivery.step(ctx, settings), 0.2),
+        Worker(
+            f"log heads{shard}",
+            lambda: log_access.sign_if_grown(ctx),
+            settings.log_head_interval_s,
+        ),
+    ]
+
+
+def create_app(target: Context | Deployment, settings: Settings | None = None) -> FastAPI:
+    """The API over a service context, or a deployment's shards; their stores must already be
+    open."""
     settings = settings or Settings()
+    deployment = target if isinstance(target, Deployment) else single(target)
+    ctx = deployment.home
     workers = [
-        Worker("scheduler", lambda: scheduler.step(ctx), settings.scheduler_interval_s),
-        Worker("webhooks", lambda: webhook_delivery.step(ctx, settings), 0.2),
-        Worker("log heads", lambda: log_access.sign_if_grown(ctx), settings.log_head_interval_s),
+        worker
+        for name, shard in deployment.contexts.items()
+        for worker in _workers(name, shard, settings)
     ]
     app = FastAPIOffline(
         title="deconfliction",
@@ -55,7 +73,8 @@ def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan(workers, settings.request_threads),
     )
-    app.state.context = ctx
+    app.state.context = ctx  # the home shard: it authenticates callers
+    app.state.deployment = deployment
     app.state.settings = settings
     app.state.rate_limits = RateLimits(
         requests=TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst),
@@ -81,9 +100,9 @@ def create_app(ctx: Context, settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["health"])
     def readyz() -> JSONResponse:
-        """The database answers."""
+        """The database answers (every shard's)."""
         try:
-            ready = ctx.store.ping()
+            ready = all(shard.store.ping() for shard in deployment.contexts.values())
         except Exception:  # noqa: BLE001 - any failure means "not ready", reported as such
             ready = False
         return JSONResponse(

@@ -14,13 +14,20 @@ from pydantic import BaseModel
 from deconfliction.api.authentication import CALLER
 from deconfliction.services import line_status, log_access
 from deconfliction.services.context import Actor, Context, RequestKey
+from deconfliction.sharding.deployment import Deployment
 
 bearer = HTTPBearer(auto_error=False, description="a party's or the operator's token")
 
 
+def deployment_of(request: Request) -> Deployment:
+    found: Deployment = request.app.state.deployment
+    return found
+
+
 def context(request: Request) -> Context:
-    ctx: Context = request.app.state.context
-    return ctx
+    """The context of the shard the request is for (sharding/deployment.py): that of the
+    mechanism, notification, conflict, message or incident its path names, else the home one."""
+    return deployment_of(request).for_path(request.path_params)
 
 
 async def actor(
@@ -33,11 +40,12 @@ async def actor(
     Recording that its party was heard from is a write, done on a worker thread, and only when
     due (every 30 s at most). Every read by the operator is logged before it is answered.
     """
-    ctx = context(request)
     caller: Actor = getattr(request.state, CALLER)
-    if line_status.contact_due(ctx, caller):
-        await anyio.to_thread.run_sync(line_status.heard_from, ctx, caller)
+    for shard in deployment_of(request).contexts.values():  # each shard's line status
+        if line_status.contact_due(shard, caller):
+            await anyio.to_thread.run_sync(line_status.heard_from, shard, caller)
     if caller.is_operator and request.method == "GET" and _party_data(request.url.path):
+        ctx = await anyio.to_thread.run_sync(context, request)
         await anyio.to_thread.run_sync(
             partial(
                 log_access.operator_read,
@@ -66,6 +74,7 @@ IdempotencyKey = Annotated[
 ]
 
 Ctx = Annotated[Context, Depends(context)]
+Shards = Annotated[Deployment, Depends(deployment_of)]
 Caller = Annotated[Actor, Depends(actor)]
 
 

@@ -6,9 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from deconfliction.api.deps import Caller, Ctx, IdempotencyKey, request_key
+from deconfliction.api.deps import Caller, Ctx, IdempotencyKey, Shards, request_key
 from deconfliction.api.schemas import MechanismIn, MemberIn, PartyIn, TokenIn
 from deconfliction.services import admin, tokens
+from deconfliction.sharding.merge import instant, merged
 
 router = APIRouter(prefix="/v1")
 
@@ -23,13 +24,14 @@ def me(ctx: Ctx, caller: Caller) -> dict[str, Any]:
 def create_mechanism(
     request: Request,
     body: MechanismIn,
-    ctx: Ctx,
+    shards: Shards,
     caller: Caller,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    """Create a mechanism with its rules (operator)."""
+    """Create a mechanism with its rules (operator), on the shard `shard` names (the home
+    database if none; a deployment of one database has only `home`)."""
     return admin.create_mechanism(
-        ctx,
+        shards.shard(body.shard),
         caller,
         name=body.name,
         area=body.area.model_dump() if body.area else None,
@@ -39,9 +41,14 @@ def create_mechanism(
 
 
 @router.get("/mechanisms", tags=["mechanisms"])
-def list_mechanisms(ctx: Ctx, caller: Caller) -> list[dict[str, Any]]:
-    """All mechanisms (operator) or the caller's memberships."""
-    return admin.list_mechanisms(ctx, caller)
+def list_mechanisms(shards: Shards, caller: Caller) -> list[dict[str, Any]]:
+    """All mechanisms (operator) or the caller's memberships, oldest first."""
+    return merged(
+        shards.contexts.values(),
+        lambda ctx: admin.list_mechanisms(ctx, caller),
+        lambda view: (instant(view["created_at"]), view["id"]),
+        limit=None,
+    )
 
 
 @router.get("/mechanisms/{mechanism_id}", tags=["mechanisms"])
@@ -79,11 +86,12 @@ def create_party(
     request: Request,
     body: PartyIn,
     ctx: Ctx,
+    shards: Shards,
     caller: Caller,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Create a party (operator)."""
-    return admin.create_party(
+    created = admin.create_party(
         ctx,
         caller,
         name=body.name,
@@ -91,6 +99,8 @@ def create_party(
         contact=body.contact,
         request=request_key(request, idempotency_key, body),
     )
+    shards.copy_directory()
+    return created
 
 
 @router.get("/parties", tags=["parties"])
@@ -105,17 +115,20 @@ def create_token(
     party_id: str,
     body: TokenIn,
     ctx: Ctx,
+    shards: Shards,
     caller: Caller,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """A new token for a party (operator). The token is in this response only: keep it."""
-    return tokens.create_party_token(
+    created = tokens.create_party_token(
         ctx,
         caller,
         party_id=party_id,
         label=body.label,
         request=request_key(request, idempotency_key, body),
     )
+    shards.copy_directory()
+    return created
 
 
 @router.get("/parties/{party_id}/tokens", tags=["auth"])
@@ -125,6 +138,8 @@ def list_tokens(party_id: str, ctx: Ctx, caller: Caller) -> list[dict[str, Any]]
 
 
 @router.delete("/tokens/{token_id}", tags=["auth"])
-def revoke_token(token_id: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
+def revoke_token(token_id: str, ctx: Ctx, shards: Shards, caller: Caller) -> dict[str, Any]:
     """Revoke a token: the operator any, a party its own."""
-    return tokens.revoke_token(ctx, caller, token_id=token_id)
+    revoked = tokens.revoke_token(ctx, caller, token_id=token_id)
+    shards.copy_directory()
+    return revoked

@@ -20,12 +20,13 @@ from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
-from deconfliction.api import problems
-from deconfliction.api.deps import Caller, Ctx
+from deconfliction.api import problems, sharded_events
+from deconfliction.api.deps import Caller, Ctx, Shards
 from deconfliction.api.event_hub import EventHub, Subscription, frame_of, hub_of
 from deconfliction.errors import Unauthenticated
 from deconfliction.services import stream
 from deconfliction.services.context import Actor, Context
+from deconfliction.sharding import events as events_across_shards
 
 router = APIRouter(prefix="/v1")
 log = logging.getLogger("deconfliction.events")
@@ -68,15 +69,16 @@ def _wants_page(request: Request) -> bool:
 async def events(
     request: Request,
     ctx: Ctx,
+    shards: Shards,
     caller: Caller,
     after: Annotated[
-        int | None,
+        str | None,
         Query(
-            ge=0,
-            le=stream.MAX_CURSOR,
+            max_length=events_across_shards.MAX_CURSOR_TEXT,
             description="the events after this id; 0 for every stored event. Without it a "
             "stream starts after the newest event (live only), a JSON page at 0. "
-            "Last-Event-ID takes precedence",
+            "Last-Event-ID takes precedence. In a deployment over several databases, the "
+            "cursor the stream gave (`home:12,east:5`)",
         ),
     ] = None,
     limit: Annotated[
@@ -95,10 +97,24 @@ async def events(
     receive exactly what you missed, in order, once. With `Accept: application/json`, a page
     `{"events": [...], "last_event_id": N}`: ask again with `after=N`. Being sent an event records
     the first delivery of its subject to your party (streamed or fetched).
+
+    In a deployment over several databases each event also names its `shard`, its `id` is that
+    shard's, and the resume point is a cursor of one id per shard (`home:12,east:5`): the SSE
+    `id:` and the page's `last_event_id`, given back as `Last-Event-ID` or `after`.
     """
+    if shards.sharded:
+        return await sharded_events.respond(
+            request,
+            shards,
+            caller,
+            after=after,
+            last_event_id=last_event_id,
+            limit=limit,
+            page_wanted=_wants_page(request),
+        )
     resume = stream.cursor(last_event_id, "Last-Event-ID")
     field = "Last-Event-ID" if resume is not None else "after"
-    start = resume if resume is not None else after
+    start = resume if resume is not None else stream.cursor(after, "after")
     if _wants_page(request):
         return await _page(ctx, caller, start or 0, limit, field)
     hub = hub_of(request.app, ctx)

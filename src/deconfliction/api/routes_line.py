@@ -8,11 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from deconfliction.api.deps import Caller, Ctx, IdempotencyKey, request_key
+from deconfliction.api.deps import Caller, Ctx, IdempotencyKey, Shards, request_key
 from deconfliction.api.schemas import CancelIn, NotificationIn
 from deconfliction.errors import InvalidInput
 from deconfliction.interop import geojson
 from deconfliction.services import conflicts, notifications
+from deconfliction.sharding.merge import instant, merged
 
 router = APIRouter(prefix="/v1")
 
@@ -186,14 +187,21 @@ def acknowledge_notification(
 @router.get("/conflicts", tags=["conflicts"], responses=GEOJSON_RESPONSES)
 def list_conflicts(
     request: Request,
-    ctx: Ctx,
+    shards: Shards,
     caller: Caller,
     mechanism: Annotated[str | None, Query(max_length=64)] = None,
     state: Annotated[str | None, Query(description="open or resolved")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    """Conflicts that involve your party, each with the overlap you may see."""
-    views = conflicts.list_conflicts(ctx, caller, mechanism_id=mechanism, state=state, limit=limit)
+    """Conflicts that involve your party, each with the overlap you may see, oldest first."""
+    views = merged(
+        shards.contexts.values() if mechanism is None else [shards.of_mechanism(mechanism)],
+        lambda ctx: conflicts.list_conflicts(
+            ctx, caller, mechanism_id=mechanism, state=state, limit=limit
+        ),
+        lambda view: (instant(view["detected_at"]), view["id"]),
+        limit,
+    )
     return _respond(request, views, geojson.conflict_features)
 
 

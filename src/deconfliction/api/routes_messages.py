@@ -11,9 +11,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from deconfliction.api.deps import Caller, Ctx, IdempotencyKey, request_key
+from deconfliction.api.deps import Caller, Ctx, IdempotencyKey, Shards, request_key
 from deconfliction.api.schemas import Area, Strict
 from deconfliction.services import line_status, messages, signing
+from deconfliction.sharding.merge import instant, merged
 
 router = APIRouter(prefix="/v1")
 
@@ -78,7 +79,7 @@ def send_message(
 
 @router.get("/messages", tags=["line"])
 def list_messages(
-    ctx: Ctx,
+    shards: Shards,
     caller: Caller,
     folder: Literal["inbox", "sent", "all"] = "all",
     mechanism_id: Annotated[str | None, Query(max_length=100)] = None,
@@ -86,8 +87,19 @@ def list_messages(
     limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
 ) -> list[dict[str, Any]]:
     """Your messages, newest first; the sender sees each recipient's status."""
-    return messages.list_messages(
-        ctx, caller, folder=folder, mechanism_id=mechanism_id, thread_id=thread_id, limit=limit
+    if mechanism_id is not None:
+        places = [shards.of_mechanism(mechanism_id)]
+    elif thread_id is not None:
+        places = [shards.of_subject("message_id", thread_id)]
+    else:
+        places = list(shards.contexts.values())
+    return merged(
+        places,
+        lambda ctx: messages.list_messages(
+            ctx, caller, folder=folder, mechanism_id=mechanism_id, thread_id=thread_id, limit=limit
+        ),
+        lambda view: (-instant(view["created_at"]).timestamp(), view["id"]),
+        limit,
     )
 
 
@@ -113,14 +125,26 @@ def acknowledge_message(
 
 @router.get("/inbox", tags=["line"])
 def inbox(
-    ctx: Ctx,
+    shards: Shards,
     caller: Caller,
     state: Literal["pending", "overdue", "all"] = "pending",
     mechanism_id: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
 ) -> list[dict[str, Any]]:
     """What your party must acknowledge — messages, conflicts, notifications — by deadline."""
-    return line_status.list_inbox(ctx, caller, mechanism_id=mechanism_id, state=state, limit=limit)
+    places = (
+        list(shards.contexts.values())
+        if mechanism_id is None
+        else [shards.of_mechanism(mechanism_id)]
+    )
+    return merged(
+        places,
+        lambda ctx: line_status.list_inbox(
+            ctx, caller, mechanism_id=mechanism_id, state=state, limit=limit
+        ),
+        lambda view: (instant(view["deadline"]), view["party_id"], view["subject_id"]),
+        limit,
+    )
 
 
 @router.get("/mechanisms/{mechanism_id}/status", tags=["line"])
@@ -146,9 +170,11 @@ def put_escalation(
 
 
 @router.put("/keys/me", tags=["line"])
-def put_key(body: KeyIn, ctx: Ctx, caller: Caller) -> dict[str, Any]:
+def put_key(body: KeyIn, ctx: Ctx, shards: Shards, caller: Caller) -> dict[str, Any]:
     """Register (or replace) your party's Ed25519 public key for signed messages."""
-    return signing.register_key(ctx, caller, public_key=body.public_key)
+    registered = signing.register_key(ctx, caller, public_key=body.public_key)
+    shards.copy_directory()
+    return registered
 
 
 @router.get("/parties/{party_id}/key", tags=["line"])

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
-from deconfliction.api.deps import Caller, Ctx, IdempotencyKey, request_key
+from deconfliction.api.deps import Caller, Ctx, IdempotencyKey, Shards, request_key
 from deconfliction.api.schemas import Strict
 from deconfliction.config import Settings
 from deconfliction.services import webhooks
@@ -37,12 +37,13 @@ def register_webhook(
     request: Request,
     body: WebhookIn,
     ctx: Ctx,
+    shards: Shards,
     caller: Caller,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Register an endpoint (parties only). The answer carries the signing `secret`, shown this
     once: each delivery is signed with it by the Standard Webhooks scheme."""
-    return webhooks.register(
+    registered = webhooks.register(
         ctx,
         caller,
         url=body.url,
@@ -50,6 +51,8 @@ def register_webhook(
         allow_private=_settings(request).webhook_allow_private,
         request=request_key(request, idempotency_key, body),
     )
+    shards.copy_directory()
+    return registered
 
 
 @router.get("/webhooks", tags=["webhooks"])
@@ -65,9 +68,11 @@ def get_webhook(webhook_id: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
 
 
 @router.delete("/webhooks/{webhook_id}", tags=["webhooks"])
-def delete_webhook(webhook_id: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
+def delete_webhook(webhook_id: str, ctx: Ctx, shards: Shards, caller: Caller) -> dict[str, Any]:
     """Stop sending to an endpoint; events still waiting for it are marked failed."""
-    return webhooks.delete_webhook(ctx, caller, webhook_id=webhook_id)
+    deleted = webhooks.delete_webhook(ctx, caller, webhook_id=webhook_id)
+    shards.copy_directory()
+    return deleted
 
 
 @router.get("/webhooks/{webhook_id}/deliveries", tags=["webhooks"])

@@ -129,6 +129,12 @@ class MechanismIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     area: PolygonIn | None = Field(None, description="area of interest, for orientation")
     rules: RulesIn | None = None
+    shard: str | None = Field(
+        None,
+        max_length=31,
+        description="the database (shard) that will hold the mechanism, by its name in the "
+        "deployment's routing table; the home database if left out",
+    )
 
 
 class PartyIn(Strict):

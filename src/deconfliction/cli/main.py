@@ -13,7 +13,9 @@ from deconfliction.errors import InvalidInput
 from deconfliction.keyfile import KeyFileError
 from deconfliction.runtime import open_context as open_service
 from deconfliction.services import tokens
-from deconfliction.services.context import Context
+from deconfliction.sharding import routing_table
+from deconfliction.sharding.deployment import Deployment, single
+from deconfliction.sharding.deployment import open_deployment as open_sharded
 from deconfliction.storage import DatabaseUnavailable, UnsupportedDatabase
 
 app = typer.Typer(
@@ -25,15 +27,27 @@ out = Console()
 err = Console(stderr=True)
 
 
-def open_context(db: str | None) -> tuple[Context, Settings]:
-    """Open (creating and migrating if need be) the database and its signing key; makes sure an
-    operator can log in."""
+def open_deployment(db: str | None) -> tuple[Deployment, Settings]:
+    """Open (creating and migrating if need be) the database — or every database the routing
+    table in DECONFLICTION_SHARDS names — and the signing key; makes sure an operator can log
+    in."""
     settings = settings_or_fail()
-    url = db or settings.db
+    if settings.shards and db:
+        fail("--db names one database, but DECONFLICTION_SHARDS names the deployment's shards")
     try:
-        ctx, created = open_service(url, settings.signing_key_file)
-    except (UnsupportedDatabase, DatabaseUnavailable, KeyFileError) as error:
+        if settings.shards:
+            deployment, created = sharded(routing_table.load(settings.shards), settings)
+        else:
+            ctx, created = open_service(db or settings.db, settings.signing_key_file)
+            deployment = single(ctx)
+    except (
+        UnsupportedDatabase,
+        DatabaseUnavailable,
+        KeyFileError,
+        routing_table.RoutingTableError,
+    ) as error:
         fail(str(error))
+    ctx = deployment.home
     if created:
         err.print(f"log signing key created: {ctx.keys.path} (readable by its owner only)")
     if settings.operator_token:
@@ -46,14 +60,23 @@ def open_context(db: str | None) -> tuple[Context, Settings]:
         token = tokens.create_operator_token(ctx)
         err.print("[bold]operator token[/] (shown once; keep it safe):")
         out.print(token, highlight=False, soft_wrap=True)
-    return ctx, settings
+    deployment.copy_directory()
+    return deployment, settings
+
+
+def sharded(table: routing_table.RoutingTable, settings: Settings) -> tuple[Deployment, bool]:
+    err.print(f"opening {len(table.shards)} shards: {', '.join(table.shards)}")
+    return open_sharded(table, settings.signing_key_file)
 
 
 @app.command()
 def init(db: str | None = DbOption) -> None:
-    """Create the database, the log's signing key and the operator token (printed once)."""
-    ctx, settings = open_context(db)
-    err.print(f"database ready: {db or settings.db}")
+    """Create the database (every shard's), the log's signing key and the operator token
+    (printed once)."""
+    deployment, settings = open_deployment(db)
+    names = ", ".join(deployment.contexts) if deployment.sharded else db or settings.db
+    err.print(f"database ready: {names}")
+    deployment.close()
 
 
 @app.command()
@@ -67,12 +90,12 @@ def serve(
 
     from deconfliction.api.app import create_app
 
-    ctx, settings = open_context(db)
+    deployment, settings = open_deployment(db)
     err.print(
         f"serving on http://{host}:{port}  (web console: http://{host}:{port}/, "
         f"API docs: http://{host}:{port}/docs)"
     )
-    uvicorn.run(create_app(ctx, settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(deployment, settings), host=host, port=port, log_level="info")
 
 
 @app.command()

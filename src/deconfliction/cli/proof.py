@@ -25,6 +25,7 @@ from deconfliction.cli.http import TokenOption, UrlOption, call, fail
 from deconfliction.config import Settings
 from deconfliction.proof import receipts
 from deconfliction.proof.receipts import ProofFile, ProofFileError, Verification
+from deconfliction.proof.tree_head import SignedTreeHead
 from deconfliction.services.audit import AuditReport, audit_log
 from deconfliction.storage import (
     POSTGRES_SCHEMES,
@@ -175,6 +176,11 @@ def verify_receipts(
 # receipt download
 
 
+def _largest(fetched: ProofFile) -> SignedTreeHead:
+    """The largest head fetched from one log (the pages' may be signed after the first)."""
+    return max(fetched.heads(), key=lambda head: head.tree_size)
+
+
 def _from_server(document: dict[str, Any]) -> ProofFile:
     try:
         return receipts.parse({"format": receipts.FORMAT, **document})
@@ -182,15 +188,18 @@ def _from_server(document: dict[str, Any]) -> ProofFile:
         fail(f"the server's answer is malformed: {error}")
 
 
-def _fetched(url: str, token: str) -> tuple[ProofFile, dict[str, Any]]:
-    """Every receipt the caller may see against the newest heads (the head signed now first),
-    the announcements of the service's keys, and the server's view of its keys."""
-    view = call("POST", url, token, "/v1/log/head")
+def _fetched(url: str, token: str, shard: str | None) -> tuple[ProofFile, dict[str, Any]]:
+    """Every receipt the caller may see in one shard's log (the home database's for None)
+    against its newest heads (the head signed now first), the announcements of the service's
+    keys, and the server's view of its keys and shards."""
+    where = {} if shard is None else {"shard": shard}
+    view = call("POST", url, token, "/v1/log/head", params=where)
     found: list[Any] = []
     heads = [view.get("tree_head")]
     after: int | None = -1
     while after is not None:
-        page = call("GET", url, token, "/v1/receipts", params={"after": after, "limit": PAGE})
+        params = {"after": after, "limit": PAGE, **where}
+        page = call("GET", url, token, "/v1/receipts", params=params)
         found += page.get("receipts", [])
         heads.append(page.get("tree_head"))
         after = page.get("next_after")
@@ -201,14 +210,21 @@ def _fetched(url: str, token: str) -> tuple[ProofFile, dict[str, Any]]:
 
 
 def _with_consistency(
-    proof: ProofFile, url: str, token: str, log_id: str | None, newest_size: int
+    proof: ProofFile, url: str, token: str, shard: str | None, newest: SignedTreeHead
 ) -> ProofFile:
-    """`proof` with the consistency proofs of the server's log it lacks, up to its newest
-    size."""
+    """`proof` with the consistency proofs of one shard's log it lacks, up to its newest
+    head."""
+    where = {} if shard is None else {"shard": shard}
     answers = [
-        call("GET", url, token, "/v1/log/consistency", params={"first": a, "second": b})
-        for a, b in receipts.missing_consistency(proof, log_id)
-        if b <= newest_size
+        call(
+            "GET",
+            url,
+            token,
+            "/v1/log/consistency",
+            params={"first": a, "second": b, **where},
+        )
+        for a, b in receipts.missing_consistency(proof, newest.log_id)
+        if b <= newest.tree_size
     ]
     fetched = _from_server({"consistency": answers}).consistency
     return ProofFile(
@@ -253,14 +269,20 @@ def download(
     """Download your receipts, the newest signed head and the keys into a proof file.
 
     An existing file keeps the heads it holds; the consistency proofs between them and the new
-    head are fetched, so the file shows the log only grew. Written atomically.
+    head are fetched, so the file shows the log only grew. In a deployment over several
+    databases, every shard's log is downloaded into the one file. Written atomically.
     """
     held = _read_proof_file(out_file) if out_file.exists() else ProofFile()
-    fetched, view = _fetched(url, token)
-    newest = fetched.tree_heads[0]
+    fetched, view = _fetched(url, token, None)
+    shards = [name for name in view.get("shards", []) if isinstance(name, str)][1:]
+    newest = [_largest(fetched)]
     merged = receipts.merge(held, fetched)
-    newest_size = max(head.tree_size for head in fetched.heads())
-    merged = _with_consistency(merged, url, token, newest.log_id, newest_size)
+    merged = _with_consistency(merged, url, token, None, newest[0])
+    for shard in shards:  # a deployment over several databases: each shard's log too
+        fetched, _ = _fetched(url, token, shard)
+        newest.append(_largest(fetched))
+        merged = receipts.merge(merged, fetched)
+        merged = _with_consistency(merged, url, token, shard, newest[-1])
     _write_atomically(out_file, merged.to_json())
 
     known = {(r.leaf_index, r.leaf_hash) for r in held.receipts}
@@ -271,11 +293,12 @@ def download(
         f"{len(merged.key_rotations)}",
         highlight=False,
     )
-    out.print(
-        f"newest head: log {newest.log_id}, size {newest.tree_size}, root {newest.root_hash}, "
-        f"at {newest.timestamp}, key {newest.key_id}",
-        highlight=False,
-    )
+    for head in newest:
+        out.print(
+            f"newest head: log {head.log_id}, size {head.tree_size}, root {head.root_hash}, "
+            f"at {head.timestamp}, key {head.key_id}",
+            highlight=False,
+        )
     first_key = _first_key(view)
     out.print(
         f"the log's first public key (compare it through a channel you trust; later keys follow "
@@ -284,13 +307,17 @@ def download(
         highlight=False,
         soft_wrap=True,
     )
-    largest_held = max((h.tree_size for h in held.heads() if h.log_id == newest.log_id), default=0)
-    if largest_held > newest_size:
-        err.print(
-            f"[bold red]warning:[/] this file holds a head of size {largest_held}, larger than "
-            f"the server's newest ({newest_size}): the log shown now is shorter than before",
-            highlight=False,
+    for head in newest:
+        largest_held = max(
+            (h.tree_size for h in held.heads() if h.log_id == head.log_id), default=0
         )
+        if largest_held > head.tree_size:
+            err.print(
+                f"[bold red]warning:[/] this file holds a head of log {head.log_id} of size "
+                f"{largest_held}, larger than the server's newest ({head.tree_size}): the log "
+                "shown now is shorter than before",
+                highlight=False,
+            )
     verification = receipts.verify(merged, _server_keys(view))
     if not verification.ok:
         err.print(

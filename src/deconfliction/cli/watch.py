@@ -93,7 +93,7 @@ class Follower:
 
     url: str
     token: str
-    last_id: int | None
+    last_id: str | None  # as the server gave it: an event id, or a cursor over shards
     deliver: Callable[[dict[str, Any]], None]
     retries: int = 8
     status: Callable[[str], None] = lambda message: None
@@ -128,7 +128,7 @@ class Follower:
     def _follow(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "text/event-stream"}
         if self.last_id is not None:
-            headers["Last-Event-ID"] = str(self.last_id)
+            headers["Last-Event-ID"] = self.last_id
         timeout = httpx.Timeout(10.0, read=READ_TIMEOUT_S)
         endpoint = self.url.rstrip("/") + "/v1/events"
         with httpx.stream("GET", endpoint, headers=headers, timeout=timeout) as response:
@@ -140,8 +140,8 @@ class Follower:
                 raise Refused(_problem(response))
             self.status("connected")
             for block in sse_blocks(response.iter_lines()):
-                if block.id is not None and block.id.isdigit():
-                    self.last_id = int(block.id)
+                if block.id:
+                    self.last_id = block.id
                 if block.data is not None:
                     self.deliver(json.loads(block.data))
                 if self.stop.is_set():
@@ -249,7 +249,7 @@ def fetch_inbox(
     return items, f"{len(items)} pending"
 
 
-def _page(url: str, token: str, after: int, limit: int) -> dict[str, Any]:
+def _page(url: str, token: str, after: str, limit: int) -> dict[str, Any]:
     try:
         response = httpx.get(
             url.rstrip("/") + "/v1/events",
@@ -272,8 +272,11 @@ def watch(
     mechanism: str | None = typer.Option(
         None, "--mechanism", "-m", help="only this mechanism's events and inbox items"
     ),
-    after: int | None = typer.Option(
-        None, "--after", min=0, help="start after this event id (0: every stored event)"
+    after: str | None = typer.Option(
+        None,
+        "--after",
+        help="start after this event id (0: every stored event; over several databases, the "
+        "cursor a page gave, e.g. home:12,east:5)",
     ),
     once: bool = typer.Option(False, "--once", help="print one snapshot and exit"),
     limit: int = typer.Option(
@@ -294,7 +297,7 @@ def watch(
         mechanism is None or e["mechanism_id"] == mechanism
     )
     if once:
-        _snapshot(url, token, mechanism, after or 0, limit, wanted)
+        _snapshot(url, token, mechanism, after or "0", limit, wanted)
         return
     _live(url, token, mechanism, after, limit, wanted, plain or not out.is_terminal, retries)
 
@@ -303,7 +306,7 @@ def _snapshot(
     url: str,
     token: str,
     mechanism: str | None,
-    after: int,
+    after: str,
     limit: int,
     wanted: Callable[[dict[str, Any]], bool],
 ) -> None:
@@ -325,7 +328,7 @@ def _live(
     url: str,
     token: str,
     mechanism: str | None,
-    after: int | None,
+    after: str | None,
     limit: int,
     wanted: Callable[[dict[str, Any]], bool],
     plain: bool,

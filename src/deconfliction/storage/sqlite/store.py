@@ -17,6 +17,7 @@ from deconfliction.domain.placed import Placed
 from deconfliction.domain.volumes import Box
 from deconfliction.storage.deferred import DeferredActions
 from deconfliction.storage.sqlite.delivery import DeliveryQueries
+from deconfliction.storage.sqlite.directory import DirectoryQueries
 from deconfliction.storage.sqlite.group_commit import GroupCommit
 from deconfliction.storage.sqlite.incidents import IncidentQueries
 from deconfliction.storage.sqlite.ledger import LedgerQueries
@@ -129,7 +130,12 @@ class SqliteStore:
 
 
 class SqliteTransaction(
-    DeferredActions, LineQueries, DeliveryQueries, LedgerQueries, IncidentQueries
+    DeferredActions,
+    LineQueries,
+    DeliveryQueries,
+    LedgerQueries,
+    IncidentQueries,
+    DirectoryQueries,
 ):
     """The queries of one transaction: the store's side of every use case."""
 

@@ -1,0 +1,1 @@
+"""A deployment over several databases: the routing table, the shards, lists across them."""

@@ -1,0 +1,140 @@
+"""A deployment over two databases end to end: `deconfliction serve` with DECONFLICTION_SHARDS
+(two SQLite files, or two PostgreSQL databases on the local server under DECONFLICTION_TEST_DB),
+mechanisms on both shards, a party's proof file holding both shards' logs, verified offline; and
+a routing table that cannot be used refused at start, naming the entry."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from backends import Databases
+
+from deconfliction.domain.times import format_instant
+from deconfliction.keyfile import read_key
+
+from .servers import CLI, server_env, serving
+
+OPERATOR = "dcf_operator-token-for-the-two-shard-test-000000"
+
+
+def _ok(response: httpx.Response) -> Any:
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def _notify(client: httpx.Client, token: str, mechanism: str, lon: float) -> dict[str, Any]:
+    start = datetime.now(UTC) + timedelta(hours=2)
+    body = {
+        "kind": "air",
+        "title": f"sortie at {lon}",
+        "volumes": [
+            {
+                "area": {"type": "Circle", "center": [lon, 36.0], "radius": 3000},
+                "altitude": {"lower": 0, "upper": 1000, "units": "m", "reference": "AMSL"},
+                "start": format_instant(start),
+                "end": format_instant(start + timedelta(hours=1)),
+            }
+        ],
+    }
+    auth = {"Authorization": f"Bearer {token}"}
+    made: dict[str, Any] = _ok(
+        client.post(f"/v1/mechanisms/{mechanism}/notifications", json=body, headers=auth)
+    )
+    return made
+
+
+def test_a_two_shard_deployment_serves_both_and_its_proof_file_verifies(
+    databases: Databases, tmp_path: Path
+) -> None:
+    home, east = databases.new("home.db"), databases.new("east.db")
+    table = tmp_path / "shards.toml"
+    table.write_text(f'[shards]\nhome = "{home.url}"\neast = "{east.url}"\n')
+    key_file = tmp_path / "service.signing-key"
+    env = {
+        **{k: v for k, v in server_env(home, OPERATOR).items() if k != "DECONFLICTION_DB"},
+        "DECONFLICTION_SHARDS": str(table),
+        "DECONFLICTION_SIGNING_KEY_FILE": str(key_file),
+    }
+    proof = tmp_path / "north-proof.json"
+    operator = {"Authorization": f"Bearer {OPERATOR}"}
+    with serving(env, tmp_path) as url, httpx.Client(base_url=url, timeout=30) as client:
+        north = _ok(
+            client.post("/v1/parties", json={"name": "North", "code": "NORTH"}, headers=operator)
+        )
+        token = _ok(client.post(f"/v1/parties/{north['id']}/tokens", json={}, headers=operator))
+        mechanisms = []
+        for shard in ("home", "east"):
+            made = _ok(
+                client.post(
+                    "/v1/mechanisms", json={"name": shard, "shard": shard}, headers=operator
+                )
+            )
+            _ok(
+                client.post(
+                    f"/v1/mechanisms/{made['id']}/members",
+                    json={"party_id": north["id"]},
+                    headers=operator,
+                )
+            )
+            mechanisms.append(made["id"])
+        written = [_notify(client, token["token"], m, 30.0 + i) for i, m in enumerate(mechanisms)]
+        logs = {w["receipt"]["tree_head"]["log_id"] for w in written}
+        assert len(logs) == 2  # each shard's own log
+        head = _ok(client.get("/v1/log/head", params={"shard": "east"}, headers=operator))
+        assert head["shard"] == "east" and head["shards"] == ["home", "east"]
+        assert head["log_id"] == written[1]["receipt"]["tree_head"]["log_id"]
+
+        run_env = {**env, "DECONFLICTION_URL": url, "DECONFLICTION_TOKEN": token["token"]}
+        for more in range(2):  # the second download adds heads and the consistency proofs
+            done = subprocess.run(
+                [*CLI, "receipt", "download", "--out", str(proof)],
+                env=run_env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert done.stdout.count("newest head: log ") == 2
+            for i, mechanism in enumerate(mechanisms):  # both logs grow
+                _notify(client, token["token"], mechanism, 40.0 + 2 * more + i)
+
+    held = json.loads(proof.read_text())
+    assert {h["log_id"] for h in held["tree_heads"]} == logs
+    assert {c["log_id"] for c in held["consistency"]} == logs
+    public_key = base64.b64encode(bytes(read_key(key_file).verify_key)).decode()
+    verified = subprocess.run(
+        [*CLI, "receipt", "verify", str(proof), "--key", public_key],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "verified: all" in " ".join(verified.stdout.split())
+
+
+def test_a_routing_table_that_cannot_be_used_is_refused_at_start(
+    databases: Databases, tmp_path: Path
+) -> None:
+    home = databases.new("home.db")
+    table = tmp_path / "shards.toml"
+    table.write_text(
+        f'[shards]\nhome = "{home.url}"\n[mechanisms]\nmec_0123456789abcdef = "west"\n'
+    )
+    env = {
+        **{k: v for k, v in server_env(home, OPERATOR).items() if k != "DECONFLICTION_DB"},
+        "DECONFLICTION_SHARDS": str(table),
+        "DECONFLICTION_SIGNING_KEY_FILE": str(tmp_path / "key"),
+    }
+    refused = subprocess.run([*CLI, "init"], env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1
+    assert "mechanisms.mec_0123456789abcdef: 'west' is not a shard" in refused.stderr
+    both = subprocess.run(
+        [*CLI, "init", "--db", home.url], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert both.returncode == 1 and "DECONFLICTION_SHARDS" in both.stderr

@@ -19,8 +19,11 @@ from backends import Database, Databases
 
 from deconfliction.api.app import create_app
 from deconfliction.config import Settings
+from deconfliction.errors import InvalidInput, NotFound
 from deconfliction.keyfile import read_key
 from deconfliction.proof.tree_head import SignedTreeHead, verify_tree_head
+from deconfliction.services import mechanism_move
+from deconfliction.services.audit import audit_log
 from deconfliction.services.tokens import create_operator_token
 from deconfliction.sharding import routing_table
 from deconfliction.sharding.deployment import Deployment, open_deployment
@@ -28,6 +31,7 @@ from deconfliction.sharding.merge import instant
 
 from .conftest import CheckedClient, MovableClock, Party, bearer, circle, simple
 from .test_events import CheckedHttp, Server
+from .webhook_receiver import Receiver
 
 
 @dataclass
@@ -134,8 +138,8 @@ def sharded(databases: Databases, tmp_path: Path, clock: MovableClock) -> Iterat
 def sharded_live(databases: Databases, tmp_path: Path, clock: MovableClock) -> Iterator[Sharded]:
     """The same deployment served by uvicorn on 127.0.0.1, for the event stream."""
     opened = _open(databases, tmp_path, clock)
-    app = create_app(opened[0], Settings(shards=str(tmp_path / "shards.toml")))
-    server = Server(app)
+    settings = Settings(shards=str(tmp_path / "shards.toml"), webhook_allow_private=True)
+    server = Server(create_app(opened[0], settings))
     client = CheckedHttp(base_url=server.start(), timeout=30)
     try:
         yield _populate(client, clock, opened)
@@ -408,3 +412,135 @@ def test_the_stream_carries_both_shards_and_resumes_with_its_cursor(
             assert [event for _, event in again] == missed
 
     asyncio.run(scenario())
+
+
+def test_webhooks_carry_every_shard_s_events_under_ids_that_name_the_shard(
+    sharded_live: Sharded,
+) -> None:
+    """Each shard numbers its own events: the webhook-id names the shard, so a receiver that
+    drops repeats by it drops none of another shard's events."""
+    s = sharded_live
+    receiver = Receiver().start()
+    try:
+        registered = s.client.post(
+            "/v1/webhooks", json={"url": receiver.url}, headers=s.south.headers
+        )
+        assert registered.status_code == 201, registered.text
+        receiver.secret = registered.json()["secret"]
+        made = [s.notify(s.south, mechanism, 30.0) for mechanism in (s.west, s.east)]
+        assert receiver.wait_for_events(2), receiver.events
+        got = {(e["shard"], e["subject_id"]) for e in receiver.events}
+        assert {("home", made[0]["id"]), ("east", made[1]["id"])} <= got
+        for event in receiver.events:
+            assert event["id"] == f"evt_{event['shard']}_{event['event_id']}"
+        assert len(set(receiver.arrivals)) == len(receiver.events)
+        log = s.client.get(
+            f"/v1/webhooks/{registered.json()['id']}/deliveries", headers=s.south.headers
+        ).json()
+        shown = {event["webhook_message_id"] for event in log["events"]}
+        assert {e["id"] for e in receiver.events} <= shown
+    finally:
+        receiver.stop()
+
+
+# -- moving a mechanism between shards -----------------------------------------------------------
+
+
+def counts(db: Database, mechanism: str) -> dict[str, int]:
+    return {
+        table: db.rows(f"SELECT COUNT(*) FROM {table} WHERE mechanism_id = ?", (mechanism,))[0][0]
+        for table in ("members", "notifications", "conflicts", "messages", "inbox", "incidents")
+    }
+
+
+def test_a_mechanism_moves_whole_and_carries_on_from_its_new_shard(sharded: Sharded) -> None:
+    s = sharded
+    first = s.notify(s.north, s.east, 40.0)
+    second = s.notify(s.south, s.east, 40.01)
+    sent = s.client.post(
+        f"/v1/mechanisms/{s.east}/messages",
+        json={"to": [s.south.id], "type": "notice", "body": "convoy at noon"},
+        headers=s.north.headers,
+    ).json()
+    reply = s.client.post(
+        f"/v1/mechanisms/{s.east}/messages",
+        json={"to": [s.north.id], "type": "answer", "body": "seen", "in_reply_to": sent["id"]},
+        headers=s.south.headers,
+    )
+    assert reply.status_code == 201, reply.text
+    s.client.post(f"/v1/messages/{sent['id']}/acknowledge", headers=s.south.headers)
+    before = counts(s.east_db, s.east)
+    seen_before, _ = pages(s, s.south)
+    conflicts_before = s.client.get(
+        f"/v1/conflicts/{second['conflicts'][0]['id']}", headers=s.north.headers
+    ).json()
+
+    moved = mechanism_move.move(
+        s.east,
+        source=s.deployment.contexts["east"],
+        source_name="east",
+        target=s.deployment.home,
+        target_name="home",
+    )
+    s.deployment._found.clear()  # as the restarted processes
+    assert counts(s.home_db, s.east) == before and before["notifications"] == 2
+    assert counts(s.east_db, s.east) == dict.fromkeys(before, 0)
+    assert moved.volumes == 2 and moved.rows["messages"] == 3  # the system message too
+    assert (
+        moved.target_receipt["entry"]["data"]["from_log"]
+        == moved.source_receipt["tree_head"]["log_id"]
+    )
+    assert (
+        moved.source_receipt["entry"]["data"]["to_log"]
+        == moved.target_receipt["tree_head"]["log_id"]
+    )
+
+    # The same views from the new shard; old events stay where they were, none repeated.
+    again = s.client.get(f"/v1/conflicts/{second['conflicts'][0]['id']}", headers=s.north.headers)
+    assert again.status_code == 200 and again.json() == conflicts_before
+    thread = s.client.get(f"/v1/messages/{reply.json()['id']}", headers=s.north.headers).json()
+    assert thread["in_reply_to"] == sent["id"]
+    seen_after, _ = pages(s, s.south)
+    assert [(e["shard"], e["id"]) for e in seen_after] == [
+        (e["shard"], e["id"]) for e in seen_before
+    ]
+    # The index moved too: a new notification conflicts with one notified before the move.
+    third = s.notify(s.south, s.east, 40.005)
+    assert {c["other_notification"] for c in third["conflicts"]} == {first["id"]}
+    assert held(s.home_db, "notifications", third["id"])
+    newest, _ = pages(s, s.south)
+    fresh = {(e["shard"], e["id"]) for e in newest} - {(e["shard"], e["id"]) for e in seen_after}
+    assert fresh and {shard for shard, _ in fresh} == {"home"}
+    for ctx in s.deployment.contexts.values():
+        assert audit_log(ctx.store).ok
+
+    # And back again.
+    mechanism_move.move(
+        s.east,
+        source=s.deployment.home,
+        source_name="home",
+        target=s.deployment.contexts["east"],
+        target_name="east",
+    )
+    s.deployment._found.clear()
+    assert counts(s.east_db, s.east)["notifications"] == 3
+    assert counts(s.home_db, s.east)["notifications"] == 0
+    listed = s.client.get(f"/v1/mechanisms/{s.east}/notifications", headers=s.south.headers)
+    assert {n["id"] for n in listed.json()} == {first["id"], second["id"], third["id"]}
+
+
+def test_a_move_is_refused_for_an_unknown_mechanism_or_its_own_shard(sharded: Sharded) -> None:
+    s = sharded
+    east = s.deployment.contexts["east"]
+    with pytest.raises(NotFound):
+        mechanism_move.move(
+            "mec_0000000000000000",
+            source=east,
+            source_name="east",
+            target=s.deployment.home,
+            target_name="home",
+        )
+    with pytest.raises(InvalidInput):
+        mechanism_move.move(
+            s.east, source=east, source_name="east", target=east, target_name="east"
+        )

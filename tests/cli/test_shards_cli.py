@@ -104,7 +104,45 @@ def test_a_two_shard_deployment_serves_both_and_its_proof_file_verifies(
             for i, mechanism in enumerate(mechanisms):  # both logs grow
                 _notify(client, token["token"], mechanism, 40.0 + 2 * more + i)
 
+    # Moved to the home shard while the service is stopped; served from there once restarted.
+    moved = subprocess.run(
+        [*CLI, "shards", "move", mechanisms[1], "--to", "home"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert f"moved {mechanisms[1]} from east to home" in " ".join(moved.stdout.split())
+    listed = subprocess.run(
+        [*CLI, "shards", "list"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert listed.returncode == 0 and listed.stdout.count(mechanisms[1]) == 1
+    again = subprocess.run(
+        [*CLI, "shards", "move", mechanisms[1], "--to", "home"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 1 and "already on shard home" in again.stderr
+    with serving(env, tmp_path) as url, httpx.Client(base_url=url, timeout=30) as client:
+        auth = {"Authorization": f"Bearer {token['token']}"}
+        served = _ok(client.get(f"/v1/mechanisms/{mechanisms[1]}/notifications", headers=auth))
+        assert len(served) == 3
+        run_env = {**env, "DECONFLICTION_URL": url, "DECONFLICTION_TOKEN": token["token"]}
+        done = subprocess.run(
+            [*CLI, "receipt", "download", "--out", str(proof)],
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
     held = json.loads(proof.read_text())
+    kinds = {(r["tree_head"]["log_id"], r["entry"]["kind"]) for r in held["receipts"]}
+    assert {(log, "mechanism.moved") for log in logs} <= kinds  # logged on both shards
     assert {h["log_id"] for h in held["tree_heads"]} == logs
     assert {c["log_id"] for c in held["consistency"]} == logs
     public_key = base64.b64encode(bytes(read_key(key_file).verify_key)).decode()

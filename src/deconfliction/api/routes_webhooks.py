@@ -11,6 +11,7 @@ from deconfliction.api.deps import Caller, Ctx, IdempotencyKey, Shards, request_
 from deconfliction.api.schemas import Strict
 from deconfliction.config import Settings
 from deconfliction.services import webhooks
+from deconfliction.sharding.merge import instant
 
 router = APIRouter(prefix="/v1")
 
@@ -78,10 +79,25 @@ def delete_webhook(webhook_id: str, ctx: Ctx, shards: Shards, caller: Caller) ->
 @router.get("/webhooks/{webhook_id}/deliveries", tags=["webhooks"])
 def delivery_log(
     webhook_id: str,
-    ctx: Ctx,
+    shards: Shards,
     caller: Caller,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """The delivery log: the latest events with their state (pending, delivered, failed) and
-    the latest attempts with the receiver's HTTP status or the error."""
-    return webhooks.delivery_log(ctx, caller, webhook_id=webhook_id, limit=limit)
+    the latest attempts with the receiver's HTTP status or the error (over several databases,
+    every shard's, newest first)."""
+    logs = [
+        webhooks.delivery_log(ctx, caller, webhook_id=webhook_id, limit=limit)
+        for ctx in shards.contexts.values()
+    ]
+    if len(logs) == 1:
+        return logs[0]
+    events = [view for log in logs for view in log["events"]]
+    attempts = [view for log in logs for view in log["attempts"]]
+    return {
+        "webhook_id": webhook_id,
+        "events": sorted(events, key=lambda v: instant(v["created_at"]), reverse=True)[:limit],
+        "attempts": sorted(attempts, key=lambda v: instant(v["attempted_at"]), reverse=True)[
+            :limit
+        ],
+    }

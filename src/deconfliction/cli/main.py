@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from deconfliction.cli import client, incidents, line, proof, transfer, watch
+from deconfliction.cli import client, incidents, line, proof, shards, transfer, watch
 from deconfliction.cli.http import fail
 from deconfliction.cli.local import DbOption, settings_or_fail
 from deconfliction.config import DESCRIPTIONS, ENV_NAMES, Settings
@@ -148,6 +148,7 @@ app.add_typer(client.operator, name="operator")
 app.add_typer(proof.receipt, name="receipt")
 app.add_typer(proof.audit, name="audit")
 app.add_typer(proof.log, name="log")
+app.add_typer(shards.app, name="shards")
 app.command()(transfer.migrate)
 app.command()(transfer.export)
 app.command("import")(transfer.import_deployment)

@@ -39,6 +39,7 @@ class Context:
     keys: ServiceKeys
     clock: Clock = system_clock
     heard: dict[str, float] = field(default_factory=dict)
+    shard: str | None = None  # its name in a deployment over several databases
 
     def now(self) -> datetime:
         return self.clock()

@@ -15,7 +15,6 @@ log's current key.
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -24,14 +23,11 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
-from deconfliction.domain.altitude import parse_altitude
-from deconfliction.domain.areas import parse_area
-from deconfliction.domain.times import TimeWindow, format_instant, parse_instant
-from deconfliction.domain.volumes import Volume
-from deconfliction.errors import InvalidInput, NotFound, StateConflict
+from deconfliction.domain.times import format_instant
+from deconfliction.errors import NotFound, StateConflict
 from deconfliction.keyfile import KeyFileError, key_path_for, read_key
 from deconfliction.proof.tree_head import key_id
-from deconfliction.services import export_file, ledger, notifications
+from deconfliction.services import export_file, ledger, volume_index
 from deconfliction.services.audit import AuditReport, audit_log
 from deconfliction.services.context import Clock, system_clock
 from deconfliction.services.export_file import CHUNK, Header, Progress, Reader
@@ -295,37 +291,11 @@ def _index_volumes(tx: Transaction, rows: Rows, progress: Progress | None) -> in
     ]:
         with rows.batched():
             for row in chunk:
-                if row["cancelled_at"] is None:
-                    volumes = _stored_volumes(row)
-                    tx.replace_volumes(
-                        row, notifications.placed_volumes(row["id"], row["party_id"], volumes)
-                    )
-                    indexed += len(volumes)
+                indexed += volume_index.index(tx, row)
         done += len(chunk)
         if progress:
             progress("volume index", done, total)
     return indexed
-
-
-def _stored_volumes(row: Row) -> list[Volume]:
-    """A notification's volumes as stored (already checked when it was notified)."""
-    try:
-        return [
-            Volume(
-                area=parse_area(data["area"], f"volumes[{i}].area"),
-                altitude=parse_altitude(data["altitude"], f"volumes[{i}].altitude"),
-                window=TimeWindow(
-                    parse_instant(data["start"], f"volumes[{i}].start"),
-                    parse_instant(data["end"], f"volumes[{i}].end"),
-                ),
-            )
-            for i, data in enumerate(json.loads(row["volumes_json"]))
-        ]
-    except (InvalidInput, KeyError, TypeError, ValueError) as error:
-        raise StateConflict(
-            f"notification {row['id']}'s stored volumes cannot be indexed ({error}); nothing was "
-            "imported"
-        ) from error
 
 
 class _Within:

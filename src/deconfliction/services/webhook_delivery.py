@@ -29,7 +29,12 @@ from deconfliction.domain.times import format_instant, parse_instant
 from deconfliction.services import inbox
 from deconfliction.services.context import Context, dumps
 from deconfliction.services.ports import Row, Store
-from deconfliction.services.webhooks import DELETED, RefusedAddress, address_to_call
+from deconfliction.services.webhooks import (
+    DELETED,
+    RefusedAddress,
+    address_to_call,
+    message_id,
+)
 
 SEND_TIMEOUT_S = 10.0
 PATIENCE_S = 1.0  # how long a step waits for its sends; a slower one finishes on its own
@@ -43,16 +48,13 @@ _jitter = random.Random()
 log = logging.getLogger("deconfliction.webhooks")
 
 
-def message_id(event_id: int) -> str:
-    """The `webhook-id` of an event: the same on every retry, so receivers can drop repeats."""
-    return f"evt_{event_id}"
-
-
-def body_of(head: Row) -> str:
-    """The JSON document sent for an outbox entry (its event)."""
+def body_of(head: Row, shard: str | None = None) -> str:
+    """The JSON document sent for an outbox entry (its event; its shard's name, if any)."""
+    named = {} if shard is None else {"shard": shard}
     return dumps(
         {
-            "id": message_id(head["event_id"]),
+            "id": message_id(head["event_id"], shard),
+            **named,
             "event_id": head["event_id"],
             "type": head["type"],
             "mechanism_id": head["mechanism_id"],
@@ -121,16 +123,16 @@ def _error_of(status: int) -> str | None:
     return f"HTTP {status}"
 
 
-def _send(head: Row, settings: Settings) -> tuple[int | None, str | None]:
+def _send(head: Row, settings: Settings, shard: str | None) -> tuple[int | None, str | None]:
     """Send one entry; (HTTP status or None, error or None)."""
     try:
         # Resolved and checked again at each send: what a name resolves to can change.
         address = address_to_call(head["url"], allow_private=settings.webhook_allow_private)
-        body = body_of(head)
+        body = body_of(head, shard)
         # The receiver checks this timestamp against its own clock to refuse replays, so it is
         # the real time of sending, whatever clock the service runs on.
         headers = signed_headers(
-            head["secret"], message_id(head["event_id"]), body, datetime.now(UTC)
+            head["secret"], message_id(head["event_id"], shard), body, datetime.now(UTC)
         )
         status = _post(head["url"], address, body, headers)
         return status, _error_of(status)
@@ -148,7 +150,7 @@ def deliver(ctx: Context, settings: Settings, head: Row) -> bool:
     """Try one outbox entry now and record the attempt; True when it was delivered."""
     attempted = ctx.now()
     started = time.monotonic()
-    status, error = _send(head, settings)
+    status, error = _send(head, settings, ctx.shard)
     duration_ms = (time.monotonic() - started) * 1_000
     moment = ctx.now()
     at = format_instant(moment)

@@ -251,6 +251,13 @@ def delete_webhook(ctx: Context, actor: Actor, *, webhook_id: str) -> dict[str, 
         )
 
 
+def message_id(event_id: int, shard: str | None = None) -> str:
+    """The `webhook-id` of an event: the same on every retry, so receivers can drop repeats.
+    Each shard of a deployment over several databases numbers its own events, so there it
+    names the shard."""
+    return f"evt_{event_id}" if shard is None else f"evt_{shard}_{event_id}"
+
+
 def delivery_log(
     ctx: Context, actor: Actor, *, webhook_id: str, limit: int = 100
 ) -> dict[str, Any]:
@@ -262,11 +269,11 @@ def delivery_log(
         attempts = tx.delivery_attempts(webhook_id, limit)
     return {
         "webhook_id": webhook_id,
-        "events": [_delivery_view(row) for row in events],
+        "events": [_delivery_view(row, ctx.shard) for row in events],
         "attempts": [
             {
                 "event_id": a["event_id"],
-                "webhook_message_id": f"evt_{a['event_id']}",
+                "webhook_message_id": message_id(a["event_id"], ctx.shard),
                 "attempted_at": a["attempted_at"],
                 "status": a["status"],
                 "error": a["error"],
@@ -277,11 +284,11 @@ def delivery_log(
     }
 
 
-def _delivery_view(row: Row) -> dict[str, Any]:
+def _delivery_view(row: Row, shard: str | None) -> dict[str, Any]:
     waiting = row["state"] == "pending" and row["next_attempt_ts"] > 0
     return {
         "event_id": row["event_id"],
-        "webhook_message_id": f"evt_{row['event_id']}",
+        "webhook_message_id": message_id(row["event_id"], shard),
         "type": row["type"],
         "subject_id": row["subject_id"],
         "state": row["state"],

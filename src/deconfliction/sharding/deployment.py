@@ -140,6 +140,9 @@ def open_deployment(
         for context in contexts.values():
             context.store.close()
         raise
+    if len(contexts) > 1:
+        for name, context in contexts.items():
+            context.shard = name
     deployment = Deployment(contexts, table.mechanisms)
     deployment.copy_directory()
     return deployment, created

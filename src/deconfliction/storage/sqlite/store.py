@@ -22,6 +22,7 @@ from deconfliction.storage.sqlite.group_commit import GroupCommit
 from deconfliction.storage.sqlite.incidents import IncidentQueries
 from deconfliction.storage.sqlite.ledger import LedgerQueries
 from deconfliction.storage.sqlite.line import LineQueries
+from deconfliction.storage.sqlite.mechanism_rows import MechanismRows
 from deconfliction.storage.sqlite.migrations import migrate
 from deconfliction.storage.sqlite.rows import dicts, one
 
@@ -136,6 +137,7 @@ class SqliteTransaction(
     LedgerQueries,
     IncidentQueries,
     DirectoryQueries,
+    MechanismRows,
 ):
     """The queries of one transaction: the store's side of every use case."""
 

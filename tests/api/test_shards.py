@@ -28,6 +28,7 @@ from deconfliction.services.tokens import create_operator_token
 from deconfliction.sharding import routing_table
 from deconfliction.sharding.deployment import Deployment, open_deployment
 from deconfliction.sharding.merge import instant
+from deconfliction.storage.sqlite.mechanism_rows import OF_MECHANISM
 
 from .conftest import CheckedClient, MovableClock, Party, bearer, circle, simple
 from .test_events import CheckedHttp, Server
@@ -544,3 +545,41 @@ def test_a_move_is_refused_for_an_unknown_mechanism_or_its_own_shard(sharded: Sh
         mechanism_move.move(
             s.east, source=east, source_name="east", target=east, target_name="east"
         )
+
+
+def test_a_move_cut_short_is_finished_by_moving_again(sharded: Sharded) -> None:
+    """The target committed its copy, the old shard did not delete: both hold the mechanism.
+    Named in the routing table, the old shard serves it, and the same move finishes."""
+    s = sharded
+    s.notify(s.north, s.east, 40.0)
+    s.notify(s.south, s.east, 40.01)
+    before = counts(s.east_db, s.east)
+    east = s.deployment.contexts["east"]
+    with east.store.read() as tx:
+        rows = {table: tx.mechanism_rows(table, s.east) for table in OF_MECHANISM}
+    with s.deployment.home.store.write() as tx:
+        for table in OF_MECHANISM:
+            tx.insert_mechanism_rows(table, rows[table])
+    s.notify(s.north, s.east, 40.02)  # written on the old shard after the first copy
+    s.deployment.placed = {s.east: "east"}
+    mechanism_move.move(
+        s.east, source=east, source_name="east", target=s.deployment.home, target_name="home"
+    )
+    assert counts(s.home_db, s.east)["notifications"] == before["notifications"] + 1
+    assert counts(s.east_db, s.east) == dict.fromkeys(before, 0)
+    for ctx in s.deployment.contexts.values():
+        assert audit_log(ctx.store).ok
+
+
+def test_a_shard_that_cannot_be_reached_stops_no_request_to_another(
+    sharded: Sharded, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every request records its party's contact on every shard; one shard down does not fail
+    requests to the others (the failed write is logged)."""
+    s = sharded
+    s.deployment.contexts["east"].store.close()
+    for ctx in s.deployment.contexts.values():
+        ctx.heard.clear()  # the party's contact is due again
+    answer = s.client.get(f"/v1/mechanisms/{s.west}/notifications", headers=s.north.headers)
+    assert answer.status_code == 200, answer.text
+    assert "recording the caller's contact on shard east failed" in caplog.text

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,10 @@ from deconfliction.keyfile import read_key
 from .servers import CLI, server_env, serving
 
 OPERATOR = "dcf_operator-token-for-the-two-shard-test-000000"
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 def _ok(response: httpx.Response) -> Any:
@@ -92,52 +97,26 @@ def test_a_two_shard_deployment_serves_both_and_its_proof_file_verifies(
 
         run_env = {**env, "DECONFLICTION_URL": url, "DECONFLICTION_TOKEN": token["token"]}
         for more in range(2):  # the second download adds heads and the consistency proofs
-            done = subprocess.run(
-                [*CLI, "receipt", "download", "--out", str(proof)],
-                env=run_env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
+            done = _run(run_env, "receipt", "download", "--out", str(proof))
             assert done.returncode == 0, done.stdout + done.stderr
             assert done.stdout.count("newest head: log ") == 2
             for i, mechanism in enumerate(mechanisms):  # both logs grow
                 _notify(client, token["token"], mechanism, 40.0 + 2 * more + i)
 
     # Moved to the home shard while the service is stopped; served from there once restarted.
-    moved = subprocess.run(
-        [*CLI, "shards", "move", mechanisms[1], "--to", "home"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    moved = _run(env, "shards", "move", mechanisms[1], "--to", "home")
     assert moved.returncode == 0, moved.stdout + moved.stderr
     assert f"moved {mechanisms[1]} from east to home" in " ".join(moved.stdout.split())
-    listed = subprocess.run(
-        [*CLI, "shards", "list"], env=env, capture_output=True, text=True, timeout=120
-    )
+    listed = _run(env, "shards", "list")
     assert listed.returncode == 0 and listed.stdout.count(mechanisms[1]) == 1
-    again = subprocess.run(
-        [*CLI, "shards", "move", mechanisms[1], "--to", "home"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    again = _run(env, "shards", "move", mechanisms[1], "--to", "home")
     assert again.returncode == 1 and "already on shard home" in again.stderr
     with serving(env, tmp_path) as url, httpx.Client(base_url=url, timeout=30) as client:
         auth = {"Authorization": f"Bearer {token['token']}"}
         served = _ok(client.get(f"/v1/mechanisms/{mechanisms[1]}/notifications", headers=auth))
         assert len(served) == 3
         run_env = {**env, "DECONFLICTION_URL": url, "DECONFLICTION_TOKEN": token["token"]}
-        done = subprocess.run(
-            [*CLI, "receipt", "download", "--out", str(proof)],
-            env=run_env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = _run(run_env, "receipt", "download", "--out", str(proof))
         assert done.returncode == 0, done.stdout + done.stderr
 
     held = json.loads(proof.read_text())
@@ -146,12 +125,7 @@ def test_a_two_shard_deployment_serves_both_and_its_proof_file_verifies(
     assert {h["log_id"] for h in held["tree_heads"]} == logs
     assert {c["log_id"] for c in held["consistency"]} == logs
     public_key = base64.b64encode(bytes(read_key(key_file).verify_key)).decode()
-    verified = subprocess.run(
-        [*CLI, "receipt", "verify", str(proof), "--key", public_key],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    verified = _run(dict(os.environ), "receipt", "verify", str(proof), "--key", public_key)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "verified: all" in " ".join(verified.stdout.split())
 
@@ -169,10 +143,8 @@ def test_a_routing_table_that_cannot_be_used_is_refused_at_start(
         "DECONFLICTION_SHARDS": str(table),
         "DECONFLICTION_SIGNING_KEY_FILE": str(tmp_path / "key"),
     }
-    refused = subprocess.run([*CLI, "init"], env=env, capture_output=True, text=True, timeout=120)
+    refused = _run(env, "init")
     assert refused.returncode == 1
     assert "mechanisms.mec_0123456789abcdef: 'west' is not a shard" in refused.stderr
-    both = subprocess.run(
-        [*CLI, "init", "--db", home.url], env=env, capture_output=True, text=True, timeout=120
-    )
+    both = _run(env, "init", "--db", home.url)
     assert both.returncode == 1 and "DECONFLICTION_SHARDS" in both.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from functools import partial
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from deconfliction.services import line_status, log_access
 from deconfliction.services.context import Actor, Context, RequestKey
 from deconfliction.sharding.deployment import Deployment
 
+log = logging.getLogger("deconfliction.shards")
 bearer = HTTPBearer(auto_error=False, description="a party's or the operator's token")
 
 
@@ -41,9 +43,16 @@ async def actor(
     due (every 30 s at most). Every read by the operator is logged before it is answered.
     """
     caller: Actor = getattr(request.state, CALLER)
-    for shard in deployment_of(request).contexts.values():  # each shard's line status
+    deployment = deployment_of(request)
+    for name, shard in deployment.contexts.items():  # each shard's line status
         if line_status.contact_due(shard, caller):
-            await anyio.to_thread.run_sync(line_status.heard_from, shard, caller)
+            try:
+                await anyio.to_thread.run_sync(line_status.heard_from, shard, caller)
+            except Exception:
+                if not deployment.sharded:
+                    raise
+                # One shard that cannot be written does not stop requests to the others.
+                log.exception("recording the caller's contact on shard %s failed", name)
     if caller.is_operator and request.method == "GET" and _party_data(request.url.path):
         ctx = await anyio.to_thread.run_sync(context, request)
         await anyio.to_thread.run_sync(

@@ -24,14 +24,16 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
 import anyio
-from fastapi import FastAPI
-from sse_starlette.sse import ServerSentEvent
+from fastapi import FastAPI, Response
+from sse_starlette.sse import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 
+from deconfliction.api import problems
 from deconfliction.services import inbox
 from deconfliction.services.context import Context
 from deconfliction.services.stream import event_view
@@ -300,3 +302,31 @@ def hub_of(app: FastAPI, ctx: Context) -> EventHub:
         hub = EventHub(ctx)
         app.state.event_hub = hub
     return hub
+
+
+def streams_full(hub: EventHub, instance: str) -> Response:
+    """The answer when the hub already has its limit of open streams: 503 with Retry-After."""
+    return problems.problem(
+        "http-error",
+        f"{hub.max_streams} event streams are open on this server, its limit; "
+        "retry later or poll with Accept: application/json",
+        instance=instance,
+        status=503,
+        headers={"Retry-After": str(hub.retry_after_s)},
+    )
+
+
+def event_source(
+    frames: AsyncIterator[ServerSentEvent | bytes],
+    hub: EventHub,
+    release: Callable[[], Awaitable[None]],
+) -> EventSourceResponse:
+    """The stream's response: keep-alive comments on the hub's timer, a client that stops
+    reading dropped, and `release` run once the response ends."""
+    return EventSourceResponse(
+        frames,
+        ping=hub.ping_s,
+        ping_message_factory=lambda: ServerSentEvent(comment="keep-alive"),
+        send_timeout=hub.send_timeout_s,
+        background=BackgroundTask(release),
+    )

@@ -17,12 +17,18 @@ from typing import Annotated, Any
 import anyio.to_thread
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from sse_starlette.sse import EventSourceResponse, ServerSentEvent
-from starlette.background import BackgroundTask
+from sse_starlette.sse import ServerSentEvent
 
-from deconfliction.api import problems, sharded_events
+from deconfliction.api import sharded_events
 from deconfliction.api.deps import Caller, Ctx, Shards
-from deconfliction.api.event_hub import EventHub, Subscription, frame_of, hub_of
+from deconfliction.api.event_hub import (
+    EventHub,
+    Subscription,
+    event_source,
+    frame_of,
+    hub_of,
+    streams_full,
+)
 from deconfliction.errors import Unauthenticated
 from deconfliction.services import stream
 from deconfliction.services.context import Actor, Context
@@ -120,14 +126,7 @@ async def events(
     hub = hub_of(request.app, ctx)
     subscription = hub.subscribe(caller.party_id, caller.token_id)
     if subscription is None:
-        return problems.problem(
-            "http-error",
-            f"{hub.max_streams} event streams are open on this server, its limit; "
-            "retry later or poll with Accept: application/json",
-            instance=request.url.path,
-            status=503,
-            headers={"Retry-After": str(hub.retry_after_s)},
-        )
+        return streams_full(hub, request.url.path)
     try:
         if start is None:
             start = await anyio.to_thread.run_sync(stream.newest, ctx, caller)
@@ -146,13 +145,7 @@ async def events(
         # response whose generator never ran (HEAD), the generator's own `finally` the rest.
         subscription.close()
 
-    return EventSourceResponse(
-        _stream(request, ctx, caller, hub, subscription, start),
-        ping=hub.ping_s,
-        ping_message_factory=lambda: ServerSentEvent(comment="keep-alive"),
-        send_timeout=hub.send_timeout_s,
-        background=BackgroundTask(release),
-    )
+    return event_source(_stream(request, ctx, caller, hub, subscription, start), hub, release)
 
 
 async def _page(ctx: Context, caller: Actor, after: int, limit: int, field: str) -> Response:

@@ -14,11 +14,9 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from sse_starlette.sse import EventSourceResponse, ServerSentEvent
-from starlette.background import BackgroundTask
+from sse_starlette.sse import ServerSentEvent
 
-from deconfliction.api import problems
-from deconfliction.api.event_hub import EventHub, Subscription, hub_of
+from deconfliction.api.event_hub import EventHub, Subscription, event_source, hub_of, streams_full
 from deconfliction.errors import Unauthenticated
 from deconfliction.services.context import Actor
 from deconfliction.sharding import events
@@ -74,14 +72,7 @@ async def respond(
         if subscription is None:
             for held in subscriptions.values():
                 held.close()
-            return problems.problem(
-                "http-error",
-                f"{hub.max_streams} event streams are open on this server, its limit; "
-                "retry later or poll with Accept: application/json",
-                instance=request.url.path,
-                status=503,
-                headers={"Retry-After": str(hub.retry_after_s)},
-            )
+            return streams_full(hub, request.url.path)
         subscriptions[name] = subscription
     try:
         if start is None:
@@ -102,13 +93,7 @@ async def respond(
             subscription.close()
 
     home = hubs[next(iter(hubs))]
-    return EventSourceResponse(
-        _stream(deployment, caller, hubs, subscriptions, start),
-        ping=home.ping_s,
-        ping_message_factory=lambda: ServerSentEvent(comment="keep-alive"),
-        send_timeout=home.send_timeout_s,
-        background=BackgroundTask(release),
-    )
+    return event_source(_stream(deployment, caller, hubs, subscriptions, start), home, release)
 
 
 def _frames(taken: events.Taken, after: events.Cursor) -> bytes:

@@ -18,6 +18,7 @@ same source (name it in the routing table) replaces the target's copy and finish
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from deconfliction.domain.times import format_instant
@@ -60,15 +61,12 @@ def move(
                 _delete(to_tx, mechanism_id, to_tx.mechanism_rows("notifications", mechanism_id))
             volumes = _copy(to_tx, rows)
             source_head = ledger.latest_head(from_tx)
-            target_index = ledger.record(
+            target_index = _logged(
                 to_tx,
-                "mechanism.moved",
-                at=format_instant(moment),
-                mechanism_id=mechanism_id,
-                subject_id=mechanism_id,
-                audience=audience,
-                by=None,
-                data={
+                mechanism_id,
+                moment,
+                audience,
+                {
                     "from_shard": source_name,
                     "from_log": from_tx.log_id(),
                     "from_head": None if source_head is None else source_head.to_json(),
@@ -77,15 +75,12 @@ def move(
                 },
             )
             target_receipt = ledger.receipt_now(to_tx, target.keys.current, target_index, moment)
-        source_index = ledger.record(
+        source_index = _logged(
             from_tx,
-            "mechanism.moved",
-            at=format_instant(moment),
-            mechanism_id=mechanism_id,
-            subject_id=mechanism_id,
-            audience=audience,
-            by=None,
-            data={
+            mechanism_id,
+            moment,
+            audience,
+            {
                 "from_shard": source_name,
                 "to_shard": target_name,
                 "to_log": target_receipt["tree_head"]["log_id"],
@@ -98,6 +93,26 @@ def move(
         volumes,
         source_receipt,
         target_receipt,
+    )
+
+
+def _logged(
+    tx: Transaction,
+    mechanism_id: str,
+    moment: datetime,
+    audience: list[str],
+    data: dict[str, Any],
+) -> int:
+    """The `mechanism.moved` entry of one side; its index."""
+    return ledger.record(
+        tx,
+        "mechanism.moved",
+        at=format_instant(moment),
+        mechanism_id=mechanism_id,
+        subject_id=mechanism_id,
+        audience=audience,
+        by=None,
+        data=data,
     )
 
 

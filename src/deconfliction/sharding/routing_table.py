@@ -13,7 +13,8 @@ public keys — and copies it to the others (services/directory.py); every shard
 mechanisms with their notifications, conflicts, messages, incidents, events and its own log. A
 mechanism named under `[mechanisms]` is on that shard; one not named is on the shard that holds
 it (asked once; a new mechanism is made on the shard its creation names, the home shard if none).
-Name a mechanism here when it is moved (docs/deployment.md), since its old shard keeps a copy.
+Naming a mechanism spares the lookup, and decides where it is served while a move cut short
+leaves it on two shards (docs/deployment.md).
 """
 
 from __future__ import annotations

@@ -94,6 +94,12 @@ def test_a_two_shard_deployment_serves_both_and_its_proof_file_verifies(
         head = _ok(client.get("/v1/log/head", params={"shard": "east"}, headers=operator))
         assert head["shard"] == "east" and head["shards"] == ["home", "east"]
         assert head["log_id"] == written[1]["receipt"]["tree_head"]["log_id"]
+        operator_env = {**env, "DECONFLICTION_URL": url, "DECONFLICTION_TOKEN": OPERATOR}
+        made = _run(operator_env, "operator", "mechanism", "by the CLI", "--shard", "east")
+        assert made.returncode == 0, made.stderr
+        assert east.rows("SELECT 1 FROM mechanisms WHERE id = ?", (json.loads(made.stdout)["id"],))
+        nowhere = _run(operator_env, "operator", "mechanism", "nowhere", "--shard", "west")
+        assert nowhere.returncode == 1 and "'west' is not a shard" in nowhere.stderr
 
         run_env = {**env, "DECONFLICTION_URL": url, "DECONFLICTION_TOKEN": token["token"]}
         for more in range(2):  # the second download adds heads and the consistency proofs

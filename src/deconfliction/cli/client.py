@@ -207,6 +207,9 @@ operator = typer.Typer(
 def create_mechanism(
     name: str = typer.Argument(..., help="the mechanism's name"),
     rules: str | None = typer.Option(None, help="rules as JSON, e.g. '{\"time_buffer_min\": 30}'"),
+    shard: str | None = typer.Option(
+        None, help="over several databases: the shard to hold it (default: the home shard)"
+    ),
     url: str = UrlOption,
     token: str = TokenOption,
 ) -> None:
@@ -215,7 +218,8 @@ def create_mechanism(
         parsed = json.loads(rules) if rules else None
     except ValueError as error:
         fail(f"--rules is not JSON: {error}")
-    _print_json(call("POST", url, token, "/v1/mechanisms", json={"name": name, "rules": parsed}))
+    body = {"name": name, "rules": parsed, **({} if shard is None else {"shard": shard})}
+    _print_json(call("POST", url, token, "/v1/mechanisms", json=body))
 
 
 @operator.command("party")

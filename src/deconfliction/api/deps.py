@@ -21,15 +21,21 @@ log = logging.getLogger("deconfliction.shards")
 bearer = HTTPBearer(auto_error=False, description="a party's or the operator's token")
 
 
-def deployment_of(request: Request) -> Deployment:
+async def deployment_of(request: Request) -> Deployment:
+    """The deployment's shards (async, as every dependency that does no I/O: a synchronous one
+    would cost each request a hand-off to a worker thread and back)."""
     found: Deployment = request.app.state.deployment
     return found
 
 
-def context(request: Request) -> Context:
+async def context(request: Request) -> Context:
     """The context of the shard the request is for (sharding/deployment.py): that of the
-    mechanism, notification, conflict, message or incident its path names, else the home one."""
-    return deployment_of(request).for_path(request.path_params)
+    mechanism, notification, conflict, message or incident its path names, else the home one.
+    Only over several databases may that take a read, on a worker thread."""
+    deployment = await deployment_of(request)
+    if not deployment.sharded:
+        return deployment.home
+    return await anyio.to_thread.run_sync(deployment.for_path, request.path_params)
 
 
 async def actor(
@@ -43,7 +49,7 @@ async def actor(
     due (every 30 s at most). Every read by the operator is logged before it is answered.
     """
     caller: Actor = getattr(request.state, CALLER)
-    deployment = deployment_of(request)
+    deployment = await deployment_of(request)
     for name, shard in deployment.contexts.items():  # each shard's line status
         if line_status.contact_due(shard, caller):
             try:
@@ -54,7 +60,7 @@ async def actor(
                 # One shard that cannot be written does not stop requests to the others.
                 log.exception("recording the caller's contact on shard %s failed", name)
     if caller.is_operator and request.method == "GET" and _party_data(request.url.path):
-        ctx = await anyio.to_thread.run_sync(context, request)
+        ctx = await context(request)
         await anyio.to_thread.run_sync(
             partial(
                 log_access.operator_read,

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
-from cli.servers import CLI
+import pytest
+from backends import Databases
+from cli.servers import CLI, server_env, serving
 from playwright.sync_api import Browser, expect
 
-from .conftest import World, circle_volume, notify, screenshot, sign_in
+from .conftest import AREA, OPERATOR, World, circle_volume, notify, screenshot, sign_in
 
 
 def test_downloaded_proof_file_verifies_offline(
@@ -75,4 +78,70 @@ def test_the_log_page_checks_consistency_in_the_browser(browser: Browser, world:
     expect(log).to_contain_text("NOT consistent")
     expect(log).to_contain_text("A head's signature does NOT verify")
     assert operator.errors == []
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def sharded_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """A deployment over two databases, ALPHA a member of a mechanism on the `east` shard."""
+    cwd = tmp_path_factory.mktemp("console-shards")
+    with Databases(cwd) as databases:
+        home, east = databases.new("home.db"), databases.new("east.db")
+        table = cwd / "shards.toml"
+        table.write_text(f'[shards]\nhome = "{home.url}"\neast = "{east.url}"\n')
+        env = {
+            **{k: v for k, v in server_env(home, OPERATOR).items() if k != "DECONFLICTION_DB"},
+            "DECONFLICTION_SHARDS": str(table),
+            "DECONFLICTION_SIGNING_KEY_FILE": str(cwd / "service.signing-key"),
+        }
+        with serving(env, cwd) as url:
+            made = World(url, cwd, env, mechanism="", tokens={"operator": OPERATOR})
+            body = {"name": "On the east shard", "area": AREA, "shard": "east"}
+            made.mechanism = made.call("operator", "POST", "/v1/mechanisms", body)["id"]
+            party = made.call("operator", "POST", "/v1/parties", {"name": "Alpha", "code": "ALPHA"})
+            made.call(
+                "operator",
+                "POST",
+                f"/v1/mechanisms/{made.mechanism}/members",
+                {"party_id": party["id"]},
+            )
+            made.parties["ALPHA"] = party["id"]
+            made.tokens["ALPHA"] = made.call(
+                "operator", "POST", f"/v1/parties/{party['id']}/tokens", {"label": "desk"}
+            )["token"]
+            yield made
+
+
+def test_over_several_databases_the_proof_file_holds_every_shard_s_log(
+    browser: Browser, sharded_world: World, tmp_path: Path
+) -> None:
+    world = sharded_world
+    made = notify(world, "ALPHA", "Convoy on the east shard", circle_volume(36.5, 36.2, 3000))
+    east_log = made["receipt"]["tree_head"]["log_id"]
+    home_log = world.call("ALPHA", "GET", "/v1/log/head")["log_id"]
+    assert east_log != home_log
+    alpha = sign_in(browser, world, "ALPHA", "proof", accept_downloads=True)
+    page = alpha.page
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download proof file").click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    proof = json.loads(saved.read_text())
+    logs = {head["log_id"] for head in proof["tree_heads"]}
+    assert logs == {home_log, east_log}
+    assert any(
+        r["entry"]["subject_id"] == made["id"] and r["tree_head"]["log_id"] == east_log
+        for r in proof["receipts"]
+    )
+    key = world.call("ALPHA", "GET", "/v1/log/head")["keys"][0]["public_key"]
+    verified = subprocess.run(
+        [*CLI, "receipt", "verify", str(saved), "--key", key],
+        env=world.env,
+        cwd=world.cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert alpha.errors == []
     page.context.close()

@@ -11,15 +11,16 @@ const FORMAT = "deconfliction-receipts/v1";
 const PAGE = 100;
 const FIRST_HEAD_KEY = "deconfliction.first-head";
 
-// Fetches every receipt the token may see, the newest heads and the key announcements, and the
-// consistency proofs between consecutive head sizes: the proof file `receipt download` writes.
-async function proofFile(api) {
-  const view = await api.post("/v1/log/head");
+// One log's part of the proof file: every receipt the token may see in it, its newest heads and
+// the consistency proofs between consecutive head sizes. `shard` names the log in a deployment
+// over several databases (null: the home database's).
+async function logProof(api, shard) {
+  const view = await api.post(`/v1/log/head${query({ shard })}`);
   const heads = [view.tree_head];
   const receipts = [];
   let after = -1;
   while (after !== null) {
-    const page = await api.get(`/v1/receipts${query({ after, limit: PAGE })}`);
+    const page = await api.get(`/v1/receipts${query({ after, limit: PAGE, shard })}`);
     receipts.push(...page.receipts);
     heads.push(page.tree_head);
     after = page.next_after;
@@ -30,15 +31,24 @@ async function proofFile(api) {
   const consistency = [];
   for (let i = 1; i < sizes.length; i += 1) {
     if (sizes[i - 1] > 0) {
-      consistency.push(await api.get(`/v1/log/consistency${query({ first: sizes[i - 1], second: sizes[i] })}`));
+      consistency.push(await api.get(`/v1/log/consistency${query({ first: sizes[i - 1], second: sizes[i], shard })}`));
     }
   }
+  return { view, receipts, heads: unique, consistency };
+}
+
+// The proof file `receipt download` writes: every shard's log (one, on a single database).
+async function proofFile(api) {
+  const home = await logProof(api, null);
+  const parts = [home];
+  for (const shard of (home.view.shards || []).slice(1)) parts.push(await logProof(api, shard));
+  const view = home.view;
   return {
     document: {
       format: FORMAT,
-      receipts,
-      tree_heads: unique,
-      consistency,
+      receipts: parts.flatMap((part) => part.receipts),
+      tree_heads: parts.flatMap((part) => part.heads),
+      consistency: parts.flatMap((part) => part.consistency),
       key_rotations: view.keys.filter((k) => k.announcement).map((k) => k.announcement),
     },
     firstKey: (view.keys.find((k) => !k.announcement) || view).public_key,

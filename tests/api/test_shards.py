@@ -544,6 +544,11 @@ def test_a_move_is_refused_for_an_unknown_mechanism_or_its_own_shard(sharded: Sh
         mechanism_move.move(
             s.east, source=east, source_name="east", target=east, target_name="east"
         )
+    # An unknown mechanism is not found, whichever shard it is asked to go to.
+    with pytest.raises(NotFound):
+        mechanism_move.move(
+            "mec_0000000000000000", source=east, source_name="east", target=east, target_name="east"
+        )
 
 
 def test_a_move_cut_short_is_finished_by_moving_again(sharded: Sharded) -> None:

@@ -7,13 +7,36 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from backends import Databases
 from cli.servers import CLI, server_env, serving
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from .conftest import AREA, OPERATOR, World, circle_volume, notify, screenshot, sign_in
+
+
+def download_proof(page: Page, folder: Path) -> tuple[Path, dict[str, Any]]:
+    """The proof file the page's *Download proof file* saves: where, and what it holds."""
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download proof file").click()
+    saved = folder / download.value.suggested_filename
+    download.value.save_as(saved)
+    return saved, json.loads(saved.read_text())
+
+
+def verify_offline(world: World, saved: Path) -> subprocess.CompletedProcess[str]:
+    """`deconfliction receipt verify` of a saved file with the service's first key."""
+    key = world.call("ALPHA", "GET", "/v1/log/head")["keys"][0]["public_key"]
+    return subprocess.run(
+        [*CLI, "receipt", "verify", str(saved), "--key", key],
+        env=world.env,
+        cwd=world.cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_downloaded_proof_file_verifies_offline(
@@ -25,23 +48,11 @@ def test_downloaded_proof_file_verifies_offline(
     receipts = page.get_by_role("list", name="Receipts")
     expect(receipts.get_by_text("notification.created").first).to_be_visible()
 
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Download proof file").click()
-    saved = tmp_path / download.value.suggested_filename
-    download.value.save_as(saved)
-    proof = json.loads(saved.read_text())
+    saved, proof = download_proof(page, tmp_path)
     assert proof["format"] == "deconfliction-receipts/v1"
     assert any(r["entry"]["kind"] == "notification.created" for r in proof["receipts"])
 
-    key = world.call("ALPHA", "GET", "/v1/log/head")["keys"][0]["public_key"]
-    verified = subprocess.run(
-        [*CLI, "receipt", "verify", str(saved), "--key", key],
-        env=world.env,
-        cwd=world.cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    verified = verify_offline(world, saved)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "verified" in verified.stdout
     saved_note = page.get_by_role("status").filter(has_text="Saved receipts-")
@@ -122,26 +133,14 @@ def test_over_several_databases_the_proof_file_holds_every_shard_s_log(
     assert east_log != home_log
     alpha = sign_in(browser, world, "ALPHA", "proof", accept_downloads=True)
     page = alpha.page
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Download proof file").click()
-    saved = tmp_path / download.value.suggested_filename
-    download.value.save_as(saved)
-    proof = json.loads(saved.read_text())
+    saved, proof = download_proof(page, tmp_path)
     logs = {head["log_id"] for head in proof["tree_heads"]}
     assert logs == {home_log, east_log}
     assert any(
         r["entry"]["subject_id"] == made["id"] and r["tree_head"]["log_id"] == east_log
         for r in proof["receipts"]
     )
-    key = world.call("ALPHA", "GET", "/v1/log/head")["keys"][0]["public_key"]
-    verified = subprocess.run(
-        [*CLI, "receipt", "verify", str(saved), "--key", key],
-        env=world.env,
-        cwd=world.cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    verified = verify_offline(world, saved)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert alpha.errors == []
     page.context.close()

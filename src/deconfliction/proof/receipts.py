@@ -308,10 +308,13 @@ class Verification:
         return [check for check in self.checks if not check.ok]
 
 
+def _log_name(log_id: str | None) -> str:
+    return "" if log_id is None else f" of {log_id}"
+
+
 def describe(head: SignedTreeHead) -> str:
     """A head as a reader names it: its size and time, and its log if it names one."""
-    log = "" if head.log_id is None else f" of {head.log_id}"
-    return f"head{log} of size {head.tree_size} at {head.timestamp}"
+    return f"head{_log_name(head.log_id)} of size {head.tree_size} at {head.timestamp}"
 
 
 def _receipt_checks(position: int, receipt: Receipt) -> list[Check]:
@@ -391,10 +394,6 @@ def _signature_check(head: SignedTreeHead, trusted: dict[str, bytes]) -> Check:
 
 
 BySize = dict[int, dict[bytes, SignedTreeHead]]  # one log's signed heads: size → root → head
-
-
-def _log_name(log_id: str | None) -> str:
-    return "" if log_id is None else f" of {log_id}"
 
 
 def _fork_checks(log_id: str | None, by_size: BySize) -> list[Check]:

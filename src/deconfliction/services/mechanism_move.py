@@ -48,11 +48,11 @@ def move(
 ) -> Moved:
     """Move the mechanism from `source` to `target`. An operator's command on the databases
     themselves: its log entries name no token (`by` null)."""
-    if source is target:
-        raise InvalidInput.one("to", f"the mechanism is already on shard {target_name}")
     with source.store.write() as from_tx:
         if from_tx.mechanism(mechanism_id) is None:  # in a write: takes its lock
             raise NotFound(f"no mechanism {mechanism_id} on shard {source_name}")
+        if source is target:
+            raise InvalidInput.one("to", f"the mechanism is already on shard {target_name}")
         rows = {table: from_tx.mechanism_rows(table, mechanism_id) for table in OF_MECHANISM}
         audience = _members(from_tx, mechanism_id)
         moment = source.now()

@@ -27,6 +27,7 @@ import rfc8785
 
 _INT_LIMIT = 2**53 - 1
 _SMALLEST_PLAIN = 1e-4
+_NON_INTEGRAL = 2.0**52  # every float at least this large is an integer
 _encoder = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
 )
@@ -37,8 +38,37 @@ class _NotPlain(Exception):
 
 
 def _plain(value: Any) -> Any:
-    """The value with integral floats made ints; _NotPlain for what the fast path cannot do."""
-    if isinstance(value, str) or value is None or isinstance(value, bool):
+    """The value with integral floats made ints; _NotPlain for what the fast path cannot do.
+
+    Exact types are dispatched first (the values the log signs are plain dicts, lists,
+    strings and numbers); a subclass takes the general checks below.
+    """
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return value
+    if kind is dict:
+        plain = {}
+        for key, item in value.items():
+            if type(key) is not str or not (key.isascii() or _bmp_below_surrogates(key)):
+                raise _NotPlain
+            kind = type(item)
+            plain[key] = item if kind is str or kind is bool or item is None else _plain(item)
+        return plain
+    if kind is list:
+        return [_plain(item) for item in value]
+    if kind is float and _SMALLEST_PLAIN <= abs(value) < _NON_INTEGRAL and not value.is_integer():
+        return value
+    if kind is int and -_INT_LIMIT <= value <= _INT_LIMIT:
+        return value
+    return _plain_scalar(value)
+
+
+def _bmp_below_surrogates(key: str) -> bool:
+    return max(key) < "\ud800"
+
+
+def _plain_scalar(value: Any) -> Any:
+    if isinstance(value, str) or isinstance(value, bool):
         return value
     if isinstance(value, int):
         if -_INT_LIMIT <= value <= _INT_LIMIT:
@@ -55,12 +85,7 @@ def _plain(value: Any) -> Any:
             return value
         raise _NotPlain
     if isinstance(value, dict):
-        plain = {}
-        for key, item in value.items():
-            if not isinstance(key, str) or (key and max(key) >= "\ud800"):
-                raise _NotPlain
-            plain[key] = _plain(item)
-        return plain
+        return _plain(dict(value))
     if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
     raise _NotPlain

@@ -18,6 +18,7 @@ class LedgerQueries:
     db: sqlite3.Connection
     log_count: int | None  # the log's size, known once this transaction has appended to it
     log_first_own: int | None  # the index of this transaction's first entry, if it appended
+    log_own_rows: dict[int, dict[str, Any]]  # the entries this transaction appended, by index
 
     def log_size(self) -> int:
         """The log's size. Once this transaction has appended an entry nobody else appends until
@@ -30,17 +31,19 @@ class LedgerQueries:
     def append_log_entry(self, row: dict[str, Any], audience: list[str]) -> int:
         """Store the next entry of the log (its index is the log's size) and who may see it."""
         index = self.log_size()
+        stored = {**row, "idx": index}
         self.db.execute(
             "INSERT INTO log_entries (idx, kind, mechanism_id, subject_id, entry_json, salt, "
             "leaf_hash, created_at) VALUES (:idx, :kind, :mechanism_id, :subject_id, "
             ":entry_json, :salt, :leaf_hash, :created_at)",
-            {**row, "idx": index},
+            stored,
         )
         self.db.executemany(
             "INSERT INTO log_audience (party_id, idx) VALUES (?, ?)",
             [(party, index) for party in sorted(set(audience))],
         )
         self.log_count = index + 1
+        self.log_own_rows[index] = stored
         if self.log_first_own is None:
             self.log_first_own = index
         return index
@@ -59,6 +62,9 @@ class LedgerQueries:
         ]
 
     def log_entry(self, index: int) -> dict[str, Any] | None:
+        """The entry at `index` (one this transaction appended without reading it back)."""
+        if index in self.log_own_rows:
+            return dict(self.log_own_rows[index])
         return one(self.db.execute("SELECT * FROM log_entries WHERE idx = ?", (index,)))
 
     def log_entries(self, start: int, limit: int) -> list[dict[str, Any]]:

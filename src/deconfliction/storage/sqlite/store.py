@@ -146,6 +146,7 @@ class SqliteTransaction(
         self.start_deferring()
         self.log_count: int | None = None
         self.log_first_own: int | None = None
+        self.log_own_rows: dict[int, dict[str, Any]] = {}
 
     def ping(self) -> bool:
         return self.db.execute("SELECT 1").fetchone()[0] == 1

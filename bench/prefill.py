@@ -61,9 +61,13 @@ def open_service_keys(store: Any, key_file: Path) -> Any:
     code from before the log."""
     if not has_log():
         return None
+    import inspect
+
     from deconfliction.services.service_keys import open_keys
 
-    keys, _ = open_keys(store, key_file, gen.NOW)
+    # Since key rotation over shards open_keys takes a list of stores; before, one store.
+    several = "stores" in inspect.signature(open_keys).parameters
+    keys, _ = open_keys([store] if several else store, key_file, gen.NOW)
     return keys
 
 

@@ -20,18 +20,22 @@ from backends import Database, Databases
 from deconfliction.api.app import create_app
 from deconfliction.config import Settings
 from deconfliction.errors import InvalidInput, NotFound
-from deconfliction.keyfile import read_key
-from deconfliction.proof.tree_head import SignedTreeHead, verify_tree_head
+from deconfliction.keyfile import KeyFileError, read_key
+from deconfliction.proof import key_rotation
+from deconfliction.proof.tree_head import SignedTreeHead, key_id, verify_tree_head
+from deconfliction.runtime import open_context
 from deconfliction.services import mechanism_move
 from deconfliction.services.audit import audit_log
 from deconfliction.services.tokens import create_operator_token
 from deconfliction.sharding import routing_table
 from deconfliction.sharding.deployment import Deployment, open_deployment
 from deconfliction.sharding.merge import instant
+from deconfliction.storage import open_store
 from deconfliction.storage.sqlite.mechanism_rows import OF_MECHANISM
 
 from .conftest import CheckedClient, MovableClock, Party, bearer, circle, simple
 from .test_events import CheckedHttp, Server
+from .test_proof import check_receipt
 from .webhook_receiver import Receiver
 
 
@@ -236,8 +240,112 @@ def test_each_shard_keeps_its_own_log_signed_with_the_one_key(sharded: Sharded) 
         for row in db.rows("SELECT public_key FROM service_keys")
     }
     assert keys == {base64.b64encode(bytes(key)).decode()}
-    refused = s.client.post("/v1/log/keys/rotate", headers=s.operator)
-    assert refused.status_code == 409 and "several databases" in refused.json()["detail"]
+
+
+def _key_ids(db: Database) -> list[tuple[str, bool]]:
+    """The keys a shard's log has used, the retired first, and whether each is active."""
+    rows = db.rows("SELECT key_id, retired_at FROM service_keys ORDER BY retired_at IS NULL")
+    return [(key, retired is None) for key, retired in rows]
+
+
+def _check_rotated(s: Sharded, old: bytes, new: bytes) -> None:
+    """Both shards' logs announce `new` (signed by `old`), sign with it, and pass the audit."""
+    for db in (s.home_db, s.east_db):
+        assert _key_ids(db) == [(key_id(old), False), (key_id(new), True)]
+        ((data,),) = db.rows("SELECT entry_json FROM log_entries WHERE kind = 'key.rotated'")
+        assert key_rotation.verify(json.loads(data)["data"], old) == new
+    for mechanism in (s.west, s.east):
+        check_receipt(s.notify(s.north, mechanism, 30.0)["receipt"], new)
+    for ctx in s.deployment.contexts.values():
+        report = audit_log(ctx.store)
+        assert report.ok and report.rotations == 1, report.findings
+
+
+def test_a_key_rotation_is_announced_in_every_shard_s_log(sharded: Sharded) -> None:
+    s = sharded
+    old = bytes(read_key(s.key_file).verify_key)
+    rotated = s.client.post("/v1/log/keys/rotate", headers=s.operator)
+    assert rotated.status_code == 200, rotated.text
+    body = rotated.json()
+    new = bytes(read_key(s.key_file).verify_key)
+    assert new != old and not s.key_file.with_name(s.key_file.name + ".next").exists()
+    assert [shard["shard"] for shard in body["shards"]] == ["home", "east"]
+    assert body["receipt"] == body["shards"][0]["receipt"]  # the top level is the home shard's
+    logs = set()
+    for shard in body["shards"]:
+        check_receipt(shard["receipt"], old)  # the announcement: an entry under the old key
+        assert key_rotation.verify(shard["announcement"], old) == new
+        head = SignedTreeHead.from_json(shard["first_tree_head"])
+        assert verify_tree_head(head, new)
+        logs.add(head.log_id)
+    assert len(logs) == 2
+    _check_rotated(s, old, new)
+
+
+def test_a_key_rotation_cut_short_between_shards_is_finished(sharded: Sharded) -> None:
+    s = sharded
+    old = bytes(read_key(s.key_file).verify_key)
+    east = s.deployment.contexts["east"]
+    east.store.close()  # the east database is gone mid-rotation
+    cut = s.client.post("/v1/log/keys/rotate", headers=s.operator)
+    assert cut.status_code == 409, cut.text
+    detail = cut.json()["detail"]
+    assert "in the logs of home but not yet of east" in detail and "rotate again" in detail
+    staged = s.key_file.with_name(s.key_file.name + ".next")
+    new = bytes(read_key(staged).verify_key)
+    assert bytes(read_key(s.key_file).verify_key) == old  # not replaced until every log has it
+    assert [active for _, active in _key_ids(s.home_db)] == [False, True]
+    assert _key_ids(s.east_db) == [(key_id(old), True)]
+
+    # The shard is back: rotating again finishes with the key already staged.
+    east.store = open_store(s.east_db.url)
+    again = s.client.post("/v1/log/keys/rotate", headers=s.operator)
+    assert again.status_code == 200, again.text
+    assert bytes(read_key(s.key_file).verify_key) == new and not staged.exists()
+    assert [shard["announcement"]["new_key_id"] for shard in again.json()["shards"]] == [
+        key_id(new),
+        key_id(new),
+    ]
+    _check_rotated(s, old, new)
+
+
+def test_a_key_rotation_cut_short_between_shards_is_finished_at_start(
+    sharded: Sharded, clock: MovableClock
+) -> None:
+    s = sharded
+    old = bytes(read_key(s.key_file).verify_key)
+    s.deployment.contexts["east"].store.close()
+    cut = s.client.post("/v1/log/keys/rotate", headers=s.operator)
+    assert cut.status_code == 409, cut.text
+    new = bytes(read_key(s.key_file.with_name(s.key_file.name + ".next")).verify_key)
+    s.deployment.close()
+
+    table = routing_table.parse(table_text(s.home_db, s.east_db))
+    reopened, created = open_deployment(table, str(s.key_file), clock)
+    try:
+        assert not created
+        assert bytes(reopened.home.keys.current.verify_key) == new
+        assert reopened.home.keys is reopened.contexts["east"].keys  # one key for every shard
+        assert bytes(read_key(s.key_file).verify_key) == new
+        for db in (s.home_db, s.east_db):
+            assert _key_ids(db) == [(key_id(old), False), (key_id(new), True)]
+        for ctx in reopened.contexts.values():
+            assert audit_log(ctx.store).ok
+    finally:
+        reopened.close()
+
+
+def test_a_shard_signed_with_another_key_is_refused_at_start(
+    databases: Databases, sharded: Sharded, clock: MovableClock, tmp_path: Path
+) -> None:
+    s = sharded
+    s.deployment.close()
+    stranger = databases.new("stranger.db")
+    alone, _ = open_context(stranger.url, tmp_path / "stranger.signing-key", clock)
+    alone.store.close()
+    table = routing_table.parse(table_text(s.home_db, stranger))
+    with pytest.raises(KeyFileError, match="signed with different keys"):
+        open_deployment(table, str(s.key_file), clock)
 
 
 def test_a_revoked_token_is_refused_for_every_shard(sharded: Sharded) -> None:

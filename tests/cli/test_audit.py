@@ -96,7 +96,7 @@ def _build_log(ctx: Context) -> None:
     south = actors["SOUTH"].party_id
     message = {"to": [south], "type": "notice", "body": "Convoy on the east road at 06:00"}
     messages.send(ctx, actors["NORTH"], mechanism_id=mechanism, data=message)
-    service_keys.rotate(ctx, operator)
+    service_keys.rotate([ctx], operator)
     for i in range(4, 6):
         notifications.notify(ctx, actors["NORTH"], mechanism_id=mechanism, body=body(i, start))
 

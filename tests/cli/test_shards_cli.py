@@ -1,6 +1,7 @@
 """A deployment over two databases end to end: `deconfliction serve` with DECONFLICTION_SHARDS
 (two SQLite files, or two PostgreSQL databases on the local server under DECONFLICTION_TEST_DB),
-mechanisms on both shards, a party's proof file holding both shards' logs, verified offline; and
+mechanisms on both shards, the key rotated in both logs, a party's proof file holding both
+shards' logs, verified offline with the first key; and
 a routing table that cannot be used refused at start, naming the entry."""
 
 from __future__ import annotations
@@ -109,6 +110,15 @@ def test_a_two_shard_deployment_serves_both_and_its_proof_file_verifies(
             for i, mechanism in enumerate(mechanisms):  # both logs grow
                 _notify(client, token["token"], mechanism, 40.0 + 2 * more + i)
 
+        # The key is rotated: both logs announce the new one, signed by the first.
+        first_key = base64.b64encode(bytes(read_key(key_file).verify_key)).decode()
+        rotated = _run(operator_env, "log", "rotate-key")
+        assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+        announced = " ".join(rotated.stdout.split())
+        assert "announced in the log of shard home" in announced
+        assert "announced in the log of shard east" in announced
+        assert base64.b64encode(bytes(read_key(key_file).verify_key)).decode() != first_key
+
     # Moved to the home shard while the service is stopped; served from there once restarted.
     moved = _run(env, "shards", "move", mechanisms[1], "--to", "home")
     assert moved.returncode == 0, moved.stdout + moved.stderr
@@ -130,8 +140,8 @@ def test_a_two_shard_deployment_serves_both_and_its_proof_file_verifies(
     assert {(log, "mechanism.moved") for log in logs} <= kinds  # logged on both shards
     assert {h["log_id"] for h in held["tree_heads"]} == logs
     assert {c["log_id"] for c in held["consistency"]} == logs
-    public_key = base64.b64encode(bytes(read_key(key_file).verify_key)).decode()
-    verified = _run(dict(os.environ), "receipt", "verify", str(proof), "--key", public_key)
+    assert len(held["key_rotations"]) == 2  # the one new key, announced in each shard's log
+    verified = _run(dict(os.environ), "receipt", "verify", str(proof), "--key", first_key)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "verified: all" in " ".join(verified.stdout.split())
 

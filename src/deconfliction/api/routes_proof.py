@@ -7,8 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from deconfliction.api.deps import Caller, Ctx, Shards
-from deconfliction.errors import StateConflict
+from deconfliction.api.deps import Caller, Shards
 from deconfliction.services import log_access, service_keys
 from deconfliction.sharding.deployment import Deployment
 
@@ -87,14 +86,10 @@ def list_receipts(
 
 
 @router.post("/log/keys/rotate")
-def rotate_key(ctx: Ctx, shards: Shards, caller: Caller) -> dict[str, Any]:
+def rotate_key(shards: Shards, caller: Caller) -> dict[str, Any]:
     """Operator: replace the service's signing key. The new key is announced in a log entry
-    signed by the old one; the first head signed by the new key follows it. Not yet in a
-    deployment over several databases (409): each shard's log would announce it."""
-    caller.require_operator()
-    if shards.sharded:
-        raise StateConflict(
-            "the signing key cannot yet be rotated in a deployment over several databases: "
-            "each shard's log must announce the new key, which is not built"
-        )
-    return service_keys.rotate(ctx, caller)
+    signed by the old one; the first head signed by the new key follows it. In a deployment
+    over several databases every shard's log announces it (`shards`: each one's receipt and
+    first head; the top level is the home shard's); a rotation that reached some shards but not
+    all answers 409 and is finished by rotating again."""
+    return service_keys.rotate(list(shards.contexts.values()), caller)

@@ -448,3 +448,9 @@ def rotate_key(url: str = UrlOption, token: str = TokenOption) -> None:
         "up the announcement with `deconfliction receipt download`",
         highlight=False,
     )
+    for shard in result.get("shards", []):
+        out.print(
+            f"announced in the log of shard {shard['shard']} "
+            f"({shard['first_tree_head'].get('log_id')}), entry {shard['receipt']['leaf_index']}",
+            highlight=False,
+        )

@@ -13,8 +13,7 @@ import threading
 from collections.abc import Callable, Mapping
 
 from deconfliction.errors import InvalidInput, StateConflict
-from deconfliction.keyfile import key_path_for
-from deconfliction.runtime import open_context
+from deconfliction.runtime import open_contexts
 from deconfliction.services import directory
 from deconfliction.services.context import Clock, Context, system_clock
 from deconfliction.services.ports import Row, Transaction
@@ -128,18 +127,10 @@ def open_deployment(
 ) -> tuple[Deployment, bool]:
     """Every shard of the routing table opened (migrated), each log signed with the one key —
     `key_file`, else the home database's default key file — and the directory copied from the
-    home shard; (deployment, whether the key was created)."""
-    path = key_path_for(table.shards[table.home], key_file)
-    contexts: dict[str, Context] = {}
-    created = False
-    try:
-        for name, url in table.shards.items():
-            contexts[name], made = open_context(url, path, clock)
-            created = created or made
-    except BaseException:
-        for context in contexts.values():
-            context.store.close()
-        raise
+    home shard; (deployment, whether the key was created). The shards share one ServiceKeys,
+    so a rotation reaches them all."""
+    opened, created = open_contexts(list(table.shards.values()), key_file, clock)
+    contexts = dict(zip(table.shards, opened, strict=True))
     if len(contexts) > 1:
         for name, context in contexts.items():
             context.shard = name

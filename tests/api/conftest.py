@@ -8,14 +8,16 @@ security headers, RFC 9457 problem documents for errors, and never the words "ap
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from backends import Database, Databases
@@ -345,3 +347,14 @@ def world(
     client: CheckedClient, clock: MovableClock, database: Database, operator_token: str
 ) -> World:
     return build_world(client, clock, database, operator_token)
+
+
+Result = TypeVar("Result")
+
+
+def run_async(coroutine: Coroutine[Any, Any, Result]) -> Result:
+    """Run a coroutine to its end on a thread of its own. `asyncio.run` refuses a thread whose
+    event loop is running, and the main thread's is once the console's browser tests (the sync
+    Playwright API) ran in the same process."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -41,6 +41,7 @@ from .conftest import (
     check_response,
     circle,
     iso,
+    run_async,
     simple,
 )
 
@@ -335,7 +336,7 @@ def test_resume_after_disconnect_gives_exactly_the_missed_events(live: Live) -> 
         await again.close()
         assert ids(seen + got) == ids(live.page(w.north.token, after=first.start_id or 0))
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_last_event_id_takes_precedence_over_after(live: Live) -> None:
@@ -352,7 +353,7 @@ def test_last_event_id_takes_precedence_over_after(live: Live) -> None:
         assert await stream.quiet() == []
         await stream.close()
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_a_client_offline_for_a_day_catches_up(live: Live) -> None:
@@ -380,7 +381,7 @@ def test_a_client_offline_for_a_day_catches_up(live: Live) -> None:
         assert await back.quiet() == []
         await back.close()
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_without_a_cursor_the_stream_is_live_only(live: Live) -> None:
@@ -399,7 +400,7 @@ def test_without_a_cursor_the_stream_is_live_only(live: Live) -> None:
         assert event["mechanism_id"] == w.mechanism_id and event["data"]["notification_id"] == new
         await stream.close()
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_keep_alive_comments_while_nothing_happens(live: Live) -> None:
@@ -411,7 +412,7 @@ def test_keep_alive_comments_while_nothing_happens(live: Live) -> None:
         assert block is not None and block.comments == ["keep-alive"] and not block.data
         await stream.close()
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_events_written_by_another_process_reach_open_streams(live: Live) -> None:
@@ -444,7 +445,7 @@ def test_events_written_by_another_process_reach_open_streams(live: Live) -> Non
         assert event["subject_id"] == done.stdout.strip()
         await stream.close()
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 # ---------------------------------------------------------------- isolation, for every event type
@@ -576,7 +577,7 @@ def test_each_party_sees_only_events_addressed_to_it_about_what_it_may_see(live:
             await stream.close()
             return got + extra
 
-        assert asyncio.run(streamed()) == events, name  # the stream carries the same events
+        assert run_async(streamed()) == events, name  # the stream carries the same events
 
     # AID's escalations go to its duty officer's token alone, not to AID's everyday token.
     escalations = [e for e in stored if e["type"] == "line.escalation"]
@@ -628,11 +629,11 @@ def test_streaming_records_the_first_delivery_of_each_subject(live: Live) -> Non
         return got
 
     operator_token = w.operator["Authorization"].removeprefix("Bearer ")
-    asyncio.run(read(operator_token))
+    run_async(read(operator_token))
     time.sleep(0.3)
     assert item(w.north, c1)["delivered_at"] is None  # the operator's reading delivers nothing
 
-    north_events = asyncio.run(read(w.north.token))
+    north_events = run_async(read(w.north.token))
     assert c1 in {e["subject_id"] for e in north_events}
     wait_until(lambda: item(w.north, c1)["delivered_at"] is not None, what="delivery")
     assert item(w.north, c1)["delivered_via"] == "stream"
@@ -644,7 +645,7 @@ def test_streaming_records_the_first_delivery_of_each_subject(live: Live) -> Non
     for row in items:  # every item whose subject was streamed, the system messages too
         assert row["subject_id"] in streamed and row["delivered_via"] == "stream", row
     first = item(w.north, c1)["delivered_at"]
-    asyncio.run(read(w.north.token))
+    run_async(read(w.north.token))
     time.sleep(0.3)
     assert item(w.north, c1)["delivered_at"] == first  # the *first* delivery is kept
 
@@ -687,7 +688,7 @@ def test_one_hub_wakes_fifty_open_streams(live: Live) -> None:
         )
         await asyncio.gather(*(s.close() for s in streams))
 
-    asyncio.run(scenario())
+    run_async(scenario())
     # Disconnected clients free their place, and the poller stops with the last stream.
     wait_until(lambda: live.hub.open_streams == 0, what="streams to close")
     wait_until(lambda: not live.hub.running, what="the poller to stop")
@@ -715,7 +716,7 @@ def test_over_the_stream_limit_is_503_with_retry_after(live: Live) -> None:
         c = await opened(live.url, w.aid.token)
         await asyncio.gather(b.close(), c.close())
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_a_revoked_tokens_stream_stops(live: Live) -> None:
@@ -745,7 +746,7 @@ def test_a_revoked_tokens_stream_stops(live: Live) -> None:
         assert next_event["type"] == "notification.created" and not any(b.data for b in tail)
         await asyncio.gather(stream.close(), quiet.close())
 
-    asyncio.run(scenario())
+    run_async(scenario())
     refused = w.client.get("/v1/events", headers={**bearer(token), "Accept": EVENT_STREAM})
     assert refused.status_code == 401
 
@@ -799,4 +800,4 @@ def test_a_party_listening_on_the_stream_is_in_contact(
         await call(wait_until, lambda: (last_seen() or "")[:19] == moved[:19], what="contact")
         await stream.close()
 
-    asyncio.run(scenario())
+    run_async(scenario())

@@ -33,7 +33,7 @@ from deconfliction.sharding.merge import instant
 from deconfliction.storage import open_store
 from deconfliction.storage.sqlite.mechanism_rows import OF_MECHANISM
 
-from .conftest import CheckedClient, MovableClock, Party, bearer, circle, simple
+from .conftest import CheckedClient, MovableClock, Party, bearer, circle, run_async, simple
 from .test_events import CheckedHttp, Server
 from .test_proof import check_receipt
 from .webhook_receiver import Receiver
@@ -519,7 +519,7 @@ def test_the_stream_carries_both_shards_and_resumes_with_its_cursor(
                 again = await asyncio.wait_for(_read_events(response, len(missed)), 15)
             assert [event for _, event in again] == missed
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_webhooks_carry_every_shard_s_events_under_ids_that_name_the_shard(

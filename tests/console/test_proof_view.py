@@ -78,12 +78,14 @@ def test_the_log_page_checks_consistency_in_the_browser(browser: Browser, world:
     screenshot(page, "proof")
 
     # A first head whose root the newest log does not extend: the browser's check must fail.
+    log_id = world.call("operator", "GET", "/v1/log/head")["log_id"]
     page.evaluate(
-        """() => {
-            const head = JSON.parse(sessionStorage.getItem("deconfliction.first-head"));
+        """(key) => {
+            const head = JSON.parse(sessionStorage.getItem(key));
             head.root_hash = btoa(String.fromCharCode(...new Uint8Array(32)));
-            sessionStorage.setItem("deconfliction.first-head", JSON.stringify(head));
-        }"""
+            sessionStorage.setItem(key, JSON.stringify(head));
+        }""",
+        f"deconfliction.first-head.{log_id}",
     )
     log.get_by_role("button", name="Sign a head now").click()
     expect(log).to_contain_text("NOT consistent")
@@ -142,5 +144,19 @@ def test_over_several_databases_the_proof_file_holds_every_shard_s_log(
     )
     verified = verify_offline(world, saved)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+    # The page shows one shard's log at a time: the home shard's first, then the one chosen.
+    receipts = page.get_by_role("list", name="Receipts")
+    log = page.get_by_role("region", name="The transparency log")
+    expect(log).to_contain_text(home_log)
+    expect(receipts.locator("li").first).to_be_visible()  # the home log's page has loaded
+    expect(receipts.get_by_text(made["id"])).to_have_count(0)
+    page.get_by_label("Log", exact=True).select_option("east")
+    expect(log).to_contain_text(east_log)
+    expect(log.get_by_text("Consistent: the newest head")).to_be_visible()
+    expect(receipts.get_by_text(made["id"]).first).to_be_visible()
+    notify(world, "ALPHA", "Second convoy on the east shard", circle_volume(36.6, 36.2, 3000))
+    log.get_by_role("button", name="Sign a head now").click()
+    expect(log.get_by_text("is a prefix of the newest log of")).to_be_visible()
     assert alpha.errors == []
     page.context.close()

@@ -1,9 +1,11 @@
 // Proof (#/proof): your receipts, viewable and downloadable as a proof file that
 // `deconfliction receipt verify` accepts; the log's newest signed head, keys and a check in the
-// browser that the log only grew since this tab first saw it.
+// browser that the log only grew since this tab first saw it. In a deployment over several
+// databases each shard keeps its own log: a choice of log shows one at a time, and the proof
+// file holds them all.
 
 import { query } from "./api.js";
-import { el, replace } from "./dom.js";
+import { el, field, replace, select } from "./dom.js";
 import { verifyConsistency, verifyHeadSignature } from "./merkle.js";
 import { both, utc } from "./time.js";
 
@@ -79,7 +81,7 @@ function receiptNode(receipt) {
   );
 }
 
-function receiptsSection(app) {
+function receiptsSection(app, shard) {
   const list = el("ul", { class: "receipts", "aria-label": "Receipts" });
   const more = el("button", { type: "button", hidden: true }, "Load more");
   const status = el("p", { class: "form-status", role: "status" });
@@ -90,7 +92,7 @@ function receiptsSection(app) {
   async function loadPage() {
     more.disabled = true;
     try {
-      const page = await app.api.get(`/v1/receipts${query({ after, limit: PAGE })}`);
+      const page = await app.api.get(`/v1/receipts${query({ after, limit: PAGE, shard })}`);
       if (after === -1 && !page.receipts.length) replace(list, el("li", { class: "empty" }, "No entries yet."));
       else list.append(...page.receipts.map(receiptNode));
       after = page.next_after;
@@ -142,15 +144,17 @@ function receiptsSection(app) {
   );
 }
 
-// The head this tab first saw (kept for the tab's life), or `head` if it is the first.
+// The head of this log this tab first saw (kept for the tab's life), or `head` if it is the
+// first; each log (each shard's) is compared with its own first head.
 function firstSeen(head) {
-  const kept = sessionStorage.getItem(FIRST_HEAD_KEY);
+  const key = `${FIRST_HEAD_KEY}.${head.log_id || "unnamed"}`;
+  const kept = sessionStorage.getItem(key);
   if (kept) return JSON.parse(kept);
-  sessionStorage.setItem(FIRST_HEAD_KEY, JSON.stringify(head));
+  sessionStorage.setItem(key, JSON.stringify(head));
   return head;
 }
 
-async function check(api, first, view) {
+async function check(api, first, view, shard) {
   const newest = view.tree_head;
   const keyOf = (head) => view.keys.find((k) => k.key_id === head.key_id)?.public_key;
   const signatures = await Promise.all(
@@ -161,7 +165,7 @@ async function check(api, first, view) {
   else {
     const proof = first.tree_size === newest.tree_size
       ? { proof: [] }
-      : await api.get(`/v1/log/consistency${query({ first: first.tree_size, second: newest.tree_size })}`);
+      : await api.get(`/v1/log/consistency${query({ first: first.tree_size, second: newest.tree_size, shard })}`);
     consistent = await verifyConsistency(first.tree_size, newest.tree_size, proof.proof, first.root_hash, newest.root_hash);
   }
   return { consistent, signatures };
@@ -229,7 +233,7 @@ function keysTable(keys) {
   );
 }
 
-function logSection(app) {
+function logSection(app, shard) {
   const body = el("div", {}, el("p", {}, "Loading the newest signed head…"));
   const sign = el("button", { type: "button" }, "Sign a head now");
   const status = el("p", { class: "form-status", role: "status" });
@@ -237,7 +241,7 @@ function logSection(app) {
   async function show(view) {
     const head = view.tree_head;
     const first = firstSeen(head);
-    const result = await check(app.api, first, view);
+    const result = await check(app.api, first, view, shard);
     replace(
       body,
       el(
@@ -266,8 +270,8 @@ function logSection(app) {
     }
   }
 
-  sign.addEventListener("click", () => run(() => app.api.post("/v1/log/head")));
-  run(() => app.api.get("/v1/log/head"));
+  sign.addEventListener("click", () => run(() => app.api.post(`/v1/log/head${query({ shard })}`)));
+  run(() => app.api.get(`/v1/log/head${query({ shard })}`));
   return el(
     "section",
     { class: "card", "aria-labelledby": "log-title" },
@@ -278,7 +282,24 @@ function logSection(app) {
   );
 }
 
+// Over several databases: the choice of the shard whose log the page shows (the home shard's
+// first); on one database, nothing.
+async function logChoice(app, show) {
+  const shards = (await app.api.get("/v1/log/head")).shards || [];
+  if (shards.length < 2) return null;
+  const choice = select(shards.map((name) => [name, name]), { name: "shard" });
+  choice.addEventListener("change", () => show(choice.value === shards[0] ? null : choice.value));
+  return field("Log", choice, "Each shard of this deployment keeps its own log.").wrap;
+}
+
 export function mount(root, app) {
   root.classList.add("page");
-  replace(root, el("h1", {}, "Proof"), el("div", { class: "proof-grid" }, receiptsSection(app), logSection(app)));
+  const grid = el("div", { class: "proof-grid" });
+  const show = (shard) => replace(grid, receiptsSection(app, shard), logSection(app, shard));
+  show(null);
+  replace(root, el("h1", {}, "Proof"), grid);
+  // A head that cannot be read leaves out the choice; the log section, reading it too, says why.
+  logChoice(app, show)
+    .then((choice) => choice && grid.before(choice))
+    .catch(() => {});
 }

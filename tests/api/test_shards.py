@@ -659,6 +659,43 @@ def test_a_move_is_refused_for_an_unknown_mechanism_or_its_own_shard(sharded: Sh
         )
 
 
+def test_an_idempotency_key_retried_after_its_mechanism_moved_is_recognised(
+    sharded: Sharded,
+) -> None:
+    s = sharded
+    s.notify(s.south, s.east, 40.01)
+    body = simple(s.clock, circle(40.0, 36.0, 3_000))
+    headers = {**s.north.headers, "Idempotency-Key": "sortie-7/attempt"}
+    path = f"/v1/mechanisms/{s.east}/notifications"
+    first = s.client.post(path, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    conflict = first.json()["conflicts"][0]["id"]
+    ack = {**s.north.headers, "Idempotency-Key": "ack-sortie-7"}
+    acked = s.client.post(f"/v1/conflicts/{conflict}/acknowledge", headers=ack)
+    assert acked.status_code == 200, acked.text
+
+    mechanism_move.move(
+        s.east,
+        source=s.deployment.contexts["east"],
+        source_name="east",
+        target=s.deployment.home,
+        target_name="home",
+    )
+    s.deployment._found.clear()
+    keys = "SELECT key FROM idempotency WHERE mechanism_id = ? ORDER BY key"
+    assert s.home_db.rows(keys, (s.east,)) == [("ack-sortie-7",), ("sortie-7/attempt",)]
+    assert s.east_db.rows(keys, (s.east,)) == []
+
+    # The client never saw the answers and retries both: replayed from the new shard, not redone.
+    again = s.client.post(path, json=body, headers=headers)
+    assert again.status_code == 201 and again.json()["id"] == first.json()["id"]
+    acked_again = s.client.post(f"/v1/conflicts/{conflict}/acknowledge", headers=ack)
+    assert acked_again.json() == acked.json()
+    assert counts(s.home_db, s.east)["notifications"] == 2  # south's, and north's once
+    reused = s.client.post(path, json={**body, "title": "another"}, headers=headers)
+    assert reused.status_code == 422 and "different request" in reused.text
+
+
 def test_a_move_cut_short_is_finished_by_moving_again(sharded: Sharded) -> None:
     """The target committed its copy, the old shard did not delete: both hold the mechanism.
     Named in the routing table, the old shard serves it, and the same move finishes."""

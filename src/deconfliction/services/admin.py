@@ -205,7 +205,7 @@ def add_member(
                 data={"mechanism_id": mechanism_id, "party_id": party["id"]},
             )
 
-        return once(tx, actor, request, now, run)
+        return once(tx, actor, request, now, run, mechanism_id=mechanism_id)
 
 
 def list_members(ctx: Context, actor: Actor, *, mechanism_id: str) -> list[dict[str, Any]]:

@@ -185,4 +185,4 @@ def acknowledge_conflict(
                 now=moment,
             )
 
-        return once(tx, actor, request, now, run)
+        return once(tx, actor, request, now, run, mechanism_id=row["mechanism_id"])

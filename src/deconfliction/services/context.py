@@ -92,12 +92,15 @@ def once(
     run: Callable[[], dict[str, Any]],
     *,
     secret: str | None = None,
+    mechanism_id: str | None = None,
 ) -> dict[str, Any]:
     """Run a write use case at most once per Idempotency-Key, replaying the first response.
 
     Runs inside the use case's transaction, so the response is stored together with its effects.
     A response that shows a secret (a new token, a webhook's signing secret) is not stored: a
-    replay is refused with the `secret` message instead of showing it again.
+    replay is refused with the `secret` message instead of showing it again. `mechanism_id`, the
+    mechanism a request is routed by (its path names it or something in it), keeps the record
+    with that mechanism's rows when it moves to another shard.
     """
     if request is None:
         return run()
@@ -119,6 +122,7 @@ def once(
             "fingerprint": request.fingerprint,
             "response_json": None if secret is not None else dumps(response),
             "created_at": now,
+            "mechanism_id": mechanism_id,
         }
     )
     return response

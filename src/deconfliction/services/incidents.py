@@ -284,7 +284,7 @@ def report(
             view = incident_view(tx, stored)
             return ledger.with_receipt(tx, ctx.keys, view, recorded.log_index, moment)
 
-        return once(tx, actor, request, at, run)
+        return once(tx, actor, request, at, run, mechanism_id=mechanism_id)
 
 
 def _change(
@@ -328,7 +328,7 @@ def _change(
             view = incident_view(tx, stored)
             return ledger.with_receipt(tx, ctx.keys, view, recorded.log_index, moment)
 
-        return once(tx, actor, request, at, run)
+        return once(tx, actor, request, at, run, mechanism_id=row["mechanism_id"])
 
 
 def review(

@@ -199,7 +199,7 @@ def send(
             view = message_view(tx, row, actor, now.timestamp())
             return ledger.with_receipt(tx, ctx.keys, view, recorded.log_index, now)
 
-        return once(tx, actor, request, at, run)
+        return once(tx, actor, request, at, run, mechanism_id=mechanism_id)
 
 
 def _attachment(value: Any, mechanism: Row) -> dict[str, Any] | None:
@@ -407,4 +407,4 @@ def acknowledge_message(
                 now=moment,
             )
 
-        return once(tx, actor, request, at, run)
+        return once(tx, actor, request, at, run, mechanism_id=row["mechanism_id"])

@@ -190,7 +190,7 @@ def notify(
             view = notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)
             return ledger.with_receipt(tx, ctx.keys, view, recorded.log_index, moment)
 
-        return once(tx, actor, request, now, run)
+        return once(tx, actor, request, now, run, mechanism_id=mechanism_id)
 
 
 def _owned(tx: Transaction, actor: Actor, notification_id: str) -> Row:
@@ -344,7 +344,7 @@ def cancel(
             view = notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)
             return ledger.with_receipt(tx, ctx.keys, view, recorded.log_index, moment)
 
-        return once(tx, actor, request, now, run)
+        return once(tx, actor, request, now, run, mechanism_id=row["mechanism_id"])
 
 
 def _readable(tx: Transaction, actor: Actor, notification_id: str) -> tuple[Row, Rules]:
@@ -486,4 +486,4 @@ def acknowledge_notification(
                 now=moment,
             )
 
-        return once(tx, actor, request, now, run)
+        return once(tx, actor, request, now, run, mechanism_id=row["mechanism_id"])

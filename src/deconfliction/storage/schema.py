@@ -33,6 +33,7 @@ DESCRIPTIONS = {
     4: "incidents: reports, the items they link, the parties involved",
     5: "notifications in start order per mechanism, for listings",
     6: "the transparency log's id, named by every tree head signed since",
+    7: "idempotency records named by the mechanism they were made in (they move with it)",
 }
 
 TABLES: dict[int, str] = {
@@ -346,5 +347,9 @@ TABLES: dict[int, str] = {
             created_at TEXT NOT NULL
         );
         ALTER TABLE log_heads ADD COLUMN log_id TEXT
+        """,
+    7: """
+        ALTER TABLE idempotency ADD COLUMN mechanism_id TEXT;
+        CREATE INDEX idempotency_mechanism ON idempotency(mechanism_id)
         """,
 }

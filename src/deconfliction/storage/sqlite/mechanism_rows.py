@@ -33,6 +33,7 @@ OF_MECHANISM: dict[str, tuple[str, int]] = {
     "incidents": ("mechanism_id = ?", 1),
     "incident_links": (f"incident_id IN ({_INCIDENTS})", 1),
     "incident_parties": (f"incident_id IN ({_INCIDENTS})", 1),
+    "idempotency": ("mechanism_id = ?", 1),  # a retry after the move is still recognised
 }
 SERIAL = {"inbox": "id"}  # numbered by each database: the target gives its own
 LATER = {"messages": "in_reply_to"}  # refers to its own table: set once every row is in

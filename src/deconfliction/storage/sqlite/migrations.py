@@ -42,6 +42,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (4, DESCRIPTIONS[4], tables(4, TYPES)),
     (5, DESCRIPTIONS[5], tables(5, TYPES)),
     (6, DESCRIPTIONS[6], tables(6, TYPES)),
+    (7, DESCRIPTIONS[7], tables(7, TYPES)),
 ]
 
 

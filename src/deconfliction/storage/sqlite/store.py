@@ -546,7 +546,8 @@ class SqliteTransaction(
 
     def store_idempotent_response(self, row: dict[str, Any]) -> None:
         self.db.execute(
-            "INSERT INTO idempotency (token_id, key, fingerprint, response_json, created_at) "
-            "VALUES (:token_id, :key, :fingerprint, :response_json, :created_at)",
+            "INSERT INTO idempotency (token_id, key, fingerprint, response_json, created_at, "
+            "mechanism_id) VALUES (:token_id, :key, :fingerprint, :response_json, :created_at, "
+            ":mechanism_id)",
             row,
         )

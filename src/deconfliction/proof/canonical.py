@@ -51,8 +51,10 @@ def _plain(value: Any) -> Any:
         for key, item in value.items():
             if type(key) is not str or not (key.isascii() or _bmp_below_surrogates(key)):
                 raise _NotPlain
-            kind = type(item)
-            plain[key] = item if kind is str or kind is bool or item is None else _plain(item)
+            item_kind = type(item)
+            plain[key] = (
+                item if item_kind is str or item_kind is bool or item is None else _plain(item)
+            )
         return plain
     if kind is list:
         return [_plain(item) for item in value]

@@ -696,6 +696,34 @@ def test_an_idempotency_key_retried_after_its_mechanism_moved_is_recognised(
     assert reused.status_code == 422 and "different request" in reused.text
 
 
+def test_a_key_the_new_shard_already_holds_keeps_its_record_and_the_retry_is_refused(
+    sharded: Sharded,
+) -> None:
+    """One token's key used in a mechanism on each shard: the move does not fail on the two
+    records, the new shard keeps its own, and the moved request's retry is refused, not redone."""
+    s = sharded
+    headers = {**s.north.headers, "Idempotency-Key": "retry-1"}
+    for mechanism, lon in ((s.west, 30.0), (s.east, 40.0)):
+        body = simple(s.clock, circle(lon, 36.0, 3_000))
+        made = s.client.post(
+            f"/v1/mechanisms/{mechanism}/notifications", json=body, headers=headers
+        )
+        assert made.status_code == 201, made.text
+    mechanism_move.move(
+        s.east,
+        source=s.deployment.contexts["east"],
+        source_name="east",
+        target=s.deployment.home,
+        target_name="home",
+    )
+    s.deployment._found.clear()
+    kept = s.home_db.rows("SELECT mechanism_id FROM idempotency WHERE key = 'retry-1'")
+    assert kept == [(s.west,)]
+    again = s.client.post(f"/v1/mechanisms/{s.east}/notifications", json=body, headers=headers)
+    assert again.status_code == 422 and "different request" in again.text
+    assert counts(s.home_db, s.east)["notifications"] == 1
+
+
 def test_a_move_cut_short_is_finished_by_moving_again(sharded: Sharded) -> None:
     """The target committed its copy, the old shard did not delete: both hold the mechanism.
     Named in the routing table, the old shard serves it, and the same move finishes."""

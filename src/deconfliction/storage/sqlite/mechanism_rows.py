@@ -37,6 +37,10 @@ OF_MECHANISM: dict[str, tuple[str, int]] = {
 }
 SERIAL = {"inbox": "id"}  # numbered by each database: the target gives its own
 LATER = {"messages": "in_reply_to"}  # refers to its own table: set once every row is in
+# Rows whose key the target may already hold for another mechanism: the target's row is kept.
+# (One token's Idempotency-Key used in a mechanism on each shard: the moved request's retry is
+# then refused as a different request, 422, never redone.)
+TARGET_KEPT = {"idempotency": "(token_id, key)"}
 
 
 class MechanismRows:
@@ -58,9 +62,11 @@ class MechanismRows:
             return
         later = LATER.get(table)
         columns = [c for c in rows[0] if c != later]
+        kept = TARGET_KEPT.get(table)
         self.db.executemany(
             f"INSERT INTO {table} ({', '.join(columns)}) "
-            f"VALUES ({', '.join(':' + c for c in columns)})",
+            f"VALUES ({', '.join(':' + c for c in columns)})"
+            + ("" if kept is None else f" ON CONFLICT {kept} DO NOTHING"),
             rows,
         )
         if later is not None:

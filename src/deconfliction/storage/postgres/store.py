@@ -21,6 +21,7 @@ from deconfliction.domain.candidates import COLUMNS, Candidates, columns_of
 from deconfliction.domain.placed import Placed
 from deconfliction.domain.volumes import Box
 from deconfliction.storage import DatabaseUnavailable
+from deconfliction.storage.committed_log import CommittedLog
 from deconfliction.storage.postgres.connection import Sql, records
 from deconfliction.storage.postgres.delivery import PostgresDeliveryQueries
 from deconfliction.storage.postgres.incidents import PostgresIncidentQueries
@@ -71,6 +72,7 @@ class PostgresStore:
             open=True,
             name="deconfliction",
         )
+        self._log = CommittedLog()
 
     # Each transaction names its isolation level in its BEGIN (psycopg builds the statement from
     # the connection's `isolation_level`): one round trip, not a BEGIN and a SET TRANSACTION.
@@ -81,7 +83,7 @@ class PostgresStore:
         with self._pool.connection() as connection:
             connection.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
             with connection.transaction():
-                tx = PostgresTransaction(Sql(connection), writing=True)
+                tx = PostgresTransaction(Sql(connection), self._log, writing=True)
                 try:
                     yield tx
                     tx.flush()
@@ -89,6 +91,7 @@ class PostgresStore:
                     tx.db.end_pipeline(error)
                     raise
                 tx.db.end_pipeline(None)
+        self._log.learn(tx.log_lesson)  # committed
 
     @contextmanager
     def read(self) -> Iterator[PostgresTransaction]:
@@ -96,9 +99,10 @@ class PostgresStore:
         with self._pool.connection() as connection:
             connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             with connection.transaction(force_rollback=True):
-                tx = PostgresTransaction(Sql(connection), writing=False)
+                tx = PostgresTransaction(Sql(connection), self._log, writing=False)
                 yield tx
                 tx.require_nothing_deferred()
+        self._log.learn(tx.log_lesson)  # a snapshot holds committed rows only
 
     def ping(self) -> bool:
         with self.read() as tx:
@@ -133,8 +137,8 @@ class PostgresTransaction(
 ):
     """The queries of one transaction; a writing one takes the locks its decisions need."""
 
-    def __init__(self, db: Sql, *, writing: bool) -> None:
-        super().__init__(db)  # type: ignore[arg-type]
+    def __init__(self, db: Sql, committed_log: CommittedLog, *, writing: bool) -> None:
+        super().__init__(db, committed_log)  # type: ignore[arg-type]
         self.writing = writing
         self.locks = Locks(db)
         self.last_event: int | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from deconfliction.storage.committed_log import CommittedLog, Lesson
 from deconfliction.storage.sqlite.rows import dicts, one
 
 
@@ -19,6 +20,8 @@ class LedgerQueries:
     log_count: int | None  # the log's size, known once this transaction has appended to it
     log_first_own: int | None  # the index of this transaction's first entry, if it appended
     log_own_rows: dict[int, dict[str, Any]]  # the entries this transaction appended, by index
+    committed_log: CommittedLog  # what the store's committed transactions read or made of the log
+    log_lesson: Lesson  # what this transaction read or made of it, learnt if it commits
 
     def log_size(self) -> int:
         """The log's size. Once this transaction has appended an entry nobody else appends until
@@ -44,6 +47,7 @@ class LedgerQueries:
         )
         self.log_count = index + 1
         self.log_own_rows[index] = stored
+        self.log_lesson.leaves[index] = row["leaf_hash"]
         if self.log_first_own is None:
             self.log_first_own = index
         return index
@@ -53,13 +57,28 @@ class LedgerQueries:
         return self.log_first_own is not None and index >= self.log_first_own
 
     def log_leaf_hashes(self, start: int, end: int) -> list[bytes]:
-        return [
-            bytes(r[0])
-            for r in self.db.execute(
-                "SELECT leaf_hash FROM log_entries WHERE idx >= ? AND idx < ? ORDER BY idx",
-                (start, end),
-            )
-        ]
+        """The leaf hashes start ≤ i < end: from memory if this process knows them all (leaves
+        committed, or this transaction's own), else read."""
+        known, own = self.committed_log.leaves, self.log_own_rows
+        hashes = []
+        for index in range(start, end):
+            digest = known.get(index)
+            if digest is None:
+                row = own.get(index)
+                if row is None:
+                    return self._read_leaf_hashes(start, end)
+                digest = row["leaf_hash"]
+            hashes.append(digest)
+        return hashes
+
+    def _read_leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        rows = self.db.execute(
+            "SELECT idx, leaf_hash FROM log_entries WHERE idx >= ? AND idx < ? ORDER BY idx",
+            (start, end),
+        ).fetchall()
+        read = {int(r[0]): bytes(r[1]) for r in rows}
+        self.log_lesson.leaves.update(read)
+        return list(read.values())
 
     def log_entry(self, index: int) -> dict[str, Any] | None:
         """The entry at `index` (one this transaction appended without reading it back)."""
@@ -110,22 +129,25 @@ class LedgerQueries:
         return dicts(self.db.execute(f"{sql} ORDER BY e.idx LIMIT ?", [*params, limit]))
 
     def log_subtree(self, start: int, size: int) -> bytes | None:
-        row = self.db.execute(
-            "SELECT digest FROM log_subtrees WHERE start = ? AND size = ?", (start, size)
-        ).fetchone()
-        return None if row is None else bytes(row[0])
+        return self.log_subtrees([(start, size)]).get((start, size))
 
     def log_subtrees(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        """The stored ones of these subtrees, in one query."""
-        if not keys:
-            return {}
+        """The stored ones of these subtrees: those this process knows from memory, the others
+        in one query."""
+        known = self.committed_log.subtrees
+        found = {key: known[key] for key in keys if key in known}
+        unknown = [key for key in keys if key not in found]
+        if not unknown:
+            return found
         # One primary-key lookup a subtree (a row-value IN list would scan the table in SQLite).
-        match = " OR ".join(["(start = ? AND size = ?)"] * len(keys))
+        match = " OR ".join(["(start = ? AND size = ?)"] * len(unknown))
         rows = self.db.execute(
             f"SELECT start, size, digest FROM log_subtrees WHERE {match}",
-            [number for key in keys for number in key],
+            [number for key in unknown for number in key],
         )
-        return {(r[0], r[1]): bytes(r[2]) for r in rows}
+        read = {(r[0], r[1]): bytes(r[2]) for r in rows}
+        self.log_lesson.subtrees.update(read)
+        return found | read
 
     def put_log_subtree(self, start: int, size: int, digest: bytes) -> None:
         self.db.execute(
@@ -133,11 +155,17 @@ class LedgerQueries:
             "ON CONFLICT (start, size) DO UPDATE SET digest = excluded.digest",
             (start, size, digest),
         )
+        self.log_lesson.subtrees[start, size] = digest
 
     def log_id(self) -> str | None:
-        """The log's id, None until its first named head."""
+        """The log's id, None until its first named head (once named, never changed)."""
+        if self.committed_log.log_id is not None:
+            return self.committed_log.log_id
         row = self.db.execute("SELECT log_id FROM log_identity").fetchone()
-        return None if row is None else str(row[0])
+        if row is None:
+            return None
+        self.log_lesson.log_id = str(row[0])
+        return self.log_lesson.log_id
 
     def name_log(self, log_id: str, at: str) -> str:
         """Give the log `log_id` unless it has an id; the log's id."""

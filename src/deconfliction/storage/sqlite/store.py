@@ -15,6 +15,7 @@ import shapely
 from deconfliction.domain.candidates import COLUMNS, Candidates, columns_of
 from deconfliction.domain.placed import Placed
 from deconfliction.domain.volumes import Box
+from deconfliction.storage.committed_log import CommittedLog, Lesson
 from deconfliction.storage.deferred import DeferredActions
 from deconfliction.storage.sqlite.delivery import DeliveryQueries
 from deconfliction.storage.sqlite.directory import DirectoryQueries
@@ -63,6 +64,7 @@ class SqliteStore:
         self._writer = self._connect()
         migrate(self._writer)
         self._writes = GroupCommit(self._writer)
+        self._log = CommittedLog()
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
@@ -87,9 +89,10 @@ class SqliteStore:
         once its writes are durable.
         """
         with self._writes.use_case():
-            tx = SqliteTransaction(self._writer)
+            tx = SqliteTransaction(self._writer, self._log)
             yield tx
             tx.flush()
+        self._log.learn(tx.log_lesson)  # committed, with its group
 
     @contextmanager
     def read(self) -> Iterator[SqliteTransaction]:
@@ -100,11 +103,12 @@ class SqliteStore:
             self._local.connection = connection
         connection.execute("BEGIN")
         try:
-            tx = SqliteTransaction(connection)
+            tx = SqliteTransaction(connection, self._log)
             yield tx
             tx.require_nothing_deferred()
         finally:
             connection.execute("ROLLBACK")
+        self._log.learn(tx.log_lesson)  # a snapshot holds committed rows only
 
     def ping(self) -> bool:
         with self.read() as tx:
@@ -141,12 +145,14 @@ class SqliteTransaction(
 ):
     """The queries of one transaction: the store's side of every use case."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, committed_log: CommittedLog) -> None:
         self.db = connection
         self.start_deferring()
         self.log_count: int | None = None
         self.log_first_own: int | None = None
         self.log_own_rows: dict[int, dict[str, Any]] = {}
+        self.committed_log = committed_log
+        self.log_lesson = Lesson()
 
     def ping(self) -> bool:
         return self.db.execute("SELECT 1").fetchone()[0] == 1

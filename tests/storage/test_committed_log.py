@@ -1,0 +1,104 @@
+"""What a store keeps in memory of its log's committed leaves and subtrees (committed_log.py):
+learnt only from transactions that committed, so a receipt never rests on a hash of leaves a
+rollback took away; and the same proofs whether the hashes come from memory or the database."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from backends import Database, Databases
+from nacl.signing import SigningKey
+
+from deconfliction.domain.times import format_instant
+from deconfliction.proof import merkle
+from deconfliction.proof.entries import entry_leaf_hash
+from deconfliction.proof.tree_head import SignedTreeHead, verify_tree_head
+from deconfliction.services import ledger
+from deconfliction.services.ports import Store, Transaction
+from deconfliction.storage import open_store
+
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+KEY = SigningKey(b"\x07" * 32)
+
+
+@pytest.fixture
+def database(databases: Databases) -> Database:
+    return databases.new()
+
+
+class UseCaseFailed(Exception):
+    pass
+
+
+def append(tx: Transaction, label: str, count: int) -> list[int]:
+    return [
+        ledger.record(
+            tx,
+            "test.entry",
+            at=format_instant(NOW),
+            mechanism_id=None,
+            subject_id=f"{label}-{n}",
+            audience=[],
+            by=None,
+            data={"label": label, "n": n},
+        )
+        for n in range(count)
+    ]
+
+
+def receipts_of_a_write(store: Store, label: str, count: int) -> list[dict[str, Any]]:
+    with store.write() as tx:
+        return [ledger.receipt_now(tx, KEY, index, NOW) for index in append(tx, label, count)]
+
+
+def stored_root(database: Database, size: int) -> bytes:
+    """The root of the first `size` leaves as stored, computed without the service's tree."""
+    rows = database.rows("SELECT leaf_hash FROM log_entries WHERE idx < ? ORDER BY idx", (size,))
+    return merkle.root([bytes(row[0]) for row in rows])
+
+
+def check(receipt: dict[str, Any], database: Database) -> None:
+    unb64 = base64.b64decode
+    head = SignedTreeHead.from_json(receipt["tree_head"])
+    assert verify_tree_head(head, bytes(KEY.verify_key))
+    leaf = entry_leaf_hash(receipt["entry"], unb64(receipt["salt"]))
+    proof = [unb64(node) for node in receipt["inclusion_proof"]]
+    assert merkle.verify_inclusion(leaf, receipt["leaf_index"], head.tree_size, proof, head.root())
+    assert head.root() == stored_root(database, head.tree_size)
+
+
+def test_a_write_that_fails_teaches_the_process_nothing(database: Database) -> None:
+    store = open_store(database.url)
+    try:
+        receipts_of_a_write(store, "first", 5)
+        with pytest.raises(UseCaseFailed), store.write() as tx:
+            # Completes the subtrees of leaves 0–15 and 0–31 and proves an entry with them…
+            indexes = append(tx, "undone", 27)
+            ledger.receipt_now(tx, KEY, indexes[-1], NOW)
+            raise UseCaseFailed  # … which the rollback takes away.
+        for receipt in receipts_of_a_write(store, "kept", 40):
+            assert receipt["entry"]["data"]["label"] == "kept"
+            check(receipt, database)
+    finally:
+        store.close()
+
+
+def test_another_store_on_the_database_proves_what_this_one_wrote(database: Database) -> None:
+    writer, reader = open_store(database.url), open_store(database.url)
+    try:
+        for round_ in range(3):
+            written = receipts_of_a_write(writer, f"round {round_}", 23)
+            with reader.write() as tx:
+                for receipt in written:
+                    check(ledger.receipt_now(tx, KEY, receipt["leaf_index"], NOW), database)
+            with reader.read() as tx:
+                head = ledger.latest_head(tx)
+                assert head is not None
+                for receipt in written:
+                    check(ledger.receipt(tx, receipt["leaf_index"], head), database)
+    finally:
+        writer.close()
+        reader.close()

@@ -119,19 +119,20 @@ def test_a_two_shard_deployment_serves_both_and_its_proof_file_verifies(
         assert "announced in the log of shard east" in announced
         assert base64.b64encode(bytes(read_key(key_file).verify_key)).decode() != first_key
 
-    # Moved to the home shard while the service is stopped; served from there once restarted.
-    moved = _run(env, "shards", "move", mechanisms[1], "--to", "home")
-    assert moved.returncode == 0, moved.stdout + moved.stderr
-    assert f"moved {mechanisms[1]} from east to home" in " ".join(moved.stdout.split())
-    listed = _run(env, "shards", "list")
-    assert listed.returncode == 0 and listed.stdout.count(mechanisms[1]) == 1
-    again = _run(env, "shards", "move", mechanisms[1], "--to", "home")
-    assert again.returncode == 1 and "already on shard home" in again.stderr
-    with serving(env, tmp_path) as url, httpx.Client(base_url=url, timeout=30) as client:
+        # Moved to the home shard while the service runs: its next request finds it there.
+        moved = _run(env, "shards", "move", mechanisms[1], "--to", "home")
+        assert moved.returncode == 0, moved.stdout + moved.stderr
+        assert f"moved {mechanisms[1]} from east to home" in " ".join(moved.stdout.split())
+        listed = _run(env, "shards", "list")
+        assert listed.returncode == 0 and listed.stdout.count(mechanisms[1]) == 1
+        again = _run(env, "shards", "move", mechanisms[1], "--to", "home")
+        assert again.returncode == 1 and "already on shard home" in again.stderr
         auth = {"Authorization": f"Bearer {token['token']}"}
         served = _ok(client.get(f"/v1/mechanisms/{mechanisms[1]}/notifications", headers=auth))
         assert len(served) == 3
-        run_env = {**env, "DECONFLICTION_URL": url, "DECONFLICTION_TOKEN": token["token"]}
+        after_move = _notify(client, token["token"], mechanisms[1], 50.0)
+        home_log = written[0]["receipt"]["tree_head"]["log_id"]
+        assert after_move["receipt"]["tree_head"]["log_id"] == home_log  # now in home's log
         done = _run(run_env, "receipt", "download", "--out", str(proof))
         assert done.returncode == 0, done.stdout + done.stderr
 

@@ -57,24 +57,30 @@ class Deployment:
         return self.contexts[name]
 
     def of_mechanism(self, mechanism_id: str) -> Context:
-        """The shard that holds the mechanism: the routing table's, else the one that has it
-        (the home shard if none has: its use case then says it is not found)."""
+        """The shard that holds the mechanism: the one the routing table names, or the one it
+        was last found on, as long as that shard still holds it; else the one that has it now
+        (the home shard if none has: its use case then says it is not found). So a mechanism
+        moved while the processes run is served from its new shard from the next request on."""
         if not self.sharded:
             return self.home
-        name = self.placed.get(mechanism_id) or self._found.get(mechanism_id)
-        if name is None:
-            holders = self._holders(lambda tx: tx.mechanism(mechanism_id))
-            if len(holders) > 1:
-                raise StateConflict(
-                    f"mechanism {mechanism_id} is held by shards {', '.join(holders)}: name the "
-                    "one that serves it in the routing table's [mechanisms]"
-                )
-            if not holders:
-                return self.home
-            name = holders[0]
-            with self._lock:
-                self._found[mechanism_id] = name
-        return self.contexts[name]
+        for name in (self.placed.get(mechanism_id), self._found.get(mechanism_id)):
+            if name is not None and self._holds(name, mechanism_id):
+                return self.contexts[name]
+        holders = self._holders(lambda tx: tx.mechanism(mechanism_id))
+        if len(holders) > 1:
+            raise StateConflict(
+                f"mechanism {mechanism_id} is held by shards {', '.join(holders)}: name the "
+                "one that serves it in the routing table's [mechanisms]"
+            )
+        if not holders:
+            return self.home
+        with self._lock:
+            self._found[mechanism_id] = holders[0]
+        return self.contexts[holders[0]]
+
+    def _holds(self, name: str, mechanism_id: str) -> bool:
+        with self.contexts[name].store.read() as tx:
+            return tx.mechanism(mechanism_id) is not None
 
     def of_subject(self, parameter: str, subject_id: str) -> Context:
         """The shard holding the notification, conflict, message or incident: that of its

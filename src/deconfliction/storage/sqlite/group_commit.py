@@ -25,7 +25,12 @@ class GroupCommit:
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
-        self._turn = threading.Condition()
+        # One lock, two waits: for the writer's turn (handed to one use case at a time) and for
+        # a group's commit (all its use cases at once) — so a hand-over wakes one thread, not
+        # every thread waiting for either.
+        self._lock = threading.Lock()
+        self._turn_free = threading.Condition(self._lock)
+        self._group_done = threading.Condition(self._lock)
         self._busy = False
         self._waiting = 0
         self._group = 0  # the number of the open group, or of the last one committed
@@ -58,10 +63,10 @@ class GroupCommit:
         self._await_commit(group)
 
     def _take_turn(self) -> int:
-        with self._turn:
+        with self._lock:
             self._waiting += 1
             while self._busy:
-                self._turn.wait()
+                self._turn_free.wait()
             self._waiting -= 1
             self._busy = True
             if not self._db.in_transaction:
@@ -69,7 +74,7 @@ class GroupCommit:
                     self._db.execute("BEGIN IMMEDIATE")
                 except BaseException:
                     self._busy = False
-                    self._turn.notify_all()
+                    self._turn_free.notify()
                     raise
                 self._group += 1
                 self._size = 0
@@ -86,15 +91,16 @@ class GroupCommit:
             self._broken = self._broken or error
 
     def _pass_turn(self) -> None:
-        with self._turn:
+        with self._lock:
             self._busy = False
             if self._waiting and self._size < MAX_GROUP and self._broken is None:
-                self._turn.notify_all()  # the next use case joins this group's transaction
+                self._turn_free.notify()  # the next use case joins this group's transaction
                 return
             try:
                 self._finish_group()
             finally:
-                self._turn.notify_all()
+                self._group_done.notify_all()
+                self._turn_free.notify()  # the next use case, if any, starts the next group
 
     def _finish_group(self) -> None:
         """Commit (or, if broken, roll back) the group; whatever happens, its members are told."""
@@ -118,9 +124,9 @@ class GroupCommit:
             self._committed = self._group
 
     def _await_commit(self, group: int) -> None:
-        with self._turn:
+        with self._lock:
             while self._committed < group:
-                self._turn.wait()
+                self._group_done.wait()
             error = self._failures.get(group)
         if error is not None:
             raise sqlite3.OperationalError(f"the commit of this write failed: {error}") from error

@@ -154,6 +154,17 @@ def sharded_live(databases: Databases, tmp_path: Path, clock: MovableClock) -> I
         opened[0].close()
 
 
+def move_east(s: Sharded, source: str, target: str) -> mechanism_move.Moved:
+    """Move the mechanism made on `east` from shard `source` to shard `target`."""
+    return mechanism_move.move(
+        s.east,
+        source=s.deployment.contexts[source],
+        source_name=source,
+        target=s.deployment.contexts[target],
+        target_name=target,
+    )
+
+
 def held(db: Database, table: str, row_id: str) -> bool:
     return bool(db.rows(f"SELECT 1 FROM {table} WHERE id = ?", (row_id,)))
 
@@ -583,13 +594,7 @@ def test_a_mechanism_moves_whole_and_carries_on_from_its_new_shard(sharded: Shar
         f"/v1/conflicts/{second['conflicts'][0]['id']}", headers=s.north.headers
     ).json()
 
-    moved = mechanism_move.move(
-        s.east,
-        source=s.deployment.contexts["east"],
-        source_name="east",
-        target=s.deployment.home,
-        target_name="home",
-    )
+    moved = move_east(s, "east", "home")
     assert counts(s.home_db, s.east) == before and before["notifications"] == 2
     assert counts(s.east_db, s.east) == dict.fromkeys(before, 0)
     assert moved.volumes == 2 and moved.rows["messages"] == 3  # the system message too
@@ -622,13 +627,7 @@ def test_a_mechanism_moves_whole_and_carries_on_from_its_new_shard(sharded: Shar
         assert audit_log(ctx.store).ok
 
     # And back again.
-    mechanism_move.move(
-        s.east,
-        source=s.deployment.home,
-        source_name="home",
-        target=s.deployment.contexts["east"],
-        target_name="east",
-    )
+    move_east(s, "home", "east")
     assert counts(s.east_db, s.east)["notifications"] == 3
     assert counts(s.home_db, s.east)["notifications"] == 0
     listed = s.client.get(f"/v1/mechanisms/{s.east}/notifications", headers=s.south.headers)
@@ -672,13 +671,7 @@ def test_an_idempotency_key_retried_after_its_mechanism_moved_is_recognised(
     acked = s.client.post(f"/v1/conflicts/{conflict}/acknowledge", headers=ack)
     assert acked.status_code == 200, acked.text
 
-    mechanism_move.move(
-        s.east,
-        source=s.deployment.contexts["east"],
-        source_name="east",
-        target=s.deployment.home,
-        target_name="home",
-    )
+    move_east(s, "east", "home")
     keys = "SELECT key FROM idempotency WHERE mechanism_id = ? ORDER BY key"
     assert s.home_db.rows(keys, (s.east,)) == [("ack-sortie-7",), ("sortie-7/attempt",)]
     assert s.east_db.rows(keys, (s.east,)) == []
@@ -706,13 +699,7 @@ def test_a_key_the_new_shard_already_holds_keeps_its_record_and_the_retry_is_ref
             f"/v1/mechanisms/{mechanism}/notifications", json=body, headers=headers
         )
         assert made.status_code == 201, made.text
-    mechanism_move.move(
-        s.east,
-        source=s.deployment.contexts["east"],
-        source_name="east",
-        target=s.deployment.home,
-        target_name="home",
-    )
+    move_east(s, "east", "home")
     kept = s.home_db.rows("SELECT mechanism_id FROM idempotency WHERE key = 'retry-1'")
     assert kept == [(s.west,)]
     again = s.client.post(f"/v1/mechanisms/{s.east}/notifications", json=body, headers=headers)
@@ -735,9 +722,7 @@ def test_a_move_cut_short_is_finished_by_moving_again(sharded: Sharded) -> None:
             tx.insert_mechanism_rows(table, rows[table])
     s.notify(s.north, s.east, 40.02)  # written on the old shard after the first copy
     s.deployment.placed = {s.east: "east"}
-    mechanism_move.move(
-        s.east, source=east, source_name="east", target=s.deployment.home, target_name="home"
-    )
+    move_east(s, "east", "home")
     assert counts(s.home_db, s.east)["notifications"] == before["notifications"] + 1
     assert counts(s.east_db, s.east) == dict.fromkeys(before, 0)
     # The routing table still names the old shard, which no longer holds it: served from home.

@@ -61,10 +61,15 @@ class Deployment:
         was last found on, as long as that shard still holds it; else the one that has it now
         (the home shard if none has: its use case then says it is not found). So a mechanism
         moved while the processes run is served from its new shard from the next request on."""
+        return self._of_mechanism(mechanism_id, holder=None)
+
+    def _of_mechanism(self, mechanism_id: str, *, holder: str | None) -> Context:
+        """of_mechanism, `holder` a shard already seen holding something of the mechanism (its
+        rows move together, so it holds the mechanism too: not asked again)."""
         if not self.sharded:
             return self.home
         for name in (self.placed.get(mechanism_id), self._found.get(mechanism_id)):
-            if name is not None and self._holds(name, mechanism_id):
+            if name is not None and (name == holder or self._holds(name, mechanism_id)):
                 return self.contexts[name]
         holders = self._holders(lambda tx: tx.mechanism(mechanism_id))
         if len(holders) > 1:
@@ -86,11 +91,11 @@ class Deployment:
         """The shard holding the notification, conflict, message or incident: that of its
         mechanism (the home shard if no shard has it)."""
         find = SUBJECTS[parameter]
-        for context in self.contexts.values():
+        for name, context in self.contexts.items():
             with context.store.read() as tx:
                 row = find(tx, subject_id)
             if row is not None:
-                return self.of_mechanism(row["mechanism_id"])
+                return self._of_mechanism(row["mechanism_id"], holder=name)
         return self.home
 
     def for_path(self, parameters: Mapping[str, str]) -> Context:

@@ -46,12 +46,14 @@ def parse_instant(value: Any, field: str) -> datetime:
 
 
 def format_instant(moment: datetime) -> str:
-    """RFC 3339 in UTC with a Z, keeping fractions of a second only when there are any."""
+    """RFC 3339 in UTC with a Z, keeping fractions of a second only when there are any.
+
+    `isoformat` always writes four digits of year (`strftime("%Y")` writes 999 for 0999) and is
+    twice as fast; a fraction it writes has six digits, of which trailing zeros are dropped.
+    """
     utc = moment.astimezone(UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
-    if utc.microsecond:
-        text += f".{utc.microsecond:06d}".rstrip("0")
-    return text + "Z"
+    text = utc.replace(tzinfo=None).isoformat()
+    return (text.rstrip("0") if utc.microsecond else text) + "Z"
 
 
 def from_epoch(seconds: float) -> datetime:

@@ -33,6 +33,7 @@ class Settings:
     sign_in_free_failures: int = 10
     sign_in_max_wait_s: float = 60.0
     console_tile_url: str = ""
+    opentelemetry: bool = False
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -121,6 +122,7 @@ ENV_NAMES = {
     "sign_in_free_failures": "DECONFLICTION_SIGN_IN_FREE_FAILURES",
     "sign_in_max_wait_s": "DECONFLICTION_SIGN_IN_MAX_WAIT_S",
     "console_tile_url": "DECONFLICTION_CONSOLE_TILE_URL",
+    "opentelemetry": "DECONFLICTION_OPENTELEMETRY",
 }
 
 DESCRIPTIONS = {
@@ -151,4 +153,7 @@ DESCRIPTIONS = {
     "console_tile_url": "the web console's online map tiles, e.g. "
     "https://tile.example.org/{z}/{x}/{y}.png ({s} for subdomains); empty: the offline basemap "
     "only. Its origin is added to the console's Content-Security-Policy",
+    "opentelemetry": "FastAPI's OpenTelemetry spans, metrics and logs of each request, to the "
+    "providers the process configures (e.g. run under opentelemetry-instrument); off, it costs "
+    "nothing a request",
 }

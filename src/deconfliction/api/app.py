@@ -56,6 +56,14 @@ def _workers(name: str, ctx: Context, settings: Settings) -> list[Worker]:
     ]
 
 
+def telemetry(settings: Settings) -> dict[str, bool]:
+    """FastAPI's own OpenTelemetry instrumentation, on only when asked for: left on with no
+    provider configured, it still looks the providers up at every request (~4 % of the server's
+    CPU on the line, docs/benchmarks.md)."""
+    on = settings.opentelemetry
+    return {"tracing": on, "metrics": on, "logs": on, "operation_spans": on}
+
+
 def create_app(target: Context | Deployment, settings: Settings | None = None) -> FastAPI:
     """The API over a service context, or a deployment's shards; their stores must already be
     open."""
@@ -72,6 +80,7 @@ def create_app(target: Context | Deployment, settings: Settings | None = None) -
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan(workers, settings.request_threads),
+        telemetry=telemetry(settings),
     )
     app.state.context = ctx  # the home shard: it authenticates callers
     app.state.deployment = deployment

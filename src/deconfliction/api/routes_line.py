@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from deconfliction.api.deps import Caller, Ctx, IdempotencyKey, Shards, request_key
-from deconfliction.api.schemas import CancelIn, NotificationIn
+from deconfliction.api.schemas import CancelIn, NotificationIn, View
 from deconfliction.errors import InvalidInput
 from deconfliction.interop import geojson
 from deconfliction.services import conflicts, notifications
@@ -145,7 +145,7 @@ def revise(
     return _respond(request, view, geojson.notification_features, headers=_etag(view))
 
 
-@router.post("/notifications/{notification_id}/cancel", tags=["notifications"])
+@router.post("/notifications/{notification_id}/cancel", tags=["notifications"], response_model=View)
 def cancel(
     request: Request,
     notification_id: str,
@@ -153,14 +153,16 @@ def cancel(
     caller: Caller,
     body: CancelIn | None = None,
     idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Cancel one of your notifications; its conflicts are resolved."""
-    return notifications.cancel(
-        ctx,
-        caller,
-        notification_id=notification_id,
-        reason=body.reason if body else None,
-        request=request_key(request, idempotency_key, body),
+    return JSONResponse(
+        notifications.cancel(
+            ctx,
+            caller,
+            notification_id=notification_id,
+            reason=body.reason if body else None,
+            request=request_key(request, idempotency_key, body),
+        )
     )
 
 
@@ -170,17 +172,24 @@ def revisions(notification_id: str, ctx: Ctx, caller: Caller) -> list[dict[str, 
     return notifications.revisions(ctx, caller, notification_id=notification_id)
 
 
-@router.post("/notifications/{notification_id}/acknowledge", tags=["notifications"])
+@router.post(
+    "/notifications/{notification_id}/acknowledge", tags=["notifications"], response_model=View
+)
 def acknowledge_notification(
     request: Request,
     notification_id: str,
     ctx: Ctx,
     caller: Caller,
     idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Acknowledge another party's notification: received and read (never approval)."""
-    return notifications.acknowledge_notification(
-        ctx, caller, notification_id=notification_id, request=request_key(request, idempotency_key)
+    return JSONResponse(
+        notifications.acknowledge_notification(
+            ctx,
+            caller,
+            notification_id=notification_id,
+            request=request_key(request, idempotency_key),
+        )
     )
 
 
@@ -211,15 +220,17 @@ def get_conflict(request: Request, conflict_id: str, ctx: Ctx, caller: Caller) -
     return _respond(request, view, geojson.conflict_features)
 
 
-@router.post("/conflicts/{conflict_id}/acknowledge", tags=["conflicts"])
+@router.post("/conflicts/{conflict_id}/acknowledge", tags=["conflicts"], response_model=View)
 def acknowledge_conflict(
     request: Request,
     conflict_id: str,
     ctx: Ctx,
     caller: Caller,
     idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Acknowledge a conflict's current revision: received and read (never approval)."""
-    return conflicts.acknowledge_conflict(
-        ctx, caller, conflict_id=conflict_id, request=request_key(request, idempotency_key)
+    return JSONResponse(
+        conflicts.acknowledge_conflict(
+            ctx, caller, conflict_id=conflict_id, request=request_key(request, idempotency_key)
+        )
     )

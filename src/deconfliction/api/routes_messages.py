@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from deconfliction.api.deps import Caller, Ctx, IdempotencyKey, Shards, request_key
-from deconfliction.api.schemas import Area, Strict
+from deconfliction.api.schemas import Area, Strict, View
 from deconfliction.services import line_status, messages, signing
 from deconfliction.sharding.merge import instant, merged
 
@@ -109,17 +109,19 @@ def get_message(message_id: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
     return messages.get_message(ctx, caller, message_id=message_id)
 
 
-@router.post("/messages/{message_id}/acknowledge", tags=["line"])
+@router.post("/messages/{message_id}/acknowledge", tags=["line"], response_model=View)
 def acknowledge_message(
     request: Request,
     message_id: str,
     ctx: Ctx,
     caller: Caller,
     idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Acknowledge a message: received and read (never approval)."""
-    return messages.acknowledge_message(
-        ctx, caller, message_id=message_id, request=request_key(request, idempotency_key)
+    return JSONResponse(
+        messages.acknowledge_message(
+            ctx, caller, message_id=message_id, request=request_key(request, idempotency_key)
+        )
     )
 
 

@@ -14,6 +14,11 @@ from pydantic_core import PydanticCustomError
 from deconfliction.domain.areas import MAX_VERTICES
 from deconfliction.domain.rules import DESCRIPTIONS
 
+# What a write answers with: a JSON object the service built (its view and receipt). Routes that
+# return one as a JSONResponse declare it as their response model, so the OpenAPI document says
+# "an object" while FastAPI does not validate and re-encode, value by value, what is already JSON.
+View = dict[str, Any]
+
 Position = Annotated[
     list[float],
     Field(min_length=2, max_length=3, description="[longitude, latitude] in degrees, WGS84"),

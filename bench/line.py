@@ -3,9 +3,11 @@
 It starts a real server (`deconfliction serve` in a subprocess on 127.0.0.1, a fresh SQLite
 database in a temporary directory), creates one mechanism and `--parties` member parties (10)
 with a token each over the API, opens `--streams` server-sent event streams (100: `GET
-/v1/events`, spread evenly over the parties, one httpx connection each), then for `--seconds`
-(20) sends messages at `--rate` (200 messages/s), each from a random party to one random other
-party, with at most `--concurrency` (64) sends in flight. It measures:
+/v1/events`, spread evenly over the parties, one connection each), then for `--seconds` (20)
+sends messages at `--rate` (200 messages/s), each from a random party to one random other
+party, with at most `--concurrency` (64) sends in flight. The load goes through
+bench/lean_http.py, a client that spends a few times less CPU than httpx, as it shares the
+server's two cores. It measures:
 
 - **fan-out latency**: from the moment a send's POST is issued to the arrival, on a stream, of
   that message's `message.sent` event — over every (message, stream) pair where the stream's
@@ -39,7 +41,6 @@ import random
 import resource
 import shutil
 import sqlite3
-import ssl
 import sys
 import tempfile
 import time
@@ -47,8 +48,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httptools
 import httpx
+import lean_http
 import numpy as np
 import uvloop
 from revision import source_revision
@@ -199,33 +203,27 @@ class Run:
 class Bench:
     def __init__(self, config: Config, url: str, line: Line) -> None:
         self.config = config
-        self.url = url
         self.line = line
         self.run = Run()
         self.random = random.Random(config.seed)
         self.stream_party = [line.parties[i % len(line.parties)] for i in range(config.streams)]
+        self.streams_of = Counter(self.stream_party)  # party → its open streams
         self.connected = 0
         self.all_connected = asyncio.Event()
         self.stop = asyncio.Event()
         self.acks: set[asyncio.Task[None]] = set()
-        # One client (one connection) per stream and per request slot: httpx's pool looks at
-        # every connection for every request, which costs more than the requests with 100+.
-        self.tls = ssl.create_default_context()  # unused on http://, but made once, not 230 times
-        self.stream_clients = [self._client(read=None) for _ in range(config.streams)]
-        self.send_clients: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
-        self.ack_clients: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+        # One connection per stream and per request slot, each a lean_http.Connection: the
+        # client shares the server's two cores, so it must spend as little CPU as it can.
+        address = urlsplit(url)
+        assert address.hostname is not None and address.port is not None
+        self.stream_connections = [
+            lean_http.Connection(address.hostname, address.port) for _ in range(config.streams)
+        ]
+        self.send_connections: asyncio.Queue[lean_http.Connection] = asyncio.Queue()
+        self.ack_connections: asyncio.Queue[lean_http.Connection] = asyncio.Queue()
         for _ in range(config.concurrency):
-            self.send_clients.put_nowait(self._client(read=60.0))
-            self.ack_clients.put_nowait(self._client(read=60.0))
-
-    def _client(self, *, read: float | None) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            base_url=self.url,
-            timeout=httpx.Timeout(30.0, read=read),
-            verify=self.tls,
-            # uvicorn closes idle connections after 5 s: never reuse one that old.
-            limits=httpx.Limits(max_connections=1, keepalive_expiry=2.0),
-        )
+            self.send_connections.put_nowait(lean_http.Connection(address.hostname, address.port))
+            self.ack_connections.put_nowait(lean_http.Connection(address.hostname, address.port))
 
     def _auth(self, party: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.line.tokens[party]}"}
@@ -235,34 +233,34 @@ class Bench:
     async def stream(self, index: int) -> None:
         party = self.stream_party[index]
         headers = {**self._auth(party), "Accept": "text/event-stream"}
-        first = True
         buffer = b""
+
+        def opened() -> None:
+            self.run.statuses["stream 200"] += 1
+            self.connected += 1
+            if self.connected == self.config.streams:
+                self.all_connected.set()
+
+        def piece(chunk: bytes, at: float) -> None:  # `at`: when it was read from the socket
+            nonlocal buffer
+            buffer += chunk
+            if b"\n\n" not in buffer and b"\r\n\r\n" not in buffer:
+                return
+            text = buffer.replace(b"\r\n", b"\n")
+            *frames, buffer = text.split(b"\n\n")
+            for frame in frames:
+                self._frame(index, party, frame, at)
+
         try:
-            client = self.stream_clients[index]
-            async with client.stream("GET", "/v1/events", headers=headers) as response:
-                self.run.statuses[f"stream {response.status_code}"] += 1
-                if response.status_code != 200:
-                    body = (await response.aread())[:300]
-                    log(f"  stream {index}: HTTP {response.status_code} {body!r}")
-                    return
-                async for chunk in response.aiter_raw():
-                    at = time.perf_counter()
-                    if first:
-                        first = False
-                        self.connected += 1
-                        if self.connected == self.config.streams:
-                            self.all_connected.set()
-                    buffer += chunk
-                    if b"\n\n" not in buffer and b"\r\n\r\n" not in buffer:
-                        continue
-                    text = buffer.replace(b"\r\n", b"\n")
-                    *frames, rest = text.split(b"\n\n")
-                    buffer = rest
-                    for frame in frames:
-                        self._frame(index, party, frame, at)
-        except httpx.HTTPError as error:
+            response = await self.stream_connections[index].stream(
+                "/v1/events", headers, piece, opened
+            )
+            if response.status != 200:
+                self.run.statuses[f"stream {response.status}"] += 1
+                log(f"  stream {index}: HTTP {response.status} {response.body[:300]!r}")
+        except lean_http.HttpError as error:
             if not self.stop.is_set():
-                self.run.transport_errors[f"stream {type(error).__name__}"] += 1
+                self.run.transport_errors[f"stream {type(error).__name__}: {error}"] += 1
 
     def _frame(self, index: int, party: str, frame: bytes, at: float) -> None:
         if b"event: message.sent" not in frame and b"event:message.sent" not in frame:
@@ -284,41 +282,42 @@ class Bench:
             task.add_done_callback(self.acks.discard)
 
     async def acknowledge(self, message: str, party: str) -> None:
-        client = await self.ack_clients.get()
+        connection = await self.ack_connections.get()
         try:
-            response = await client.post(
-                f"/v1/messages/{message}/acknowledge", headers=self._auth(party)
+            response = await connection.request(
+                "POST", f"/v1/messages/{message}/acknowledge", self._auth(party)
             )
-        except httpx.HTTPError as error:
-            self.run.transport_errors[f"ack {type(error).__name__}"] += 1
+        except lean_http.HttpError as error:
+            self.run.transport_errors[f"ack {type(error).__name__}: {error}"] += 1
             return
         finally:
-            self.ack_clients.put_nowait(client)
-        self.run.statuses[f"ack {response.status_code}"] += 1
-        if response.is_success:
+            self.ack_connections.put_nowait(connection)
+        self.run.statuses[f"ack {response.status}"] += 1
+        if response.ok:
             self.run.acked[message] = time.perf_counter()
 
     # Sending.
 
     async def send_one(self, sender: str, recipient: str, n: int, slots: asyncio.Semaphore) -> None:
         body = {"to": [recipient], "type": "text", "body": f"benchmark message {n}"}
-        client = self.send_clients.get_nowait()  # there is one for each slot
+        connection = self.send_connections.get_nowait()  # there is one for each slot
         issued = time.perf_counter()
         try:
-            response = await client.post(
+            response = await connection.request(
+                "POST",
                 f"/v1/mechanisms/{self.line.mechanism}/messages",
-                json=body,
-                headers=self._auth(sender),
+                self._auth(sender),
+                json_body=body,
             )
-        except httpx.HTTPError as error:
-            self.run.transport_errors[f"send {type(error).__name__}"] += 1
+        except lean_http.HttpError as error:
+            self.run.transport_errors[f"send {type(error).__name__}: {error}"] += 1
             return
         finally:
-            self.send_clients.put_nowait(client)
+            self.send_connections.put_nowait(connection)
             slots.release()
         answered = time.perf_counter()
-        self.run.statuses[f"send {response.status_code}"] += 1
-        if response.status_code == 201:
+        self.run.statuses[f"send {response.status}"] += 1
+        if response.status == 201:
             self.run.sent[response.json()["id"]] = Sent(sender, recipient, issued, answered)
 
     async def send_all(self) -> None:
@@ -362,7 +361,9 @@ class Bench:
         return missing, len(self.run.sent) - len(self.run.acked)
 
     def _expected(self, sent: Sent) -> int:
-        return sum(1 for p in self.stream_party if p in (sent.sender, sent.recipient))
+        # O(1): the drain loop asks this for every message sent, ten times a second, on the
+        # loop that stamps arrivals; a scan of the streams here delayed the last stamps.
+        return self.streams_of[sent.sender] + self.streams_of[sent.recipient]
 
     async def main(self) -> None:
         log(f"opening {self.config.streams} event streams")
@@ -391,11 +392,12 @@ class Bench:
         for task in streams:
             task.cancel()
         await asyncio.gather(*streams, return_exceptions=True)
-        clients = [*self.stream_clients]
-        for queue in (self.send_clients, self.ack_clients):
+        connections = [*self.stream_connections]
+        for queue in (self.send_connections, self.ack_connections):
             while not queue.empty():
-                clients.append(queue.get_nowait())
-        await asyncio.gather(*(c.aclose() for c in clients))
+                connections.append(queue.get_nowait())
+        for connection in connections:
+            connection.close()
 
 
 # The report.
@@ -550,7 +552,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {line_[:200]}")
     print(
         f"\n{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, SQLite "
-        f"{sqlite3.sqlite_version}, httpx {httpx.__version__}, src/ at {revision}"
+        f"{sqlite3.sqlite_version}, client bench/lean_http.py (httptools "
+        f"{httptools.__version__}), src/ at {revision}"
     )
 
 

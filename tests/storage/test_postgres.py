@@ -8,12 +8,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
 from backends import Database, Databases
+from nacl.signing import SigningKey
 
+from deconfliction.proof.tree_head import key_id
+from deconfliction.services import ledger
 from deconfliction.services.events import record_event
 from deconfliction.storage.postgres.locks import LockOrderError
 from deconfliction.storage.postgres.migrations import MIGRATIONS, migrate
@@ -22,6 +26,7 @@ from deconfliction.storage.postgres.store import CANDIDATES, PostgresStore
 pytestmark = pytest.mark.postgres_only
 
 AT = "2031-05-01T06:00:00Z"
+NOW = datetime(2031, 5, 1, 6, 0, tzinfo=UTC)
 WAIT_S = 0.5  # long enough for a blocked writer to show it is blocked
 
 
@@ -294,3 +299,34 @@ def test_two_processes_opening_a_new_database_migrate_it_once(database: Database
     finally:
         with psycopg.connect(database.url, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE {database.name}_blank WITH (FORCE)")
+
+
+def test_two_processes_registering_a_new_logs_key_at_once_record_it_once(
+    database: Database, store: PostgresStore
+) -> None:
+    """Each process, starting on a new log, registers the key in a write that reads the keys
+    first; the second waits for the first's commit and finds the key there (it used to insert
+    it again and fail on the primary key)."""
+    other = PostgresStore(database.url)  # another process's store
+    key = SigningKey(b"\x05" * 32)
+    registered: dict[str, bool] = {}
+    first_in = threading.Event()
+
+    def first() -> None:
+        with store.write() as tx:
+            registered["first"] = ledger.register_key(tx, key, NOW)
+            first_in.set()
+            time.sleep(WAIT_S)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert first_in.wait(10)
+        with other.write() as tx:
+            registered["second"] = ledger.register_key(tx, key, NOW)
+    finally:
+        thread.join(10)
+        other.close()
+    assert registered == {"first": True, "second": False}
+    with store.read() as tx:
+        assert [row["key_id"] for row in tx.service_keys()] == [key_id(key.verify_key)]

@@ -36,6 +36,11 @@ class PostgresLedgerQueries(Locking, LedgerQueries):
         return super().insert_log_head(row)
 
     def service_keys(self) -> list[dict[str, Any]]:
+        """The keys the log has used, in order; in a write, read under the log lock: keys change
+        only in writes that read them first (registering a log's first key, a rotation), so two
+        processes doing the same at once take turns, and the second sees what the first did."""
+        if self.writing:
+            self.locks.log_appends()
         return dicts(
             self.db.execute(
                 "SELECT key_id, public_key, activated_at, retired_at, announced_at_idx "

@@ -34,6 +34,7 @@ DESCRIPTIONS = {
     5: "notifications in start order per mechanism, for listings",
     6: "the transparency log's id, named by every tree head signed since",
     7: "idempotency records named by the mechanism they were made in (they move with it)",
+    8: "conflicts in detection order per mechanism, for listings and moves",
 }
 
 TABLES: dict[int, str] = {
@@ -351,5 +352,8 @@ TABLES: dict[int, str] = {
     7: """
         ALTER TABLE idempotency ADD COLUMN mechanism_id TEXT;
         CREATE INDEX idempotency_mechanism ON idempotency(mechanism_id)
+        """,
+    8: """
+        CREATE INDEX conflicts_mechanism ON conflicts(mechanism_id, detected_at, id)
         """,
 }

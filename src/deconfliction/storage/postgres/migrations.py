@@ -77,6 +77,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (5, DESCRIPTIONS[5], tables(5, TYPES)),
     (6, DESCRIPTIONS[6], tables(6, TYPES)),
     (7, DESCRIPTIONS[7], tables(7, TYPES)),
+    (8, DESCRIPTIONS[8], tables(8, TYPES)),
 ]
 
 

@@ -7,12 +7,12 @@ candidate search there.)
 from __future__ import annotations
 
 import pytest
-from backends import ON_POSTGRES, Database, Databases
+from backends import Database, Databases
 
 from deconfliction.storage import open_store
 from deconfliction.storage.sqlite.ledger import AUDIENCE_OF_ENTRY
 
-pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="SQLite's query plans")
+pytestmark = pytest.mark.sqlite_only(reason="SQLite's query plans")
 
 
 @pytest.fixture

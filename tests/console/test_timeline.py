@@ -21,6 +21,11 @@ OUTSIDE = """() => {
 }"""
 
 
+NEXT_FRAMES = (
+    "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+)
+
+
 def _box(page: Page, selector: str) -> dict[str, float]:
     box = page.locator(selector).first.bounding_box()
     assert box is not None, f"{selector} is not shown"
@@ -52,4 +57,21 @@ def test_the_now_line_lies_at_now_on_the_axis(browser: Browser, world: World) ->
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
     screenshot(page, "timeline-now")
     assert bravo.errors == []
+    page.context.close()
+
+
+def test_every_tick_label_stays_inside_the_axis_at_every_width(
+    browser: Browser, world: World
+) -> None:
+    """Where the labels fall on the axis moves with its width (and with now): at forty widths none
+    sticks out of it (rounded offsets once let the last one out by a pixel)."""
+    notify(world, "BRAVO", "BRAVO patrol", circle_volume(*CENTRE, 3000, start_in_h=50))
+    session = sign_in(browser, world, "BRAVO", "timeline")
+    page = session.page
+    expect(page.get_by_role("button", name=re.compile("^BRAVO patrol:"))).to_be_visible()
+    for width in range(1_000, 1_281, 7):
+        page.set_viewport_size({"width": width, "height": 720})
+        page.evaluate(NEXT_FRAMES)  # the axis re-fits its labels when it is resized
+        assert page.evaluate(OUTSIDE) == [], width
+    assert session.errors == []
     page.context.close()

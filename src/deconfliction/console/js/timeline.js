@@ -40,14 +40,18 @@ function ticks(from, to) {
   return labels;
 }
 
-// Hides each tick label that would overlap the one before it or stick out of the axis.
+// Hides each tick label that would overlap the one before it or stick out of the axis. Measured
+// in fractional pixels: offsetLeft and offsetWidth are rounded, and a label they said fitted
+// could stick out of the axis by a pixel, depending on where the hour falls.
 function fitTicks(track) {
-  let free = 0;
+  const axis = track.getBoundingClientRect();
+  let free = axis.left;
   for (const tick of track.querySelectorAll(".tick")) {
     tick.hidden = false;
-    const fits = tick.offsetLeft >= free && tick.offsetLeft + tick.offsetWidth <= track.clientWidth;
+    const box = tick.getBoundingClientRect();
+    const fits = box.left >= free && box.right <= axis.right;
     tick.hidden = !fits;
-    if (fits) free = tick.offsetLeft + tick.offsetWidth + TICK_GAP_PX;
+    if (fits) free = box.right + TICK_GAP_PX;
   }
 }
 

@@ -49,3 +49,30 @@ def test_a_mechanisms_conflicts_are_read_in_order_from_their_index(
     found = plan(database, sql, ("mec_a",))
     assert "USING INDEX conflicts_mechanism (mechanism_id=?)" in found, found
     assert "TEMP B-TREE" not in found, found
+
+
+PENDING = "acknowledged_at IS NULL AND closed_at IS NULL"
+
+
+@pytest.mark.parametrize(
+    ("sql", "params"),
+    [
+        (
+            f"SELECT * FROM inbox WHERE party_id = ? AND {PENDING} "
+            "ORDER BY deadline_ts, id LIMIT 100",
+            ("pty_a",),
+        ),
+        (
+            f"SELECT * FROM inbox WHERE party_id = ? AND {PENDING} AND deadline_ts <= ? "
+            "ORDER BY deadline_ts, id LIMIT 100",
+            ("pty_a", 1.9e9),
+        ),
+    ],
+)
+def test_a_partys_pending_and_overdue_items_are_read_in_deadline_order_from_their_index(
+    database: Database, sql: str, params: tuple[object, ...]
+) -> None:
+    """The same clauses as the store's inbox listing (storage/sqlite/line.py) builds."""
+    found = plan(database, sql, params)
+    assert "USING INDEX inbox_pending (party_id=?" in found, found
+    assert "TEMP B-TREE" not in found, found

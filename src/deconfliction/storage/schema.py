@@ -35,6 +35,7 @@ DESCRIPTIONS = {
     6: "the transparency log's id, named by every tree head signed since",
     7: "idempotency records named by the mechanism they were made in (they move with it)",
     8: "conflicts in detection order per mechanism, for listings and moves",
+    9: "each party's unacknowledged inbox items in deadline order, for its pending and overdue",
 }
 
 TABLES: dict[int, str] = {
@@ -355,5 +356,9 @@ TABLES: dict[int, str] = {
         """,
     8: """
         CREATE INDEX conflicts_mechanism ON conflicts(mechanism_id, detected_at, id)
+        """,
+    9: """
+        CREATE INDEX inbox_pending ON inbox(party_id, deadline_ts, id)
+            WHERE acknowledged_at IS NULL AND closed_at IS NULL
         """,
 }

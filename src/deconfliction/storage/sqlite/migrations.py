@@ -44,6 +44,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (6, DESCRIPTIONS[6], tables(6, TYPES)),
     (7, DESCRIPTIONS[7], tables(7, TYPES)),
     (8, DESCRIPTIONS[8], tables(8, TYPES)),
+    (9, DESCRIPTIONS[9], tables(9, TYPES)),
 ]
 
 

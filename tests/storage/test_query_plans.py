@@ -1,4 +1,5 @@
-"""Queries that must not read a whole table as it grows: SQLite's plans for them.
+"""Queries that must not read a whole table as it grows: SQLite's plans for the statements the
+store itself runs (recorded as it runs them on an empty database).
 
 (PostgreSQL's planner chooses by the tables' statistics; tests/storage/test_postgres.py checks the
 candidate search there.)
@@ -6,73 +7,97 @@ candidate search there.)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from backends import Database, Databases
 
+from deconfliction.services.ports import Transaction
 from deconfliction.storage import open_store
-from deconfliction.storage.sqlite.ledger import AUDIENCE_OF_ENTRY
 
 pytestmark = pytest.mark.sqlite_only(reason="SQLite's query plans")
+
+PENDING = "acknowledged_at IS NULL AND closed_at IS NULL"
 
 
 @pytest.fixture
 def database(databases: Databases) -> Database:
-    database = databases.new()
-    open_store(database.url).close()
-    return database
+    return databases.new()
 
 
-def plan(database: Database, sql: str, params: tuple[object, ...]) -> str:
-    return " | ".join(str(row[-1]) for row in database.rows(f"EXPLAIN QUERY PLAN {sql}", params))
+class Recording:
+    """A connection that records each statement executed through it, with its parameters."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self.statements: list[tuple[str, tuple[Any, ...]]] = []
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        self.statements.append((sql, tuple(params)))
+        return self._connection.execute(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+
+def plans_of(database: Database, use: Callable[[Transaction], object], *, write: bool) -> str:
+    """The query plans of the statements `use` runs through a store transaction."""
+    store = open_store(database.url)
+    try:
+        with store.write() if write else store.read() as tx:
+            recording = Recording(tx.db)  # type: ignore[attr-defined]
+            tx.db = recording  # type: ignore[attr-defined]
+            use(tx)
+            tx.db = recording._connection  # type: ignore[attr-defined]
+    finally:
+        store.close()
+    assert recording.statements, "the use ran no statement"
+    return " || ".join(
+        " | ".join(str(row[-1]) for row in database.rows(f"EXPLAIN QUERY PLAN {sql}", params))
+        for sql, params in recording.statements
+    )
 
 
 def test_an_entrys_audience_is_read_by_key_not_by_scanning_every_entrys(
     database: Database,
 ) -> None:
-    found = plan(database, AUDIENCE_OF_ENTRY, (7,))
+    found = plans_of(database, lambda tx: tx.log_audience(7), write=False)
     assert "SEARCH a USING PRIMARY KEY (party_id=? AND idx=?)" in found, found
     assert "SCAN a" not in found, found
 
 
 @pytest.mark.parametrize(
-    "sql",
+    ("use", "write"),
     [
-        "SELECT * FROM conflicts WHERE mechanism_id = ? ORDER BY detected_at, id LIMIT 100",
-        "SELECT * FROM conflicts WHERE mechanism_id = ? AND state = 'open' "
-        "ORDER BY detected_at, id LIMIT 100",
-        "DELETE FROM conflicts WHERE mechanism_id = ?",
+        (lambda tx: tx.conflicts(party=None, mechanism_id="mec_a", state=None, limit=100), False),
+        (lambda tx: tx.conflicts(party=None, mechanism_id="mec_a", state="open", limit=100), False),
+        (lambda tx: tx.delete_mechanism_rows("conflicts", "mec_a"), True),
     ],
+    ids=["operator's listing", "operator's open ones", "a move's delete"],
 )
 def test_a_mechanisms_conflicts_are_read_in_order_from_their_index(
-    database: Database, sql: str
+    database: Database, use: Callable[[Transaction], object], write: bool
 ) -> None:
-    found = plan(database, sql, ("mec_a",))
+    found = plans_of(database, use, write=write)
     assert "USING INDEX conflicts_mechanism (mechanism_id=?)" in found, found
     assert "TEMP B-TREE" not in found, found
 
 
-PENDING = "acknowledged_at IS NULL AND closed_at IS NULL"
-
-
-@pytest.mark.parametrize(
-    ("sql", "params"),
-    [
-        (
-            f"SELECT * FROM inbox WHERE party_id = ? AND {PENDING} "
-            "ORDER BY deadline_ts, id LIMIT 100",
-            ("pty_a",),
-        ),
-        (
-            f"SELECT * FROM inbox WHERE party_id = ? AND {PENDING} AND deadline_ts <= ? "
-            "ORDER BY deadline_ts, id LIMIT 100",
-            ("pty_a", 1.9e9),
-        ),
-    ],
-)
+@pytest.mark.parametrize("overdue_at", [None, 1.9e9], ids=["pending", "overdue"])
 def test_a_partys_pending_and_overdue_items_are_read_in_deadline_order_from_their_index(
-    database: Database, sql: str, params: tuple[object, ...]
+    database: Database, overdue_at: float | None
 ) -> None:
-    """The same clauses as the store's inbox listing (storage/sqlite/line.py) builds."""
-    found = plan(database, sql, params)
+    found = plans_of(
+        database,
+        lambda tx: tx.inbox_items(
+            party_id="pty_a",
+            mechanism_id=None,
+            pending_only=overdue_at is None,
+            overdue_at=overdue_at,
+            limit=100,
+        ),
+        write=False,
+    )
     assert "USING INDEX inbox_pending (party_id=?" in found, found
     assert "TEMP B-TREE" not in found, found

@@ -12,15 +12,6 @@ from typing import Any
 from deconfliction.storage.committed_log import CommittedLog, Lesson
 from deconfliction.storage.sqlite.rows import dicts, one
 
-# Who may see an entry. The audience is keyed (party, index), for a party's entries in order; an
-# entry's parties are found by one key lookup per party of the store (tens), not by a scan of
-# every audience row (78 ms at 10⁶ entries against 0.06 ms). SQLite takes the tables of a CROSS
-# JOIN in the order written.
-AUDIENCE_OF_ENTRY = (
-    "SELECT a.party_id FROM parties p CROSS JOIN log_audience a "
-    "WHERE a.party_id = p.id AND a.idx = ? ORDER BY a.party_id"
-)
-
 
 class LedgerQueries:
     """Mixed into the store's transaction; `db` is the transaction's connection."""
@@ -111,7 +102,18 @@ class LedgerQueries:
         )
 
     def log_audience(self, index: int) -> list[str]:
-        return [r[0] for r in self.db.execute(AUDIENCE_OF_ENTRY, (index,))]
+        """Who may see the entry. The audience is keyed (party, index), for a party's entries in
+        order; an entry's parties are found by one key lookup per party of the store (tens), not
+        by a scan of every audience row (78 ms at 10⁶ entries against 0.06 ms). SQLite takes
+        the tables of a CROSS JOIN in the order written."""
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT a.party_id FROM parties p CROSS JOIN log_audience a "
+                "WHERE a.party_id = p.id AND a.idx = ? ORDER BY a.party_id",
+                (index,),
+            )
+        ]
 
     def log_entries_seen_by(
         self, party_id: str | None, after: int, limit: int, subject_ids: list[str] | None = None

@@ -32,6 +32,7 @@ from .conftest import (
     notification,
     polygon,
     simple,
+    spoken,
     square,
     volume,
 )
@@ -1609,6 +1610,12 @@ def test_the_word_check_itself() -> None:
     assert forbidden_words("the plan is approved") != []
     assert forbidden_words("a SAFE corridor") != []
     assert forbidden_words("unsafe-inline; safety") == []
+    signature = (  # 64 bytes in base64: a signature once spelled "+safE+"
+        "YT2pDU2ygyCw1wR5wr3F5fjk27MuG+safE+dB+EwjVOS/AoQysCX7sADBz+nEo+lhuWfN1EdBcCw1234567890=="
+    )
+    assert forbidden_words(json.dumps(spoken({"signature": signature, "token": "x safe"}))) == []
+    assert forbidden_words(json.dumps(spoken({"state": "safe"}))) != []
+    assert forbidden_words(json.dumps(spoken({"detail": "the corridor is safe now"}))) != []
 
 
 def test_check_response_rejects_a_bare_error() -> None:

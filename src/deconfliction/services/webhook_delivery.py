@@ -4,7 +4,7 @@ Each endpoint is a queue: only its oldest pending event is sent, and the next on
 that one is delivered or given up. Endpoints are independent: each send runs on a small thread
 pool, so a receiver that is down or slow delays only its own queue. Every attempt is logged, in
 a write transaction opened after the HTTP call — never during it. Where several processes serve
-one database (PostgreSQL), each claims the entries it sends, so one process sends each.
+one database, each claims the entries it sends, so one process sends each.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from deconfliction.config import Settings
 from deconfliction.domain.times import format_instant, parse_instant
 from deconfliction.services import inbox
 from deconfliction.services.context import Context, dumps
-from deconfliction.services.ports import Row, Store
+from deconfliction.services.ports import Row, Store, Transaction
 from deconfliction.services.webhooks import (
     DELETED,
     RefusedAddress,
@@ -187,6 +187,23 @@ def _log_failure(future: Future[bool]) -> None:
         log.error("webhook delivery failed", exc_info=error)
 
 
+def claim(store: Store, now: float, *, busy: set[str]) -> list[Row]:
+    """The due heads of the endpoints not `busy`, each claimed for CLAIM_S seconds, so that of
+    several processes on one database one sends it. The outbox is read first, and written only
+    when something is due."""
+
+    def due(tx: Transaction) -> list[Row]:
+        return [h for h in tx.due_deliveries(now, BATCH) if h["webhook_id"] not in busy]
+
+    with store.read() as tx:
+        if not due(tx):
+            return []
+    with store.write() as tx:
+        heads = due(tx)
+        claimed = tx.claim_deliveries([h["outbox_id"] for h in heads], now, now + CLAIM_S)
+    return [h for h in heads if h["outbox_id"] in claimed]
+
+
 class Dispatcher:
     """Sends the due entries of one store's outbox, one in flight per endpoint at most."""
 
@@ -200,9 +217,7 @@ class Dispatcher:
             # Forget finished sends before reading the outbox: their attempts are committed,
             # so the read sees them and no entry is sent twice.
             self._sending = {k: f for k, f in self._sending.items() if not f.done()}
-            heads = ctx.store.claim_deliveries(
-                ctx.now().timestamp(), BATCH, busy=set(self._sending), lease_s=CLAIM_S
-            )
+            heads = claim(ctx.store, ctx.now().timestamp(), busy=set(self._sending))
             gone = {h["webhook_id"] for h in heads if h["deleted_at"] is not None}
             if gone:
                 with ctx.store.write() as tx:

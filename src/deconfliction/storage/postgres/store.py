@@ -113,16 +113,6 @@ class PostgresStore:
         process on this database; returns what stops it."""
         return Listener(self.url, wake).close
 
-    def claim_deliveries(
-        self, now: float, limit: int, *, busy: set[str], lease_s: float
-    ) -> list[dict[str, Any]]:
-        """The due heads of the endpoints not `busy`, each claimed for `lease_s` seconds, so
-        that of several processes one sends it (delivery.py)."""
-        with self.write() as tx:
-            heads = [h for h in tx.due_deliveries(now, limit) if h["webhook_id"] not in busy]
-            claimed = tx.claim_deliveries([h["outbox_id"] for h in heads], now, now + lease_s)
-        return [h for h in heads if h["outbox_id"] in claimed]
-
     def close(self) -> None:
         """Close the pool's connections (the store cannot be used afterwards)."""
         self._pool.close()

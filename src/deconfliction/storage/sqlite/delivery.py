@@ -95,6 +95,22 @@ class DeliveryQueries:
             )
         )
 
+    def claim_deliveries(self, outbox_ids: list[int], now: float, until: float) -> set[int]:
+        """Of these outbox entries, those still pending and due, claimed: their next attempt is
+        put off until `until`, so every process's next look at the outbox passes them by, and
+        the attempt this one records replaces it. If this process dies before it records one,
+        the entry is due again at `until`. Several processes on one file claim one at a time:
+        SQLite runs one write transaction at a time."""
+        if not outbox_ids:
+            return set()
+        marks = ", ".join("?" * len(outbox_ids))
+        rows = self.db.execute(
+            f"UPDATE webhook_outbox SET next_attempt_ts = ? WHERE id IN ({marks}) "
+            "AND state = 'pending' AND next_attempt_ts <= ? RETURNING id",
+            (until, *outbox_ids, now),
+        )
+        return {int(row[0]) for row in rows}
+
     def first_attempt_at(self, webhook_id: str, outbox_id: int, attempts: int) -> str | None:
         """When an entry with `attempts` recorded attempts was first tried.
 

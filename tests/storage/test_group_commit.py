@@ -1,10 +1,16 @@
 """Group commit in the SQLite store: use cases queued for the writer share a commit, yet each
 stays atomic, a failed one leaves the others of its group intact, none returns before its
-writes are durable, and a failed commit fails every use case of the group."""
+writes are durable, and a failed commit fails every use case of the group. Across processes a
+group waits for the writer lock another holds, gives it back however it ends, and two processes
+writing one file at once lose nothing."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +20,7 @@ import pytest
 
 from deconfliction.storage.sqlite.group_commit import MAX_GROUP
 from deconfliction.storage.sqlite.store import SqliteStore
+from deconfliction.storage.sqlite.writer_lock import lock_path_for
 
 pytestmark = pytest.mark.sqlite_only(reason="SQLite's own writer; PostgreSQL has no group commit")
 
@@ -76,6 +83,18 @@ def grouped(store: SqliteStore, first: Callable[[], None], others: list[Callable
     return outcomes
 
 
+def writer_lock_is_free(store: SqliteStore) -> bool:
+    """Whether another process could take the store's writer lock now."""
+    fd = os.open(lock_path_for(store.path), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # closing gives up a lock taken
+    return True
+
+
 def insert(store: SqliteStore, key: str, value: int) -> Callable[[], None]:
     return lambda: store._writer.execute("INSERT INTO t VALUES (?, ?)", (key, value))
 
@@ -113,6 +132,7 @@ def test_a_failed_commit_fails_every_use_case_of_its_group(store: SqliteStore) -
     outcomes = grouped(store, insert(store, "a", 1), [orphan, insert(store, "b", 2)])
     assert all(isinstance(outcomes[i], sqlite3.OperationalError) for i in (0, 1, 2)), outcomes
     assert committed(store) == {}
+    assert writer_lock_is_free(store)
     with store.write():  # the store goes on working
         insert(store, "after", 1)()
     assert committed(store) == {"after": 1}
@@ -143,3 +163,59 @@ def test_a_group_never_exceeds_its_bound(store: SqliteStore) -> None:
     assert all(outcome is None for outcome in outcomes.values())
     assert len(committed(store)) == MAX_GROUP + 4
     assert store._writes._group >= groups_before + 2  # the queue was split into two commits
+
+
+def test_a_write_waits_for_the_writer_lock_another_process_holds(store: SqliteStore) -> None:
+    # flock locks belong to an open file: one opened here conflicts as another process's would.
+    other = os.open(lock_path_for(store.path), os.O_RDWR)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        outcome: list[BaseException | None] = []
+
+        def write() -> None:
+            try:
+                with store.write():
+                    insert(store, "k", 1)()
+                outcome.append(None)
+            except BaseException as error:  # noqa: BLE001 - the outcome is what is tested
+                outcome.append(error)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(0.5)
+        assert writer.is_alive() and committed(store) == {}  # waiting, not failed, not written
+    finally:
+        fcntl.flock(other, fcntl.LOCK_UN)
+        os.close(other)
+    writer.join(10)
+    assert outcome == [None] and committed(store) == {"k": 1}
+    assert writer_lock_is_free(store)  # given back after the commit
+
+
+WRITER = """
+import sys, threading
+from deconfliction.storage.sqlite.store import SqliteStore
+store = SqliteStore(sys.argv[1])
+def run(thread):
+    for i in range(50):
+        with store.write() as tx:
+            tx.db.execute("INSERT INTO t VALUES (?, ?)", (f"{sys.argv[2]}-{thread}-{i}", i))
+threads = [threading.Thread(target=run, args=(t,)) for t in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+"""
+
+
+def test_two_processes_writing_one_file_at_once_lose_nothing(store: SqliteStore) -> None:
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(store.path), name], stderr=subprocess.PIPE
+        )
+        for name in ("p", "q")
+    ]
+    for writer in writers:
+        _, errors = writer.communicate(timeout=120)
+        assert writer.returncode == 0, errors.decode()
+    rows = committed(store)
+    assert len(rows) == 2 * 4 * 50
+    assert {key.split("-")[0] for key in rows} == {"p", "q"}

@@ -1,7 +1,8 @@
-"""Several API processes on one PostgreSQL database: two real `deconfliction serve` processes
-(one signing key file, one operator token) record each conflict of simultaneous notifications
-once, stream every event to a client of either process and resume it on the other, send each
-webhook once, and leave a log that verifies. The store's event wake-ups are checked on their own.
+"""Several API processes on one database — a PostgreSQL database, or one SQLite file: two real
+`deconfliction serve` processes (one signing key file, one operator token) record each conflict
+of simultaneous notifications once, stream every event to a client of either process and resume
+it on the other, send each webhook once, remind of a deadline once, and leave a log that
+verifies. PostgreSQL's event wake-ups are checked on their own.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from backends import Database, Databases
 from cli.servers import CLI, server_env, serving
 
 from deconfliction.storage.postgres.store import PostgresStore
-
-pytestmark = pytest.mark.postgres_only
 
 OPERATOR = "operator-token-for-the-two-process-test-0001"
 A, B = 0, 1  # the two servers
@@ -251,6 +250,7 @@ def test_a_deadline_passed_is_reminded_once_although_both_processes_schedule(pai
     assert len(of_message("SOUTH", "line.overdue")) == 1
 
 
+@pytest.mark.postgres_only
 def test_the_store_wakes_its_watchers_after_each_commit_that_stored_events(
     databases: Databases,
 ) -> None:

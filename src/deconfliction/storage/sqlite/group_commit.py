@@ -7,6 +7,9 @@ MAX_GROUP, or whoever finds nobody waiting) commits for all. Each use case still
 atomically, inside its own SAVEPOINT: one that fails is rolled back to it, and the others of its
 group are untouched. No use case returns before the commit that holds it is durable; if that
 commit fails, every use case of the group fails with it.
+
+A group begins by taking the writer's turn from the other processes on the same file
+(writer_lock.py) and gives it back once it has committed.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from deconfliction.storage.sqlite.writer_lock import WriterLock
+
 MAX_GROUP = 8  # use cases sharing one commit at most: bounds how long the first one waits
 FAILURES_KEPT = 64
 
@@ -23,8 +28,9 @@ FAILURES_KEPT = 64
 class GroupCommit:
     """The one writer connection, taken in turn by use cases that may share a commit."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, across_processes: WriterLock) -> None:
         self._db = connection
+        self._across_processes = across_processes
         # One lock, two waits: for the writer's turn (handed to one use case at a time) and for
         # a group's commit (all its use cases at once) — so a hand-over wakes one thread, not
         # every thread waiting for either.
@@ -69,17 +75,31 @@ class GroupCommit:
                 self._turn_free.wait()
             self._waiting -= 1
             self._busy = True
-            if not self._db.in_transaction:
-                try:
-                    self._db.execute("BEGIN IMMEDIATE")
-                except BaseException:
+            starting = not self._db.in_transaction
+        # This thread has the turn: the group's fields are its own until it passes the turn on.
+        if starting:
+            try:
+                self._begin()
+            except BaseException:
+                with self._lock:
                     self._busy = False
                     self._turn_free.notify()
-                    raise
-                self._group += 1
-                self._size = 0
-            self._size += 1
-            return self._group
+                raise
+            self._group += 1
+            self._size = 0
+        self._size += 1
+        return self._group
+
+    def _begin(self) -> None:
+        """Take the writer's turn from the other processes, then begin the group's transaction.
+        Called outside the lock: while this waits for another process, the use cases of this
+        process's previous group can still take the lock to learn that they were committed."""
+        self._across_processes.acquire()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._across_processes.release()
+            raise
 
     def _undo(self) -> None:
         """Roll the failed use case back to its savepoint; if that is impossible (SQLite already
@@ -116,6 +136,7 @@ class GroupCommit:
                     self._db.execute("ROLLBACK")
             except BaseException as failure:
                 error = error or failure
+            self._across_processes.release()
             if error is not None:
                 self._failures[self._group] = error
                 while len(self._failures) > FAILURES_KEPT:

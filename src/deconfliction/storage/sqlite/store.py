@@ -26,6 +26,7 @@ from deconfliction.storage.sqlite.line import LineQueries
 from deconfliction.storage.sqlite.mechanism_rows import MechanismRows
 from deconfliction.storage.sqlite.migrations import migrate
 from deconfliction.storage.sqlite.rows import dicts, one
+from deconfliction.storage.sqlite.writer_lock import WriterLock, lock_path_for
 
 # R*Tree coordinates are 32-bit floats, rounded outwards, so a box is never stored too small.
 # The R*Tree splits its nodes by the sum of box edge lengths, so all five axes are given in
@@ -63,7 +64,8 @@ class SqliteStore:
         self._local = threading.local()
         self._writer = self._connect()
         migrate(self._writer)
-        self._writes = GroupCommit(self._writer)
+        self._writer_lock = WriterLock(lock_path_for(self.path))
+        self._writes = GroupCommit(self._writer, self._writer_lock)
         self._log = CommittedLog()
 
     def _connect(self) -> sqlite3.Connection:
@@ -118,17 +120,10 @@ class SqliteStore:
         """None: a SQLite file has no signal of another process's commits; readers poll."""
         return None
 
-    def claim_deliveries(
-        self, now: float, limit: int, *, busy: set[str], lease_s: float
-    ) -> list[dict[str, Any]]:
-        """The due heads of the endpoints not `busy`, read: one server sends from a SQLite
-        file, so nothing needs claiming (`lease_s` is PostgreSQL's)."""
-        with self.read() as tx:
-            return [h for h in tx.due_deliveries(now, limit) if h["webhook_id"] not in busy]
-
     def close(self) -> None:
         """Close the writer's connection and this thread's reader (the store is done with)."""
         self._writer.close()
+        self._writer_lock.close()
         connection = getattr(self._local, "connection", None)
         if connection is not None:
             connection.close()

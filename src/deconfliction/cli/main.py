@@ -5,17 +5,15 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from deconfliction.cli import client, incidents, line, proof, shards, transfer, watch
+from deconfliction.cli import client, incidents, line, proof, serve_workers, shards, transfer, watch
 from deconfliction.cli.http import fail
 from deconfliction.cli.local import DbOption, settings_or_fail
 from deconfliction.config import DESCRIPTIONS, ENV_NAMES, Settings
 from deconfliction.errors import InvalidInput
 from deconfliction.keyfile import KeyFileError
-from deconfliction.runtime import open_context as open_service
 from deconfliction.services import tokens
 from deconfliction.sharding import routing_table
-from deconfliction.sharding.deployment import Deployment, single
-from deconfliction.sharding.deployment import open_deployment as open_sharded
+from deconfliction.sharding.deployment import Deployment, open_configured
 from deconfliction.storage import DatabaseUnavailable, UnsupportedDatabase
 
 app = typer.Typer(
@@ -35,11 +33,7 @@ def open_deployment(db: str | None) -> tuple[Deployment, Settings]:
     if settings.shards and db:
         fail("--db names one database, but DECONFLICTION_SHARDS names the deployment's shards")
     try:
-        if settings.shards:
-            deployment, created = sharded(routing_table.load(settings.shards), settings)
-        else:
-            ctx, created = open_service(db or settings.db, settings.signing_key_file)
-            deployment = single(ctx)
+        deployment, created = open_configured(settings, db)
     except (
         UnsupportedDatabase,
         DatabaseUnavailable,
@@ -48,6 +42,8 @@ def open_deployment(db: str | None) -> tuple[Deployment, Settings]:
     ) as error:
         fail(str(error))
     ctx = deployment.home
+    if deployment.sharded:
+        err.print(f"opened {len(deployment.contexts)} shards: {', '.join(deployment.contexts)}")
     if created:
         err.print(f"log signing key created: {ctx.keys.path} (readable by its owner only)")
     if settings.operator_token:
@@ -62,11 +58,6 @@ def open_deployment(db: str | None) -> tuple[Deployment, Settings]:
         out.print(token, highlight=False, soft_wrap=True)
     deployment.copy_directory()
     return deployment, settings
-
-
-def sharded(table: routing_table.RoutingTable, settings: Settings) -> tuple[Deployment, bool]:
-    err.print(f"opening {len(table.shards)} shards: {', '.join(table.shards)}")
-    return open_sharded(table, settings.signing_key_file)
 
 
 @app.command()
@@ -84,6 +75,13 @@ def serve(
     db: str | None = DbOption,
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8000, help="port to listen on"),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        max=serve_workers.MAX_WORKERS,
+        help="processes answering on the address, sharing the database (one per core is "
+        "sensible; each keeps its own event streams and rate-limit counts)",
+    ),
 ) -> None:
     """Serve the API (and create the database and operator token if they do not exist)."""
     import uvicorn
@@ -94,7 +92,12 @@ def serve(
     err.print(
         f"serving on http://{host}:{port}  (web console: http://{host}:{port}/, "
         f"API docs: http://{host}:{port}/docs)"
+        + (f" with {workers} processes" if workers > 1 else "")
     )
+    if workers > 1:
+        deployment.close()  # each worker opens its own
+        serve_workers.serve(db, host, port, workers)
+        return
     uvicorn.run(create_app(deployment, settings), host=host, port=port, log_level="info")
 
 

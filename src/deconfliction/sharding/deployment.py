@@ -12,11 +12,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 
+from deconfliction.config import Settings
 from deconfliction.errors import InvalidInput, StateConflict
-from deconfliction.runtime import open_contexts
+from deconfliction.runtime import open_context, open_contexts
 from deconfliction.services import directory
 from deconfliction.services.context import Clock, Context, system_clock
 from deconfliction.services.ports import Row, Transaction
+from deconfliction.sharding import routing_table
 from deconfliction.sharding.routing_table import RoutingTable
 
 HOME = "home"
@@ -148,3 +150,13 @@ def open_deployment(
     deployment = Deployment(contexts, table.mechanisms)
     deployment.copy_directory()
     return deployment, created
+
+
+def open_configured(settings: Settings, db: str | None = None) -> tuple[Deployment, bool]:
+    """The deployment the settings name: the shards of their routing table, else one database
+    (`db`, else theirs); (deployment, whether the key was created). Raises what open_contexts
+    and routing_table.load raise."""
+    if settings.shards:
+        return open_deployment(routing_table.load(settings.shards), settings.signing_key_file)
+    ctx, created = open_context(db or settings.db, settings.signing_key_file)
+    return single(ctx), created

@@ -1,8 +1,9 @@
 """Benchmark: the line under load — event fan-out latency and messages/s end to end.
 
-It starts a real server (`deconfliction serve` in a subprocess on 127.0.0.1, a fresh SQLite
-database in a temporary directory), creates one mechanism and `--parties` member parties (10)
-with a token each over the API, opens `--streams` server-sent event streams (100: `GET
+It starts a real server (`deconfliction serve --workers N` in a subprocess on 127.0.0.1, a
+fresh SQLite database in a temporary directory; `--workers` 2: a process for each core of the
+target machine), creates one mechanism and `--parties` member parties (10) with a token each
+over the API, opens `--streams` server-sent event streams (100: `GET
 /v1/events`, spread evenly over the parties, one connection each), then for `--seconds` (20)
 sends messages at `--rate` (200 messages/s), each from a random party to one random other
 party, with at most `--concurrency` (64) sends in flight. The load goes through
@@ -26,7 +27,8 @@ server's two cores. It measures:
 
 The target of issue #3: fan-out p99 ≤ 100 ms at 200 messages/s, with 10 parties and 100 open
 streams, on the project's 2-core machine. The client runs on the same machine as the server
-and competes with it for the CPUs; its own CPU time is reported.
+and competes with it for the CPUs; its own CPU time is reported, beside that of the server's
+processes.
 
 Run from the project root: `.venv/bin/python bench/line.py` (see docs/benchmarks.md).
 """
@@ -70,6 +72,7 @@ class Config:
     parties: int
     streams: int
     concurrency: int
+    workers: int
     drain: float
     seed: int
     keep: Path | None
@@ -85,6 +88,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
     )
     parser.add_argument(
         "--concurrency", type=int, default=64, help="sends in flight at most (default 64)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="server processes (`serve --workers`, default 2)"
     )
     parser.add_argument(
         "--drain",
@@ -107,6 +113,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         parser.error("--streams must be at least --parties and at most 900")
     if not 1 <= args.concurrency <= 500:
         parser.error("--concurrency must be 1–500")
+    if not 1 <= args.workers <= 32:
+        parser.error("--workers must be 1–32")
     if not 0 < args.drain <= 120:
         parser.error("--drain must be in (0, 120]")
     return Config(
@@ -115,6 +123,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         parties=args.parties,
         streams=args.streams,
         concurrency=args.concurrency,
+        workers=args.workers,
         drain=args.drain,
         seed=args.seed,
         keep=args.keep,
@@ -128,13 +137,14 @@ def log(message: str) -> None:
 # The server.
 
 
-def start_server(directory: Path) -> Server:
+def start_server(directory: Path, workers: int) -> Server:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DECONFLICTION_")}
     env["DECONFLICTION_DB"] = f"sqlite:///{directory / 'line.db'}"
     env["DECONFLICTION_OPERATOR_TOKEN"] = OPERATOR
     command = [sys.executable, "-m", "deconfliction.cli", "serve", "--host", HOST]
-    return start([*command, "--port", str(port)], env, directory, port, directory / "server.log")
+    command += ["--port", str(port), "--workers", str(workers)]
+    return start(command, env, directory, port, directory / "server.log")
 
 
 @dataclass(frozen=True)
@@ -466,7 +476,8 @@ def report(bench: Bench, wall_s: float, server_cpu: float | None, client_cpu: fl
     print(
         f"\n{config.parties} parties, {config.streams} open streams "
         f"({config.streams // config.parties} a party), target {config.rate:g} messages/s for "
-        f"{config.seconds:g} s, at most {config.concurrency} sends in flight; seed {config.seed}"
+        f"{config.seconds:g} s, at most {config.concurrency} sends in flight; "
+        f"{config.workers} server process(es); seed {config.seed}"
     )
     print("\n| measure | count | p50 ms | p99 ms | max ms |")
     print("| --- | ---: | ---: | ---: | ---: |")
@@ -498,6 +509,7 @@ def report(bench: Bench, wall_s: float, server_cpu: float | None, client_cpu: fl
         + (f" ({dict(run.transport_errors)})" if transport else "")
     )
     cpu = f"server {server_cpu:.1f} s" if server_cpu is not None else "server unknown"
+    cpu += f" ({config.workers} processes)" if config.workers > 1 else ""
     print(f"CPU over the run ({wall_s:.1f} s wall): {cpu}, benchmark client {client_cpu:.1f} s")
 
     met_rate = achieved >= 0.98 * config.rate and run.behind_s < 1.0
@@ -523,7 +535,7 @@ def main(argv: list[str] | None = None) -> None:
     log(f"measuring src/ at {revision}")
     directory = config.keep or Path(tempfile.mkdtemp(prefix="deconfliction-line-"))
     directory.mkdir(parents=True, exist_ok=True)
-    server = start_server(directory)
+    server = start_server(directory, config.workers)
     try:
         log(f"server on {server.url}; setting up {config.parties} parties")
         line = set_up(server.url, config.parties)

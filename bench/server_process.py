@@ -39,12 +39,28 @@ class Server:
                 self.process.wait(timeout=15)
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU of the server process so far (Linux /proc), None elsewhere."""
+        """User + system CPU so far of the server process and the processes it started that
+        are still running (`serve --workers N`'s workers) — Linux /proc, None elsewhere."""
         try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks = sum(_cpu_ticks(pid) for pid in _with_descendants(self.process.pid))
         except OSError:
             return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _with_descendants(pid: int) -> list[int]:
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").iterdir():
+            queue.extend(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
 
 
 def start(command: list[str], env: dict[str, str], cwd: Path, port: int, log_path: Path) -> Server:

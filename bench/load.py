@@ -14,10 +14,12 @@ For each `--db` (`sqlite`, and/or a `postgresql://…/name` URL whose database i
    bench/conflicts_pg.py, which first checks that COPY writes the rows the store wrote, and come
    without creation events or log entries. `--keep DIR` keeps the filled stores and reuses them
    in later runs (they grow by what each run's traffic adds; N is printed before each phase).
-2. **Servers**: `--processes` (1,2,4 on PostgreSQL; SQLite is one process) API processes of the
-   working tree, each `create_app` under uvicorn as `deconfliction serve` runs them (access log
-   on), over the filled store, on a clock that starts at the fill's "now" and runs with real
-   time (every process the same). Client i talks to process i mod k: no proxy in between.
+2. **Servers**: `--processes` (1,2,4) API processes of the working tree on PostgreSQL,
+   `--sqlite-processes` (1,2) on the SQLite file (their writers take turns through its writer
+   lock, as `deconfliction serve --workers N`'s do), each `create_app` under uvicorn as
+   `deconfliction serve` runs them (access log on), over the filled store, on a clock that
+   starts at the fill's "now" and runs with real time (every process the same). Client i talks
+   to process i mod k: no proxy in between.
 3. **Phases**, each `--seconds` (30) with `--concurrency` (16) clients, a client being one
    connection issuing its next request as soon as its last is answered:
    - `notify`: notifications spread like the stored ones, each checked against the N stored;
@@ -32,9 +34,9 @@ For each `--db` (`sqlite`, and/or a `postgresql://…/name` URL whose database i
 
 It prints, per backend and process count, requests/s and p50/p99 per operation, the servers' and
 the client's CPU, and the verdicts: ≥ 800 notifications/s at N = 10⁶ (`notify`), p99 ≤ 50 ms at
-16 clients (`mix`), ≥ 400 notifications/s overlapping (`overlap`) on SQLite; 2 processes ≥ 1.5× one
-(`mechanisms`, PostgreSQL). Every non-2xx answer and transport error is counted and printed;
-a 5xx fails the run.
+16 clients (`mix`), ≥ 400 notifications/s overlapping (`overlap`) on SQLite, each judged on the
+best of its process counts; 2 processes ≥ 1.5× one (`mechanisms`, PostgreSQL). Every non-2xx
+answer and transport error is counted and printed; a 5xx fails the run.
 
 Run from the project root: `.venv/bin/python bench/load.py` (see docs/benchmarks.md).
 """
@@ -50,6 +52,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +95,7 @@ class Config:
     concurrency: int
     seconds: float
     processes: list[int]
+    sqlite_processes: list[int]
     phases: list[str]
     soak: float
     seed: int
@@ -117,6 +121,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
         default="1,2,4",
         help="API process counts on PostgreSQL, comma-separated (1,2,4)",
     )
+    parser.add_argument(
+        "--sqlite-processes",
+        default="1,2",
+        help="API process counts on the SQLite file, comma-separated (1,2)",
+    )
     parser.add_argument("--phases", default=",".join(PHASES), help="phases to run, in order")
     parser.add_argument("--soak", type=float, default=0.0, help="soak seconds (0: none)")
     parser.add_argument("--seed", type=int, default=7)
@@ -136,12 +145,18 @@ def parse_args(argv: list[str] | None = None) -> Config:
     unknown = [p for p in phases if p not in PHASES]
     if unknown:
         parser.error(f"--phases: unknown {', '.join(unknown)}; choose from {', '.join(PHASES)}")
-    try:
-        processes = sorted({int(p) for p in args.processes.split(",")})
-    except ValueError:
-        parser.error(f"--processes: whole numbers separated by commas, not {args.processes!r}")
-    if not processes or min(processes) < 1 or max(processes) > 8:
-        parser.error("--processes: counts from 1 to 8")
+
+    def counts(option: str, text: str) -> list[int]:
+        try:
+            found = sorted({int(p) for p in text.split(",")})
+        except ValueError:
+            parser.error(f"{option}: whole numbers separated by commas, not {text!r}")
+        if not found or min(found) < 1 or max(found) > 8:
+            parser.error(f"{option}: counts from 1 to 8")
+        return found
+
+    processes = counts("--processes", args.processes)
+    sqlite_processes = counts("--sqlite-processes", args.sqlite_processes)
     if args.fill_only and args.keep is None:
         parser.error("--fill-only needs --keep DIR: the filled stores are kept there")
     dbs = args.db or ["sqlite"]
@@ -155,6 +170,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         concurrency=args.concurrency,
         seconds=5.0 if args.quick else args.seconds,
         processes=processes,
+        sqlite_processes=sqlite_processes,
         phases=phases,
         soak=args.soak,
         seed=args.seed,
@@ -534,26 +550,31 @@ def verdicts(phases: list[Phase], clients: int) -> list[str]:
                 return p
         return None
 
-    if (p := find("SQLite", 1, "notify")) is not None:
+    def best(name: str, score: Callable[[Phase], float]) -> Phase | None:
+        """SQLite's phase of this name at the process count that scored best."""
+        runs = [p for p in phases if (p.backend, p.name) == ("SQLite", name)]
+        return max(runs, key=score, default=None)
+
+    if (p := best("notify", lambda p: p.per_s("notify"))) is not None:
         got = p.per_s("notify")
         ok = got >= TARGETS["notify_per_s"] and p.stored >= 1_000_000
         lines.append(
-            f"SQLite notify at N = {p.stored:,}: {got:.0f}/s (target ≥ "
-            f"{TARGETS['notify_per_s']:.0f} at 10⁶): {'met' if ok else 'NOT met'}"
+            f"SQLite notify at N = {p.stored:,}: {got:.0f}/s with {p.processes} process(es) "
+            f"(target ≥ {TARGETS['notify_per_s']:.0f} at 10⁶): {'met' if ok else 'NOT met'}"
         )
-    if (p := find("SQLite", 1, "mix")) is not None:
+    if (p := best("mix", lambda p: -p.p(99))) is not None:
         got = p.p(99)
         ok = got <= TARGETS["mix_p99_ms"]
         lines.append(
-            f"SQLite mix p99 at {clients} clients: {got:.1f} ms (target ≤ "
-            f"{TARGETS['mix_p99_ms']:.0f}): {'met' if ok else 'NOT met'}"
+            f"SQLite mix p99 at {clients} clients: {got:.1f} ms with {p.processes} process(es) "
+            f"(target ≤ {TARGETS['mix_p99_ms']:.0f}): {'met' if ok else 'NOT met'}"
         )
-    if (p := find("SQLite", 1, "overlap")) is not None:
+    if (p := best("overlap", lambda p: p.per_s("notify"))) is not None:
         got = p.per_s("notify")
         ok = got >= TARGETS["overlap_per_s"]
         lines.append(
-            f"SQLite overlapping notify: {got:.0f}/s (target ≥ {TARGETS['overlap_per_s']:.0f}): "
-            f"{'met' if ok else 'NOT met'}"
+            f"SQLite overlapping notify: {got:.0f}/s with {p.processes} process(es) (target ≥ "
+            f"{TARGETS['overlap_per_s']:.0f}): {'met' if ok else 'NOT met'}"
         )
     one, two = find("PostgreSQL", 1, "mechanisms"), find("PostgreSQL", 2, "mechanisms")
     if one is not None and two is not None:
@@ -601,7 +622,7 @@ def print_report(config: Config, phases: list[Phase], soaked: list[SoakWindow]) 
 
 def run_backend(config: Config, filled: Filled, origin: float, work: Path) -> list[Phase]:
     phases = []
-    counts = config.processes if filled.backend == "PostgreSQL" else [1]
+    counts = config.processes if filled.backend == "PostgreSQL" else config.sqlite_processes
     parties = [gen.party_id(p) for p in range(config.parties)]
     for count in counts:
         servers = start_servers(filled, count, origin, work)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from backends import Database
@@ -76,3 +77,17 @@ def serving(env: dict[str, str], cwd: Path, log: Path | None = None) -> Iterator
             server.wait(timeout=30)
             if server.stderr:
                 server.stderr.close()
+
+
+def call_api(base_url: str, method: str, path: str, token: str, **kwargs: Any) -> Any:
+    """One request to a served API as the token's holder, on a new connection; its JSON, after
+    checking it succeeded. Accept: JSON, without which GET /v1/events is the endless stream."""
+    response = httpx.request(
+        method,
+        base_url + path,
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        timeout=30,
+        **kwargs,
+    )
+    assert response.is_success, response.text
+    return response.json()

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from backends import Databases
 
-from .servers import CLI, free_port, server_env, wait_ready
+from .servers import CLI, call_api, free_port, server_env, wait_ready
 
 OPERATOR = "operator-token-for-the-workers-test-000001"
 WAIT_S = 30.0
@@ -40,15 +39,7 @@ class Served:
 
     def call(self, method: str, path: str, token: str = OPERATOR, **kwargs: Any) -> Any:
         # A new connection each time: the kernel hands each to one of the workers.
-        response = httpx.request(
-            method,
-            self.url + path,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=30,
-            **kwargs,
-        )
-        assert response.is_success, response.text
-        return response.json()
+        return call_api(self.url, method, path, token, **kwargs)
 
 
 def until(condition: Any, what: str) -> None:

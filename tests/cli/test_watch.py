@@ -20,11 +20,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from backends import Databases
 
-from .servers import CLI, free_port, wait_ready
+from .servers import CLI, call_api, free_port, wait_ready
 
 OPERATOR = "operator-token-for-the-watch-end-to-end-test-01"
 
@@ -66,16 +65,7 @@ class Line:
 
     def api(self, method: str, path: str, who: str, **kwargs: Any) -> Any:
         token = OPERATOR if who == "operator" else self.tokens[who]
-        response = httpx.request(
-            method,
-            self.url + path,
-            # Accept: without it GET /v1/events is the endless event stream, not a page.
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=30,
-            **kwargs,
-        )
-        assert response.is_success, response.text
-        return response.json()
+        return call_api(self.url, method, path, token, **kwargs)
 
     def notify(self, who: str, lon: float, lat: float = 36.0, radius: float = 5_000) -> Any:
         start = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)

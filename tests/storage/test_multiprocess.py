@@ -23,7 +23,7 @@ import httpx
 import pytest
 from api.webhook_receiver import Receiver
 from backends import Database, Databases
-from cli.servers import CLI, server_env, serving
+from cli.servers import CLI, call_api, server_env, serving
 
 from deconfliction.storage.postgres.store import PostgresStore
 
@@ -45,16 +45,9 @@ class Pair:
     tokens: dict[str, str] = field(default_factory=dict)
     parties: dict[str, str] = field(default_factory=dict)
 
-    def headers(self, who: str) -> dict[str, str]:
-        token = OPERATOR if who == "operator" else self.tokens[who]
-        return {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-
     def api(self, server: int, method: str, path: str, who: str, **kwargs: Any) -> Any:
-        response = httpx.request(
-            method, self.urls[server] + path, headers=self.headers(who), timeout=30, **kwargs
-        )
-        assert response.is_success, response.text
-        return response.json()
+        token = OPERATOR if who == "operator" else self.tokens[who]
+        return call_api(self.urls[server], method, path, token, **kwargs)
 
     def notify(self, server: int, who: str, lon: float) -> Any:
         volume = {

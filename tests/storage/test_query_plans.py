@@ -101,3 +101,27 @@ def test_a_partys_pending_and_overdue_items_are_read_in_deadline_order_from_thei
     )
     assert "USING INDEX inbox_pending (party_id=?" in found, found
     assert "TEMP B-TREE" not in found, found
+
+
+@pytest.mark.parametrize(
+    ("party", "plan"),
+    [
+        (
+            "pty_a",  # only the party's open conflicts, then put in order
+            "MULTI-INDEX OR | INDEX 1 | SEARCH conflicts USING INDEX conflicts_open_a (party_a=?) "
+            "| INDEX 2 | SEARCH conflicts USING INDEX conflicts_open_b (party_b=?) "
+            "| USE TEMP B-TREE FOR ORDER BY",
+        ),
+        (None, "SCAN conflicts USING INDEX conflicts_open"),  # in order: the first `limit` only
+    ],
+    ids=["a party's", "the operator's"],
+)
+def test_open_conflicts_are_read_from_their_own_indexes_not_among_every_conflict(
+    database: Database, party: str | None, plan: str
+) -> None:
+    found = plans_of(
+        database,
+        lambda tx: tx.conflicts(party=party, mechanism_id=None, state="open", limit=100),
+        write=False,
+    )
+    assert found == plan

@@ -36,6 +36,7 @@ DESCRIPTIONS = {
     7: "idempotency records named by the mechanism they were made in (they move with it)",
     8: "conflicts in detection order per mechanism, for listings and moves",
     9: "each party's unacknowledged inbox items in deadline order, for its pending and overdue",
+    10: "open conflicts in detection order, each party's and all, for the open-conflict listings",
 }
 
 TABLES: dict[int, str] = {
@@ -360,5 +361,10 @@ TABLES: dict[int, str] = {
     9: """
         CREATE INDEX inbox_pending ON inbox(party_id, deadline_ts, id)
             WHERE acknowledged_at IS NULL AND closed_at IS NULL
+        """,
+    10: """
+        CREATE INDEX conflicts_open_a ON conflicts(party_a, detected_at, id) WHERE state = 'open';
+        CREATE INDEX conflicts_open_b ON conflicts(party_b, detected_at, id) WHERE state = 'open';
+        CREATE INDEX conflicts_open ON conflicts(detected_at, id) WHERE state = 'open'
         """,
 }

@@ -79,6 +79,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (7, DESCRIPTIONS[7], tables(7, TYPES)),
     (8, DESCRIPTIONS[8], tables(8, TYPES)),
     (9, DESCRIPTIONS[9], tables(9, TYPES)),
+    (10, DESCRIPTIONS[10], tables(10, TYPES)),
 ]
 
 

@@ -37,6 +37,7 @@ SPACE_SCALE = 6_371.0
 ALTITUDE_SCALE = 1e-3
 BUSY_TIMEOUT_MS = 30_000
 MMAP_BYTES = 1 << 30
+STATE_IS = {"open": "state = 'open'", "resolved": "state = 'resolved'"}  # a conflict's states
 
 
 def _scaled(corner: tuple[float, float, float, float, float]) -> list[float]:
@@ -486,8 +487,9 @@ class SqliteTransaction(
             where.append("mechanism_id = ?")
             args.append(mechanism_id)
         if state is not None:
-            where.append("state = ?")
-            args.append(state)
+            # Spelled out, not a parameter: a partial index of open conflicts (migration 10)
+            # serves only a query whose own text implies its condition.
+            where.append(STATE_IS[state])
         if notification_id is not None:
             where.append("(notification_a = ? OR notification_b = ?)")
             args += [notification_id, notification_id]

@@ -2,7 +2,7 @@
 stays atomic, a failed one leaves the others of its group intact, none returns before its
 writes are durable, and a failed commit fails every use case of the group. Across processes a
 group waits for the writer lock another holds, gives it back however it ends, and two processes
-writing one file at once lose nothing."""
+writing one file at once lose nothing; the lock file takes the database file's permissions."""
 
 from __future__ import annotations
 
@@ -219,3 +219,11 @@ def test_two_processes_writing_one_file_at_once_lose_nothing(store: SqliteStore)
     rows = committed(store)
     assert len(rows) == 2 * 4 * 50
     assert {key.split("-")[0] for key in rows} == {"p", "q"}
+
+
+def test_the_writer_lock_file_has_the_databases_permissions(tmp_path: Path) -> None:
+    path = tmp_path / "private.db"
+    sqlite3.connect(path).close()
+    path.chmod(0o640)
+    SqliteStore(path).close()
+    assert lock_path_for(path).stat().st_mode & 0o777 == 0o640

@@ -65,7 +65,7 @@ class SqliteStore:
         self._local = threading.local()
         self._writer = self._connect()
         migrate(self._writer)
-        self._writer_lock = WriterLock(lock_path_for(self.path))
+        self._writer_lock = WriterLock(lock_path_for(self.path), self.path.stat().st_mode & 0o666)
         self._writes = GroupCommit(self._writer, self._writer_lock)
         self._log = CommittedLog()
 

@@ -25,9 +25,11 @@ def lock_path_for(database: Path) -> Path:
 class WriterLock:
     """An exclusive lock on a file, held by one writer of all the processes at a time."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, mode: int) -> None:
+        """Open (creating it with `mode`, as SQLite makes its -wal and -shm files with the
+        database's permissions) the lock file at `path`."""
         self.path = path
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode)
 
     def acquire(self) -> None:
         """Wait until no other process's writer holds the lock, then hold it."""

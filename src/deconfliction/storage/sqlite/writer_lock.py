@@ -8,6 +8,10 @@ go. So before it begins a write, each process's writer takes an exclusive `flock
 kernel and is woken the moment the lock is free. The file holds nothing; it may be deleted while
 no process has the database open. SQLite's own locking is unchanged, and still guards the file
 against any program that does not take this lock.
+
+The wait has no time limit: a long write of another process (an import, a mechanism's move)
+holds up the others' writes until it commits, where SQLite's busy timeout failed them after 30 s.
+A process that dies gives the lock up with its open files.
 """
 
 from __future__ import annotations

@@ -13,7 +13,10 @@ For each `--db` (`sqlite`, and/or a `postgresql://…/name` URL whose database i
    through the store; the rest (notifications and their volume index rows) are COPY'd by
    bench/conflicts_pg.py, which first checks that COPY writes the rows the store wrote, and come
    without creation events or log entries. `--keep DIR` keeps the filled stores and reuses them
-   in later runs (they grow by what each run's traffic adds; N is printed before each phase).
+   in later runs. Each process count, and the soak, runs on a fresh copy of the filled store
+   (SQLite's backup API; PostgreSQL's CREATE DATABASE … TEMPLATE), removed afterwards: every
+   count starts from the same N and the same overlap square, and the kept store never grows.
+   Within a count the phases add to the copy (N is printed before each phase).
 2. **Servers**: `--processes` (1,2,4) API processes of the working tree on PostgreSQL,
    `--sqlite-processes` (1,2) on the SQLite file (their writers take turns through its writer
    lock, as `deconfliction serve --workers N`'s do), each `create_app` under uvicorn as
@@ -52,10 +55,12 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import conflicts as gen
 import httpx
@@ -200,6 +205,41 @@ class Filled:
         with psycopg.connect(self.url) as db:
             row = db.execute(sql).fetchone()
             return int(row[0]) if row else 0
+
+
+@contextmanager
+def fresh_copy(filled: Filled, name: str) -> Iterator[Filled]:
+    """A copy of the filled store for one process count (or the soak), removed afterwards, so
+    that each starts from the same N and the same crowded overlap square."""
+    log(f"[{filled.backend}] copying the filled store for {name}")
+    if filled.backend == "SQLite":
+        source = Path(filled.url.removeprefix("sqlite:///"))
+        path = source.with_name(f"{source.name}.{name}")
+        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(path)) as dst:
+            src.backup(dst)
+        try:
+            yield Filled(f"sqlite:///{path}", filled.key_file, filled.backend)
+        finally:
+            for leftover in path.parent.glob(f"{path.name}*"):
+                leftover.unlink()
+        return
+    import psycopg
+
+    parts = urlsplit(filled.url)
+    copy = f"{parts.path.lstrip('/')}_{name}"
+    admin = parts._replace(path="/postgres").geturl()
+
+    def drop() -> None:
+        with psycopg.connect(admin, autocommit=True) as db:
+            db.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+
+    drop()
+    with psycopg.connect(admin, autocommit=True) as db:
+        db.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{parts.path.lstrip("/")}"')
+    try:
+        yield Filled(parts._replace(path=f"/{copy}").geturl(), filled.key_file, filled.backend)
+    finally:
+        drop()
 
 
 def _fill(store: Any, key_file: Path, config: Config, label: str, copy_url: str = "") -> None:
@@ -625,17 +665,18 @@ def run_backend(config: Config, filled: Filled, origin: float, work: Path) -> li
     counts = config.processes if filled.backend == "PostgreSQL" else config.sqlite_processes
     parties = [gen.party_id(p) for p in range(config.parties)]
     for count in counts:
-        servers = start_servers(filled, count, origin, work)
-        try:
-            urls = [s.url for s in servers]
-            mine = own_mechanisms(urls[0], parties, config.concurrency)
-            target = Target(urls, gen.MECHANISM, parties, mine)
-            for i, name in enumerate(config.phases):
-                seed = config.seed * 1_000 + 10 * count + i
-                phases.append(run_phase(config, filled, servers, target, name, seed))
-        finally:
-            for server in servers:
-                server.stop()
+        with fresh_copy(filled, f"processes{count}") as copy:
+            servers = start_servers(copy, count, origin, work)
+            try:
+                urls = [s.url for s in servers]
+                mine = own_mechanisms(urls[0], parties, config.concurrency)
+                target = Target(urls, gen.MECHANISM, parties, mine)
+                for i, name in enumerate(config.phases):
+                    seed = config.seed * 1_000 + 10 * count + i
+                    phases.append(run_phase(config, copy, servers, target, name, seed))
+            finally:
+                for server in servers:
+                    server.stop()
     return phases
 
 
@@ -659,13 +700,15 @@ def main(argv: list[str] | None = None) -> None:
             mix = [p for p in phases if p.name == "mix" and p.backend == filled.backend]
             if not mix:
                 raise SystemExit("--soak needs the mix phase (its rate sets the soak's)")
-            servers = start_servers(filled, 1, origin, work)
-            try:
-                parties = [gen.party_id(p) for p in range(config.parties)]
-                target = Target([servers[0].url], gen.MECHANISM, parties)
-                soaked = soak(config, filled, servers[0], target, SOAK_SHARE * mix[0].per_s())
-            finally:
-                servers[0].stop()
+            with fresh_copy(filled, "soak") as copy:
+                servers = start_servers(copy, 1, origin, work)
+                try:
+                    parties = [gen.party_id(p) for p in range(config.parties)]
+                    target = Target([servers[0].url], gen.MECHANISM, parties)
+                    rate = SOAK_SHARE * mix[0].per_s()
+                    soaked = soak(config, copy, servers[0], target, rate)
+                finally:
+                    servers[0].stop()
     if config.fill_only:
         log(f"filled; run again with --keep {work} to measure")
         return

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,19 +43,24 @@ class Server:
         """User + system CPU so far of the server process and the processes it started that
         are still running (`serve --workers N`'s workers) — Linux /proc, None elsewhere."""
         try:
-            ticks = sum(_cpu_ticks(pid) for pid in _with_descendants(self.process.pid))
+            ticks = _cpu_ticks(self.process.pid)
+            for child in _descendants(self.process.pid):
+                with suppress(FileNotFoundError):  # a child that ended meanwhile
+                    ticks += _cpu_ticks(child)
         except OSError:
             return None
         return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _with_descendants(pid: int) -> list[int]:
+def _descendants(pid: int) -> list[int]:
     found, queue = [], [pid]
     while queue:
         current = queue.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").iterdir():
-            queue.extend(int(child) for child in (task / "children").read_text().split())
+        with suppress(FileNotFoundError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = [int(child) for child in (task / "children").read_text().split()]
+                found += children
+                queue += children
     return found
 
 

@@ -1,6 +1,7 @@
-"""`deconfliction serve --workers N`: N real processes answer on one address over one database —
-what one writes the others serve, a worker that dies is replaced, and stopping the command stops
-them all. (What several processes on one database must get right — conflicts recorded once,
+"""`deconfliction serve --workers N`: N real worker processes behind one address over one
+database — a write and the reads after it on new connections (each going to whichever worker the
+kernel hands it) all answered, a worker that dies replaced, and stopping the command stops them
+all. (What several processes on one database must get right — conflicts recorded once,
 streams, webhooks and reminders sent once, the log — is tests/storage/test_multiprocess.py.)"""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,13 +31,17 @@ class Served:
     url: str
 
     def workers(self) -> set[int]:
-        """The pids of the worker processes (not multiprocessing's resource tracker)."""
+        """The pids of the worker processes (not multiprocessing's resource tracker); a child
+        reaped while this looks is left out."""
         children = set()
         for task in Path(f"/proc/{self.process.pid}/task").iterdir():
             children.update(int(pid) for pid in (task / "children").read_text().split())
-        return {
-            pid for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        }
+        workers = set()
+        for pid in children:
+            with suppress(FileNotFoundError):
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    workers.add(pid)
+        return workers
 
     def call(self, method: str, path: str, token: str = OPERATOR, **kwargs: Any) -> Any:
         # A new connection each time: the kernel hands each to one of the workers.

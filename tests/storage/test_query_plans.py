@@ -18,8 +18,6 @@ from deconfliction.storage import open_store
 
 pytestmark = pytest.mark.sqlite_only(reason="SQLite's query plans")
 
-PENDING = "acknowledged_at IS NULL AND closed_at IS NULL"
-
 
 @pytest.fixture
 def database(databases: Databases) -> Database:

@@ -25,6 +25,7 @@ from deconfliction.services.context import Context
 
 from .bundles import verify_bundle
 from .conftest import World, at, circle, polygon, simple
+from .test_line import listed
 
 N1_TITLE = "Operation GRANITE north sector"
 MARKER = "MARKER-7f3a-between-south-and-aid-only"
@@ -645,11 +646,40 @@ def test_the_report_bundle_holds_all_the_caller_may_see_and_nothing_else(
     assert content("NORTH", "notification.created", n1)["title"] == N1_TITLE
     assert content("NORTH", "notification.revised", n1)["version"] == 2
     assert content("SOUTH", "message.sent", message)["body"] == "Convoy timing?"
+    # The conflict's entry records the message announcing it to both parties: its content.
+    detected = content("NORTH", "conflict.detected", conflict)
+    assert detected["body"].startswith(f"Conflict {conflict} detected")
+    assert content("SOUTH", "conflict.detected", conflict) == detected
+    [item] = [i for i in bundles["SOUTH"]["timeline"] if i["kind"] == "conflict.detected"]
+    assert item["summary"].endswith(f"told in message {detected['message_id']}")
     assert content("SOUTH", "incident.reported", incident_id)["kind"] == "near-miss"
     assert content("NORTH", "incident.closed", incident_id)["finding"].startswith("The helicopter")
     summaries = {i["summary"] for i in bundles["NORTH"]["timeline"]}
     assert f"incident {incident_id} (near-miss) reported by NORTH" in summaries
     assert f"incident {incident_id} taken under review by the operator" in summaries
+
+
+def test_a_report_linking_a_conflicts_announcement_holds_the_conflicts_entry(
+    scene: Scene, ctx: Context
+) -> None:
+    """The message that told both parties of a conflict has no entry of its own: the conflict's
+    entry records it, and a report linking only that message holds the conflict's entry, with
+    the message's content."""
+    w = scene.world
+    [told] = [
+        m
+        for m in listed(w, w.south, folder="inbox", limit="1000")
+        if m["system"] and m["references"].get("conflicts") == [scene.conflict_id]
+    ]
+    incident_id = scene.report(notification_ids=[], conflict_ids=[], message_ids=[told["id"]])[
+        "id"
+    ]
+    bundle = bundle_of(scene, w.south.headers, incident_id)
+    verify_bundle(bundle, public_key(ctx))
+    [item] = [i for i in bundle["timeline"] if i["kind"] == "conflict.detected"]
+    assert item["subject_id"] == scene.conflict_id
+    assert item["content"]["message_id"] == told["id"]
+    assert item["content"]["body"] == told["body"]
 
 
 def test_the_report_page_escapes_what_parties_wrote(scene: Scene, ctx: Context) -> None:

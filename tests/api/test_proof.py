@@ -23,7 +23,7 @@ from deconfliction.proof import key_rotation, merkle
 from deconfliction.proof.entries import entry_leaf_hash
 from deconfliction.proof.tree_head import SignedTreeHead, key_id, verify_tree_head
 from deconfliction.runtime import open_context
-from deconfliction.services import log_access, notifications
+from deconfliction.services import log_access, messages, notifications
 from deconfliction.services.context import Context
 
 from .conftest import (
@@ -33,7 +33,7 @@ from .conftest import (
     circle,
     simple,
 )
-from .test_line import ack_message, conflicting_pair, send
+from .test_line import ack_message, conflicting_pair, events, send, system_messages
 
 
 def unb64(text: str) -> bytes:
@@ -125,7 +125,7 @@ def test_state_changes_are_logged_for_the_parties_concerned(world: World) -> Non
         "conflict.detected",
         "notification.cancelled",
         "conflict.resolved",
-        "message.sent",  # the system messages announcing the conflict
+        "message.sent",  # the system message telling NORTH of the cancellation
     ):
         assert kind in logged, kind
     assert [r["leaf_index"] for r in everything] == list(range(len(everything)))
@@ -149,6 +149,70 @@ def _index_of(receipts: list[dict[str, Any]], kind: str, subject_id: str) -> int
         for r in receipts
         if r["entry"]["kind"] == kind and r["entry"]["subject_id"] == subject_id
     )
+
+
+def test_a_conflict_and_the_message_announcing_it_are_one_entry(
+    world: World, ctx: Context
+) -> None:
+    """The conflict's entry records the system message that tells both parties of it (its id,
+    recipients and deadline; its content by hash): one receipt proves both, and the message has
+    no entry of its own. So does the resolution's entry, with the message announcing it."""
+    key = public_key(world, world.north)
+    north_id, south_id, conflict_id = conflicting_pair(world)
+    cancelled = world.client.post(
+        f"/v1/notifications/{south_id}/cancel", json={}, headers=world.south.headers
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    for kind, words in (("conflict.detected", "detected"), ("conflict.resolved", "resolved")):
+        [message] = system_messages(world, world.north, words)
+        assert [m["id"] for m in system_messages(world, world.south, words)] == [message["id"]]
+        with ctx.store.read() as tx:
+            row = tx.message(message["id"])
+            assert row is not None
+            content = messages.content_of(row)
+        for party in (world.north, world.south):
+            receipts = receipts_of(world, party.headers)
+            [entry] = [
+                r["entry"]
+                for r in receipts
+                if r["entry"]["kind"] == kind and r["entry"]["subject_id"] == conflict_id
+            ]
+            assert entry["data"]["announcement"] == {
+                "message_id": message["id"],
+                "from": None,
+                "to": sorted([world.north.id, world.south.id]),
+                "type": "notice",
+                "priority": message["priority"],
+                "thread_id": message["id"],
+                "ack_deadline": entry["data"]["announcement"]["ack_deadline"],
+            }
+            assert entry["content_sha256"] == hashlib.sha256(rfc8785.dumps(content)).hexdigest()
+            sent_entries = [r for r in receipts if r["entry"]["kind"] == "message.sent"]
+            assert message["id"] not in {r["entry"]["subject_id"] for r in sent_entries}
+            # On the line it is a message like any other: its own event, in the inbox.
+            sent = [e for e in events(ctx, party) if e["type"] == "message.sent"]
+            assert message["id"] in {e["subject_id"] for e in sent}
+            index = _index_of(receipts, kind, conflict_id)
+            again = world.client.get(f"/v1/receipts/{index}", headers=party.headers)
+            assert again.status_code == 200, again.text
+            check_receipt(again.json(), key)
+    aid = receipts_of(world, world.aid.headers)
+    assert conflict_id not in {r["entry"]["subject_id"] for r in aid}
+    assert not any("announcement" in r["entry"]["data"] for r in aid)
+
+
+def test_an_operator_read_of_an_announcement_is_logged_for_both_parties(world: World) -> None:
+    conflicting_pair(world)
+    [message] = system_messages(world, world.north, "detected")
+    read = world.client.get(f"/v1/messages/{message['id']}", headers=world.operator)
+    assert read.status_code == 200, read.text
+    for party, told in ((world.north, True), (world.south, True), (world.aid, False)):
+        paths = [
+            r["entry"]["data"]["path"]
+            for r in receipts_of(world, party.headers)
+            if r["entry"]["kind"] == "operator.read"
+        ]
+        assert (f"/v1/messages/{message['id']}" in paths) is told, party.code
 
 
 def test_first_delivery_is_logged_for_recipient_and_sender(world: World) -> None:

@@ -243,6 +243,22 @@ def test_two_swapped_entries_are_located_between_signed_heads(db: Database) -> N
     assert result.returncode == 1 and "first bad entry: " in result.stdout
 
 
+def test_an_announcement_column_that_disagrees_with_its_entry_is_named(db: Database) -> None:
+    """A conflict's entry records the message announcing it; the column that finds the entry by
+    that message's id (an operator read's audience, an incident's timeline) must agree."""
+    announced = rows(
+        db, "SELECT idx FROM log_entries WHERE announcement_id IS NOT NULL ORDER BY idx"
+    )
+    assert len(announced) == 4  # one a conflict: each pair of the first four rounds
+    index = announced[0][0]
+    ((message,),) = rows(db, "SELECT id FROM messages WHERE sender_party IS NOT NULL")
+    tamper(db, "UPDATE log_entries SET announcement_id = ? WHERE idx = ?", message, index)
+    report = check(db)
+    assert report.first_bad_index == index
+    assert [(f.check, f.index) for f in report.findings] == [("columns", index)]
+    assert "announcement_id" in report.findings[0].message
+
+
 def test_a_replaced_head_root_or_signature_is_named(db: Database) -> None:
     head_id, size = rows(db, "SELECT id, tree_size FROM log_heads ORDER BY id LIMIT 1 OFFSET 5")[0]
     tamper(db, "UPDATE log_heads SET root_hash = ? WHERE id = ?", b64(bytes(32)), head_id)

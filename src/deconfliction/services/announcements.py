@@ -2,7 +2,8 @@
 
 Each change puts items in the inbox of the parties that must acknowledge it and writes the
 service's system messages: a conflict detected or resolved, a notification that conflicts with
-yours revised or cancelled, a late notification.
+yours revised or cancelled, a late notification. A conflict's messages go to exactly the
+conflict's two parties, so they are announcements: the conflict's own log entry records them.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from datetime import datetime
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import format_instant
 from deconfliction.services import inbox
-from deconfliction.services.messages import system_message
+from deconfliction.services.messages import Announcement, announcement, system_message
 from deconfliction.services.ports import Row, Transaction
 
 
-def conflict_detected(tx: Transaction, conflict: Row, rules: Rules, now: datetime) -> None:
-    """Both parties must acknowledge a new conflict (urgently) and are told of it."""
+def conflict_detected(tx: Transaction, conflict: Row, rules: Rules, now: datetime) -> Announcement:
+    """Both parties must acknowledge a new conflict (urgently); the message that tells them,
+    for the conflict's entry to record (messages.Announcement)."""
     _require_conflict_ack(tx, conflict, 1, rules, now)
-    system_message(
-        tx,
+    return announcement(
         conflict["mechanism_id"],
         rules,
         to=[conflict["party_a"], conflict["party_b"]],
@@ -58,10 +59,11 @@ def _require_conflict_ack(
 
 def conflict_resolved(
     tx: Transaction, conflict: Row, because: str, rules: Rules, now: datetime
-) -> None:
+) -> Announcement:
+    """The conflict's acknowledgements are no longer due; the message that tells both parties,
+    for the resolution's entry to record."""
     inbox.close(tx, conflict["id"], format_instant(now), f"resolved: {because}")
-    system_message(
-        tx,
+    return announcement(
         conflict["mechanism_id"],
         rules,
         to=[conflict["party_a"], conflict["party_b"]],

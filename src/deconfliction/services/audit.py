@@ -49,6 +49,13 @@ _COLUMNS = {
 Progress = Callable[[int, int], None]
 
 
+def _announcement_id(entry: Any) -> Any:
+    """The system message an entry records besides its subject (`data.announcement`), if any."""
+    data = entry.get("data")
+    announced = data.get("announcement") if isinstance(data, dict) else None
+    return announced.get("message_id") if isinstance(announced, dict) else None
+
+
 class Frontier:
     """The roots of the complete subtrees of the leaves appended so far, largest first: one per
     set bit of the size (a compact range). Appending costs amortised O(1) hashes, a root
@@ -261,6 +268,8 @@ class _Audit:
             message = "entry_json is not in RFC 8785 canonical form (it was rewritten)"
             self.add(Finding("canonical", message, index=index))
         differing = [c for name, c in _COLUMNS.items() if entry.get(name) != row[c]]
+        if _announcement_id(entry) != row.get("announcement_id"):
+            differing.append("announcement_id")
         if differing:
             message = f"the row's {', '.join(differing)} disagree with entry_json"
             self.add(Finding("columns", message, index=index))

@@ -11,9 +11,10 @@ from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import format_instant
 from deconfliction.domain.volumes import Box
 from deconfliction.errors import InvalidInput, NotFound
-from deconfliction.services import acknowledgements, announcements, inbox
+from deconfliction.services import acknowledgements, announcements, inbox, messages
 from deconfliction.services.context import Actor, Context, RequestKey, dumps, new_id, once
 from deconfliction.services.events import record_event
+from deconfliction.services.messages import Announcement
 from deconfliction.services.ports import Row, Transaction
 from deconfliction.services.views import conflict_view
 
@@ -82,16 +83,8 @@ def recompute(
                 "updated_at": at,
             }
             tx.insert_conflict(conflict)
-            record_event(
-                tx,
-                notification["mechanism_id"],
-                "conflict.detected",
-                conflict_id,
-                audience,
-                {"conflict_id": conflict_id},
-                at,
-            )
-            announcements.conflict_detected(tx, conflict, rules, now)
+            told = announcements.conflict_detected(tx, conflict, rules, now)
+            _announced(tx, conflict, "conflict.detected", {"conflict_id": conflict_id}, told)
         elif row["overlaps_json"] != overlaps:
             tx.update_conflict_overlaps(row["id"], overlaps, at)
             announcements.conflict_changed(tx, row, row["revision"] + 1, rules, now)
@@ -111,16 +104,28 @@ def recompute(
 def resolve(tx: Transaction, row: Row, *, rules: Rules, now: datetime, because: str) -> None:
     at = format_instant(now)
     tx.resolve_conflict(row["id"], at, because)
-    record_event(
-        tx,
-        row["mechanism_id"],
-        "conflict.resolved",
-        row["id"],
-        [row["party_a"], row["party_b"]],
-        {"conflict_id": row["id"], "resolution": because},
-        at,
+    told = announcements.conflict_resolved(tx, row, because, rules, now)
+    _announced(
+        tx, row, "conflict.resolved", {"conflict_id": row["id"], "resolution": because}, told
     )
-    announcements.conflict_resolved(tx, row, because, rules, now)
+
+
+def _announced(
+    tx: Transaction, conflict: Row, kind: str, payload: dict[str, Any], told: Announcement
+) -> None:
+    """The conflict's event, whose entry also records the message that tells both parties; then
+    that message, delivered."""
+    recorded = record_event(
+        tx,
+        conflict["mechanism_id"],
+        kind,
+        conflict["id"],
+        [conflict["party_a"], conflict["party_b"]],
+        payload,
+        told.row["created_at"],
+        announcement=told,
+    )
+    messages.deliver_announcement(tx, told, logged_with=recorded)
 
 
 def list_conflicts(

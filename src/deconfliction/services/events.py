@@ -7,11 +7,14 @@ inside a transaction.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deconfliction.services import ledger
 from deconfliction.services.context import Actor, dumps
 from deconfliction.services.ports import Transaction
+
+if TYPE_CHECKING:
+    from deconfliction.services.messages import Announcement
 
 
 class Recorded:
@@ -49,6 +52,8 @@ def record_event(
     content: Any = None,
     token_id: str | None = None,
     webhooks: tuple[str, ...] = (),
+    announcement: Announcement | None = None,
+    logged_with: Recorded | None = None,
 ) -> Recorded:
     """Store an event for the given parties (the operator sees every event) and log it.
 
@@ -57,6 +62,11 @@ def record_event(
     escalation to a duty officer); `webhooks` are endpoints that must carry it besides the
     audience's own event webhooks. The webhook outbox is written in the same transaction, so no
     event is ever left unsent.
+
+    With `announcement`, the service's system message announcing this change to its audience,
+    the entry records that message too (its fields under `data.announcement`, its content
+    bound by `content_sha256`); that message's own event then passes this event's `Recorded`
+    as `logged_with` and appends no entry of its own.
 
     The event and its entry are appended when the transaction flushes its deferred actions (at
     its commit, or when a receipt is asked for), so the event ids and leaf indexes, handed out
@@ -73,8 +83,20 @@ def record_event(
         "created_at": at,
         "token_id": token_id,
     }
-    digest = None if content is None else ledger.content_sha256(content)
     recorded = Recorded(tx)
+    if logged_with is not None:
+
+        def append_logged_with() -> None:
+            event_id = tx.append_event(row, parties, list(webhooks))
+            assert logged_with.ids is not None, "the announced change's entry comes first"
+            recorded.ids = (event_id, logged_with.ids[1])
+
+        tx.defer(append_logged_with)
+        return recorded
+    entry_data: dict[str, Any] = {}
+    if announcement is not None:
+        content, entry_data = announcement.content, {"announcement": announcement.entry_data}
+    digest = None if content is None else ledger.content_sha256(content)
 
     def append() -> None:
         event_id = tx.append_event(row, parties, list(webhooks))
@@ -84,9 +106,10 @@ def record_event(
             at=at,
             mechanism_id=mechanism_id,
             subject_id=subject_id,
+            announcement_id=None if announcement is None else announcement.message_id,
             audience=parties,
             by=by,
-            data={**payload, "event_id": event_id},
+            data={**payload, "event_id": event_id, **entry_data},
             content_digest=digest,
         )
         recorded.ids = (event_id, index)

@@ -69,7 +69,12 @@ def _summary(entry: dict[str, Any], names: dict[str, str]) -> str:
         sender=name(data.get("from")),
         recipients=", ".join(name(p) for p in data.get("to", [])),
     )
-    return template.format_map(fields)
+    summary = template.format_map(fields)
+    announced = data.get("announcement")
+    if announced is not None:
+        told = ", ".join(name(p) for p in announced.get("to", []))
+        summary += f"; {told} told in message {announced.get('message_id', '?')}"
+    return summary
 
 
 def _content(tx: Transaction, actor: Actor, entry: dict[str, Any], policy: str) -> Any:
@@ -86,8 +91,9 @@ def _content(tx: Transaction, actor: Actor, entry: dict[str, Any], policy: str) 
         version = entry["data"].get("version")
         revision = next((r for r in tx.revisions(subject) if r["version"] == version), None)
         return None if revision is None else notifications.content_of({**revision, "id": subject})
-    if kind == "message.sent":
-        message = tx.message(subject)
+    announced = entry["data"].get("announcement")
+    if kind == "message.sent" or announced is not None:
+        message = tx.message(subject if announced is None else announced["message_id"])
         return None if message is None else messages.content_of(message)
     incident = tx.incident(subject)
     if incident is None:

@@ -125,12 +125,14 @@ def record(
     data: Mapping[str, Any],
     content: Any = None,
     content_digest: str | None = None,
+    announcement_id: str | None = None,
 ) -> int:
     """Append one entry, visible to `audience` (the operator sees every entry); its index.
 
     `content`, what the entry is about in full, is bound by its hash; or pass that hash as
-    `content_digest`, worked out before. Appends the transaction deferred are written first, so
-    entries keep the order they were made in.
+    `content_digest`, worked out before. `announcement_id` names the system message the entry
+    records besides its subject (found by that id too). Appends the transaction deferred are
+    written first, so entries keep the order they were made in.
     """
     tx.flush()
     if content is not None:
@@ -153,6 +155,7 @@ def record(
             "kind": kind,
             "mechanism_id": mechanism_id,
             "subject_id": subject_id,
+            "announcement_id": announcement_id,
             "entry_json": text.decode("utf-8"),
             "salt": salt,
             "leaf_hash": leaf_hash(salt + text),

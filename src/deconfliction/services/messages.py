@@ -227,8 +227,17 @@ def content_of(row: Row) -> dict[str, Any]:
     }
 
 
-def _deliver(tx: Transaction, row: Row, due: datetime, at: str, *, by: Actor | None) -> Recorded:
-    """Store the message, put it in each recipient's inbox, send and log it."""
+def _deliver(
+    tx: Transaction,
+    row: Row,
+    due: datetime,
+    at: str,
+    *,
+    by: Actor | None,
+    logged_with: Recorded | None = None,
+) -> Recorded:
+    """Store the message, put it in each recipient's inbox, send and log it (in its own entry,
+    or, for an announcement, in the entry of the change it announces: `logged_with`)."""
     tx.insert_message(row)
     recipients = json.loads(row["recipients_json"])
     for party in recipients:
@@ -249,18 +258,72 @@ def _deliver(tx: Transaction, row: Row, due: datetime, at: str, *, by: Actor | N
         "message.sent",
         row["id"],
         audience,
-        {
-            "message_id": row["id"],
-            "from": row["sender_party"],
-            "to": recipients,
-            "type": row["type"],
-            "priority": row["priority"],
-            "thread_id": row["thread_id"],
-            "ack_deadline": format_instant(due),
-        },
+        _sent(row, due),
         at,
         by=by,
-        content=content_of(row),
+        content=None if logged_with else content_of(row),
+        logged_with=logged_with,
+    )
+
+
+def _sent(row: Row, due: datetime) -> dict[str, Any]:
+    """The message.sent event's payload (and its entry's data, with the event's id)."""
+    return {
+        "message_id": row["id"],
+        "from": row["sender_party"],
+        "to": json.loads(row["recipients_json"]),
+        "type": row["type"],
+        "priority": row["priority"],
+        "thread_id": row["thread_id"],
+        "ack_deadline": format_instant(due),
+    }
+
+
+class Announcement:
+    """A system message announcing a change to exactly that change's audience, at its instant.
+
+    It has no log entry of its own: the change's entry records it — its fields (those of a
+    `message.sent` entry) under `data.announcement`, its content bound by the entry's
+    `content_sha256` — so one receipt proves both what changed and that both sides were told.
+    Made first (`announcement`), then given to the change's event (`record_event(...,
+    announcement=)`) and delivered with that event's `Recorded` (`deliver_announcement`).
+    """
+
+    def __init__(self, row: Row, due: datetime) -> None:
+        self.row, self.due = row, due
+
+    @property
+    def message_id(self) -> str:
+        return str(self.row["id"])
+
+    @property
+    def entry_data(self) -> dict[str, Any]:
+        return _sent(self.row, self.due)
+
+    @property
+    def content(self) -> dict[str, Any]:
+        return content_of(self.row)
+
+
+def announcement(
+    mechanism_id: str,
+    rules: Rules,
+    *,
+    to: list[str],
+    body: str,
+    references: dict[str, list[str]],
+    now: datetime,
+    priority: str = "routine",
+) -> Announcement:
+    """A system message to announce a change, for its entry to record (not yet delivered)."""
+    row = _system_row(mechanism_id, sorted(set(to)), body, references, now, priority)
+    return Announcement(row, inbox.deadline(rules, now, urgent=priority == "urgent"))
+
+
+def deliver_announcement(tx: Transaction, message: Announcement, *, logged_with: Recorded) -> None:
+    """Store and send an announcement, logged in the entry of the change it announces."""
+    _deliver(
+        tx, message.row, message.due, message.row["created_at"], by=None, logged_with=logged_with
     )
 
 
@@ -279,9 +342,23 @@ def system_message(
     recipients = sorted(set(to))
     if not recipients:
         return None
-    at = format_instant(now)
+    row = _system_row(mechanism_id, recipients, body, references, now, priority)
+    _deliver(
+        tx, row, inbox.deadline(rules, now, urgent=priority == "urgent"), row["created_at"], by=None
+    )
+    return str(row["id"])
+
+
+def _system_row(
+    mechanism_id: str,
+    recipients: list[str],
+    body: str,
+    references: dict[str, list[str]],
+    now: datetime,
+    priority: str,
+) -> Row:
     message_id = new_id("msg")
-    row = {
+    return {
         "id": message_id,
         "mechanism_id": mechanism_id,
         "sender_party": None,
@@ -296,10 +373,8 @@ def system_message(
         "thread_id": message_id,
         "signature": None,
         "signed_json": None,
-        "created_at": at,
+        "created_at": format_instant(now),
     }
-    _deliver(tx, row, inbox.deadline(rules, now, urgent=priority == "urgent"), at, by=None)
-    return message_id
 
 
 def message_view(tx: Transaction, row: Row, actor: Actor, now: float) -> dict[str, Any]:

@@ -37,6 +37,7 @@ DESCRIPTIONS = {
     8: "conflicts in detection order per mechanism, for listings and moves",
     9: "each party's unacknowledged inbox items in deadline order, for its pending and overdue",
     10: "open conflicts in detection order, each party's and all, for the open-conflict listings",
+    11: "the system message a log entry records besides its subject (a conflict's announcement)",
 }
 
 TABLES: dict[int, str] = {
@@ -366,5 +367,10 @@ TABLES: dict[int, str] = {
         CREATE INDEX conflicts_open_a ON conflicts(party_a, detected_at, id) WHERE state = 'open';
         CREATE INDEX conflicts_open_b ON conflicts(party_b, detected_at, id) WHERE state = 'open';
         CREATE INDEX conflicts_open ON conflicts(detected_at, id) WHERE state = 'open'
+        """,
+    11: """
+        ALTER TABLE log_entries ADD COLUMN announcement_id TEXT;
+        CREATE INDEX log_entries_announcement ON log_entries(announcement_id)
+            WHERE announcement_id IS NOT NULL
         """,
 }

@@ -80,6 +80,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (8, DESCRIPTIONS[8], tables(8, TYPES)),
     (9, DESCRIPTIONS[9], tables(9, TYPES)),
     (10, DESCRIPTIONS[10], tables(10, TYPES)),
+    (11, DESCRIPTIONS[11], tables(11, TYPES)),
 ]
 
 

@@ -34,11 +34,11 @@ class LedgerQueries:
     def append_log_entry(self, row: dict[str, Any], audience: list[str]) -> int:
         """Store the next entry of the log (its index is the log's size) and who may see it."""
         index = self.log_size()
-        stored = {**row, "idx": index}
+        stored = {"announcement_id": None, **row, "idx": index}
         self.db.execute(
-            "INSERT INTO log_entries (idx, kind, mechanism_id, subject_id, entry_json, salt, "
-            "leaf_hash, created_at) VALUES (:idx, :kind, :mechanism_id, :subject_id, "
-            ":entry_json, :salt, :leaf_hash, :created_at)",
+            "INSERT INTO log_entries (idx, kind, mechanism_id, subject_id, announcement_id, "
+            "entry_json, salt, leaf_hash, created_at) VALUES (:idx, :kind, :mechanism_id, "
+            ":subject_id, :announcement_id, :entry_json, :salt, :leaf_hash, :created_at)",
             stored,
         )
         self.db.executemany(
@@ -95,9 +95,13 @@ class LedgerQueries:
         )
 
     def log_entries_of_subject(self, subject_id: str) -> list[dict[str, Any]]:
+        """The entries about a subject: those it is the subject of, and, for a system message,
+        the entry that records it as its subject's announcement."""
         return dicts(
             self.db.execute(
-                "SELECT * FROM log_entries WHERE subject_id = ? ORDER BY idx", (subject_id,)
+                "SELECT * FROM log_entries WHERE subject_id = ? OR announcement_id = ? "
+                "ORDER BY idx",
+                (subject_id, subject_id),
             )
         )
 
@@ -120,10 +124,12 @@ class LedgerQueries:
     ) -> list[dict[str, Any]]:
         """Entries after an index that a party may see (all for the operator), optionally only
         those about some subjects."""
-        where, params = ["e.idx > ?"], [after]
+        where: list[str] = ["e.idx > ?"]
+        params: list[Any] = [after]
         if subject_ids is not None:
-            where.append(f"e.subject_id IN ({', '.join('?' * len(subject_ids))})")
-            params += subject_ids
+            marks = ", ".join("?" * len(subject_ids))
+            where.append(f"(e.subject_id IN ({marks}) OR e.announcement_id IN ({marks}))")
+            params += [*subject_ids, *subject_ids]
         if party_id is None:
             sql = f"SELECT e.* FROM log_entries e WHERE {' AND '.join(where)}"
         else:

@@ -671,9 +671,7 @@ def test_a_report_linking_a_conflicts_announcement_holds_the_conflicts_entry(
         for m in listed(w, w.south, folder="inbox", limit="1000")
         if m["system"] and m["references"].get("conflicts") == [scene.conflict_id]
     ]
-    incident_id = scene.report(notification_ids=[], conflict_ids=[], message_ids=[told["id"]])[
-        "id"
-    ]
+    incident_id = scene.report(notification_ids=[], conflict_ids=[], message_ids=[told["id"]])["id"]
     bundle = bundle_of(scene, w.south.headers, incident_id)
     verify_bundle(bundle, public_key(ctx))
     [item] = [i for i in bundle["timeline"] if i["kind"] == "conflict.detected"]

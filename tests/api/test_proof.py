@@ -151,9 +151,7 @@ def _index_of(receipts: list[dict[str, Any]], kind: str, subject_id: str) -> int
     )
 
 
-def test_a_conflict_and_the_message_announcing_it_are_one_entry(
-    world: World, ctx: Context
-) -> None:
+def test_a_conflict_and_the_message_announcing_it_are_one_entry(world: World, ctx: Context) -> None:
     """The conflict's entry records the system message that tells both parties of it (its id,
     recipients and deadline; its content by hash): one receipt proves both, and the message has
     no entry of its own. So does the resolution's entry, with the message announcing it."""

@@ -22,6 +22,7 @@ serve: setup
 
 lint: setup
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src
 	$(BIN)/mypy --strict src/deconfliction/domain src/deconfliction/errors.py src/deconfliction/proof
 
 # The whole suite on SQLite, then again on PostgreSQL (a fresh database per test on TEST_DB).

@@ -92,7 +92,7 @@ def _silence_changes(
     changes = []
     for member in members:
         party = member["id"]
-        last = seen.get(party, member["joined_at"])
+        last: str = seen[party] if party in seen else member["joined_at"]
         others = [m["id"] for m in members if m["id"] != party]
         if party not in alarms and now - _since(last) > limit:
             changes.append((member, last, others, True))

@@ -152,7 +152,8 @@ def receipts(ctx: Context, actor: Actor, *, after: int, limit: int) -> dict[str,
 def _read_audience(tx: Transaction, path: str) -> tuple[str | None, list[str]]:
     """Whose data a path reads: (mechanism, parties), from the ids it names."""
     parts = [p for p in path.split("/") if p]
-    mechanism_id, parties = None, set()
+    mechanism_id: str | None = None
+    parties: set[str] = set()
     for previous, part in zip(parts, parts[1:], strict=False):
         if previous == "mechanisms" and tx.mechanism(part) is not None:
             mechanism_id = part

@@ -109,7 +109,11 @@ def _post(url: str, address: str, body: str, headers: dict[str, str]) -> int:
     with (
         httpcore.ConnectionPool(network_backend=_PinnedBackend(address)) as pool,
         pool.stream(
-            "POST", url, content=body.encode(), headers=headers, extensions={"timeout": timeouts}
+            "POST",
+            url,
+            content=body.encode(),
+            headers=list(headers.items()),
+            extensions={"timeout": timeouts},
         ) as response,
     ):
         return response.status  # the receiver's answer body is never read

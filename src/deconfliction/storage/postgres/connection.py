@@ -71,7 +71,7 @@ class Sql:
 
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         self.connection = connection
-        self.pipeline: psycopg.Pipeline | None = None
+        self.pipeline: contextlib.AbstractContextManager[psycopg.Pipeline] | None = None
 
     def start_pipeline(self) -> None:
         """From now on, send statements without waiting for each one's result (libpq pipeline

@@ -223,7 +223,8 @@ class LineQueries:
         overdue_at: float | None,
         limit: int,
     ) -> list[dict[str, Any]]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if party_id is not None:
             where.append("party_id = ?")
             args.append(party_id)

@@ -13,15 +13,19 @@ from datetime import datetime
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import format_instant
 from deconfliction.services import inbox
-from deconfliction.services.messages import Announcement, announcement, system_message
+from deconfliction.services.messages import (
+    SystemMessage,
+    compose_system_message,
+    system_message,
+)
 from deconfliction.services.ports import Row, Transaction
 
 
-def conflict_detected(tx: Transaction, conflict: Row, rules: Rules, now: datetime) -> Announcement:
+def conflict_detected(tx: Transaction, conflict: Row, rules: Rules, now: datetime) -> SystemMessage:
     """Both parties must acknowledge a new conflict (urgently); the message that tells them,
-    for the conflict's entry to record (messages.Announcement)."""
+    for the conflict's entry to record (messages.SystemMessage)."""
     _require_conflict_ack(tx, conflict, 1, rules, now)
-    return announcement(
+    return compose_system_message(
         conflict["mechanism_id"],
         rules,
         to=[conflict["party_a"], conflict["party_b"]],
@@ -59,11 +63,11 @@ def _require_conflict_ack(
 
 def conflict_resolved(
     tx: Transaction, conflict: Row, because: str, rules: Rules, now: datetime
-) -> Announcement:
+) -> SystemMessage:
     """The conflict's acknowledgements are no longer due; the message that tells both parties,
     for the resolution's entry to record."""
     inbox.close(tx, conflict["id"], format_instant(now), f"resolved: {because}")
-    return announcement(
+    return compose_system_message(
         conflict["mechanism_id"],
         rules,
         to=[conflict["party_a"], conflict["party_b"]],

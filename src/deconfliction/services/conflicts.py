@@ -14,7 +14,7 @@ from deconfliction.errors import InvalidInput, NotFound
 from deconfliction.services import acknowledgements, announcements, inbox, messages
 from deconfliction.services.context import Actor, Context, RequestKey, dumps, new_id, once
 from deconfliction.services.events import record_event
-from deconfliction.services.messages import Announcement
+from deconfliction.services.messages import SystemMessage
 from deconfliction.services.ports import Row, Transaction
 from deconfliction.services.views import conflict_view
 
@@ -111,7 +111,7 @@ def resolve(tx: Transaction, row: Row, *, rules: Rules, now: datetime, because: 
 
 
 def _announced(
-    tx: Transaction, conflict: Row, kind: str, payload: dict[str, Any], told: Announcement
+    tx: Transaction, conflict: Row, kind: str, payload: dict[str, Any], told: SystemMessage
 ) -> None:
     """The conflict's event, whose entry also records the message that tells both parties; then
     that message, delivered."""

@@ -14,7 +14,7 @@ from deconfliction.services.context import Actor, dumps
 from deconfliction.services.ports import Transaction
 
 if TYPE_CHECKING:
-    from deconfliction.services.messages import Announcement
+    from deconfliction.services.messages import SystemMessage
 
 
 class Recorded:
@@ -52,7 +52,7 @@ def record_event(
     content: Any = None,
     token_id: str | None = None,
     webhooks: tuple[str, ...] = (),
-    announcement: Announcement | None = None,
+    announcement: SystemMessage | None = None,
     logged_with: Recorded | None = None,
 ) -> Recorded:
     """Store an event for the given parties (the operator sees every event) and log it.

@@ -279,14 +279,15 @@ def _sent(row: Row, due: datetime) -> dict[str, Any]:
     }
 
 
-class Announcement:
-    """A system message announcing a change to exactly that change's audience, at its instant.
+class SystemMessage:
+    """A message from the service itself, made before it is delivered: on its own
+    (`system_message`), or as the announcement of a change to exactly that change's audience.
 
-    It has no log entry of its own: the change's entry records it — its fields (those of a
-    `message.sent` entry) under `data.announcement`, its content bound by the entry's
+    An announcement has no log entry of its own: the change's entry records it — its fields
+    (those of a `message.sent` entry) under `data.announcement`, its content bound by the entry's
     `content_sha256` — so one receipt proves both what changed and that both sides were told.
-    Made first (`announcement`), then given to the change's event (`record_event(...,
-    announcement=)`) and delivered with that event's `Recorded` (`deliver_announcement`).
+    Give it to the change's event (`record_event(..., announcement=)`), then deliver it with that
+    event's `Recorded` (`deliver_announcement`).
     """
 
     def __init__(self, row: Row, due: datetime) -> None:
@@ -305,7 +306,7 @@ class Announcement:
         return content_of(self.row)
 
 
-def announcement(
+def compose_system_message(
     mechanism_id: str,
     rules: Rules,
     *,
@@ -314,13 +315,30 @@ def announcement(
     references: dict[str, list[str]],
     now: datetime,
     priority: str = "routine",
-) -> Announcement:
-    """A system message to announce a change, for its entry to record (not yet delivered)."""
-    row = _system_row(mechanism_id, sorted(set(to)), body, references, now, priority)
-    return Announcement(row, inbox.deadline(rules, now, urgent=priority == "urgent"))
+) -> SystemMessage:
+    """A message from the service to the parties `to`, not yet stored or sent."""
+    message_id = new_id("msg")
+    row = {
+        "id": message_id,
+        "mechanism_id": mechanism_id,
+        "sender_party": None,
+        "sender_token": None,
+        "type": "notice",
+        "priority": priority,
+        "body": body,
+        "refs_json": dumps({k: sorted(v) for k, v in references.items()}),
+        "attachment_json": None,
+        "recipients_json": dumps(sorted(set(to))),
+        "in_reply_to": None,
+        "thread_id": message_id,
+        "signature": None,
+        "signed_json": None,
+        "created_at": format_instant(now),
+    }
+    return SystemMessage(row, inbox.deadline(rules, now, urgent=priority == "urgent"))
 
 
-def deliver_announcement(tx: Transaction, message: Announcement, *, logged_with: Recorded) -> None:
+def deliver_announcement(tx: Transaction, message: SystemMessage, *, logged_with: Recorded) -> None:
     """Store and send an announcement, logged in the entry of the change it announces."""
     _deliver(
         tx, message.row, message.due, message.row["created_at"], by=None, logged_with=logged_with
@@ -338,43 +356,15 @@ def system_message(
     now: datetime,
     priority: str = "routine",
 ) -> str | None:
-    """A message from the service itself; recipients acknowledge it like any other."""
-    recipients = sorted(set(to))
-    if not recipients:
+    """A message from the service itself, with its own log entry; recipients acknowledge it
+    like any other."""
+    if not to:
         return None
-    row = _system_row(mechanism_id, recipients, body, references, now, priority)
-    _deliver(
-        tx, row, inbox.deadline(rules, now, urgent=priority == "urgent"), row["created_at"], by=None
+    message = compose_system_message(
+        mechanism_id, rules, to=to, body=body, references=references, now=now, priority=priority
     )
-    return str(row["id"])
-
-
-def _system_row(
-    mechanism_id: str,
-    recipients: list[str],
-    body: str,
-    references: dict[str, list[str]],
-    now: datetime,
-    priority: str,
-) -> Row:
-    message_id = new_id("msg")
-    return {
-        "id": message_id,
-        "mechanism_id": mechanism_id,
-        "sender_party": None,
-        "sender_token": None,
-        "type": "notice",
-        "priority": priority,
-        "body": body,
-        "refs_json": dumps({k: sorted(v) for k, v in references.items()}),
-        "attachment_json": None,
-        "recipients_json": dumps(recipients),
-        "in_reply_to": None,
-        "thread_id": message_id,
-        "signature": None,
-        "signed_json": None,
-        "created_at": format_instant(now),
-    }
+    _deliver(tx, message.row, message.due, message.row["created_at"], by=None)
+    return message.message_id
 
 
 def message_view(tx: Transaction, row: Row, actor: Actor, now: float) -> dict[str, Any]:

@@ -182,7 +182,7 @@ def test_a_conflict_and_the_message_announcing_it_are_one_entry(world: World, ct
                 "type": "notice",
                 "priority": message["priority"],
                 "thread_id": message["id"],
-                "ack_deadline": entry["data"]["announcement"]["ack_deadline"],
+                "ack_deadline": message["own_status"]["deadline"],
             }
             assert entry["content_sha256"] == hashlib.sha256(rfc8785.dumps(content)).hexdigest()
             sent_entries = [r for r in receipts if r["entry"]["kind"] == "message.sent"]

@@ -249,7 +249,7 @@ def test_an_announcement_column_that_disagrees_with_its_entry_is_named(db: Datab
     announced = rows(
         db, "SELECT idx FROM log_entries WHERE announcement_id IS NOT NULL ORDER BY idx"
     )
-    assert len(announced) == 4  # one a conflict: each pair of the first four rounds
+    assert len(announced) == 4  # one per conflict: the pair of each of the first four rounds
     index = announced[0][0]
     ((message,),) = rows(db, "SELECT id FROM messages WHERE sender_party IS NOT NULL")
     tamper(db, "UPDATE log_entries SET announcement_id = ? WHERE idx = ?", message, index)

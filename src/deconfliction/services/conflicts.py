@@ -125,7 +125,7 @@ def _announced(
         told.row["created_at"],
         announcement=told,
     )
-    messages.deliver_announcement(tx, told, logged_with=recorded)
+    messages.deliver_system_message(tx, told, logged_with=recorded)
 
 
 def list_conflicts(

@@ -95,6 +95,8 @@ def record_event(
         return recorded
     entry_data: dict[str, Any] = {}
     if announcement is not None:
+        if content is not None:
+            raise ValueError("an announced change's content is its announcement's")
         content, entry_data = announcement.content, {"announcement": announcement.entry_data}
     digest = None if content is None else ledger.content_sha256(content)
 

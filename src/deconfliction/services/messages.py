@@ -287,7 +287,7 @@ class SystemMessage:
     (those of a `message.sent` entry) under `data.announcement`, its content bound by the entry's
     `content_sha256` — so one receipt proves both what changed and that both sides were told.
     Give it to the change's event (`record_event(..., announcement=)`), then deliver it with that
-    event's `Recorded` (`deliver_announcement`).
+    event's `Recorded` (`deliver_system_message(..., logged_with=)`).
     """
 
     def __init__(self, row: Row, due: datetime) -> None:
@@ -338,8 +338,11 @@ def compose_system_message(
     return SystemMessage(row, inbox.deadline(rules, now, urgent=priority == "urgent"))
 
 
-def deliver_announcement(tx: Transaction, message: SystemMessage, *, logged_with: Recorded) -> None:
-    """Store and send an announcement, logged in the entry of the change it announces."""
+def deliver_system_message(
+    tx: Transaction, message: SystemMessage, *, logged_with: Recorded | None = None
+) -> None:
+    """Store and send a message of the service: logged in its own entry, or, for an
+    announcement, in the entry of the change it announces (`logged_with`)."""
     _deliver(
         tx, message.row, message.due, message.row["created_at"], by=None, logged_with=logged_with
     )
@@ -355,16 +358,14 @@ def system_message(
     references: dict[str, list[str]],
     now: datetime,
     priority: str = "routine",
-) -> str | None:
-    """A message from the service itself, with its own log entry; recipients acknowledge it
-    like any other."""
-    if not to:
-        return None
-    message = compose_system_message(
-        mechanism_id, rules, to=to, body=body, references=references, now=now, priority=priority
-    )
-    _deliver(tx, message.row, message.due, message.row["created_at"], by=None)
-    return message.message_id
+) -> None:
+    """A message from the service itself, with its own log entry, unless `to` is empty;
+    recipients acknowledge it like any other."""
+    if to:
+        message = compose_system_message(
+            mechanism_id, rules, to=to, body=body, references=references, now=now, priority=priority
+        )
+        deliver_system_message(tx, message)
 
 
 def message_view(tx: Transaction, row: Row, actor: Actor, now: float) -> dict[str, Any]:

@@ -210,6 +210,26 @@ def test_a_failing_statement_sent_pipelined_fails_its_write_and_nothing_else(
         assert [e["id"] for e in tx.events_after(None, "", 0, 10)] == [1, 2]
 
 
+def test_reads_are_read_only_and_keep_the_connections_prepared_statements(
+    database: Database,
+) -> None:
+    """A read is committed, not rolled back: psycopg forgets (and deallocates) a connection's
+    prepared statements on every rollback, so rolled-back reads left none prepared and every
+    statement was parsed and planned again. Being READ ONLY, a read still cannot write."""
+    one_connection = PostgresStore(database.url, pool_size=1)
+    try:
+        for _ in range(8):  # psycopg prepares a statement at its 6th execution
+            with one_connection.read() as tx:
+                tx.mechanism("mec_a")
+        with one_connection.read() as tx:
+            prepared = [r[0] for r in tx.db.execute("SELECT statement FROM pg_prepared_statements")]
+        assert "SELECT * FROM mechanisms WHERE id = $1" in prepared
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction), one_connection.read() as tx:
+            tx.db.execute("DELETE FROM mechanisms")
+    finally:
+        one_connection.close()
+
+
 def test_concurrent_writers_leave_gap_free_event_ids_and_log_indexes(
     store: PostgresStore,
 ) -> None:

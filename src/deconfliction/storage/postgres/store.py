@@ -74,14 +74,16 @@ class PostgresStore:
         )
         self._log = CommittedLog()
 
-    # Each transaction names its isolation level in its BEGIN (psycopg builds the statement from
-    # the connection's `isolation_level`): one round trip, not a BEGIN and a SET TRANSACTION.
+    # Each transaction names its isolation level and access mode in its BEGIN (psycopg builds
+    # the statement from the connection's `isolation_level` and `read_only`): one round trip,
+    # not a BEGIN and a SET TRANSACTION.
 
     @contextmanager
     def write(self) -> Iterator[PostgresTransaction]:
         """One use case's writes in one READ COMMITTED transaction, committed when it ends."""
         with self._pool.connection() as connection:
             connection.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
+            connection.read_only = False
             with connection.transaction():
                 tx = PostgresTransaction(Sql(connection), self._log, writing=True)
                 try:
@@ -95,10 +97,13 @@ class PostgresStore:
 
     @contextmanager
     def read(self) -> Iterator[PostgresTransaction]:
-        """A consistent snapshot (REPEATABLE READ), rolled back when done."""
+        """A consistent snapshot (REPEATABLE READ), READ ONLY so that PostgreSQL refuses any
+        write in it, and committed when done: a rollback would make psycopg forget (and
+        deallocate) the connection's prepared statements, so that no statement stayed prepared."""
         with self._pool.connection() as connection:
             connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            with connection.transaction(force_rollback=True):
+            connection.read_only = True
+            with connection.transaction():
                 tx = PostgresTransaction(Sql(connection), self._log, writing=False)
                 yield tx
                 tx.require_nothing_deferred()

@@ -14,6 +14,13 @@ from deconfliction.storage.sqlite.rows import dicts
 class PostgresLedgerQueries(Locking, LedgerQueries):
     """Mixed into the store's transaction before the SQLite queries it overrides."""
 
+    def log_size(self) -> int:
+        """Under the log lock and before this transaction's first entry, the size read with the
+        lock (nobody else appends until this transaction commits); else as on SQLite."""
+        if self.log_count is None and self.locks.log:
+            return self.locks.log_size()
+        return super().log_size()
+
     def append_log_entry(self, row: dict[str, Any], audience: list[str]) -> int:
         """The next entry, its index MAX(idx) + 1 taken under the log lock (gap-free, unique)."""
         self.locks.log_appends()

@@ -23,10 +23,8 @@ class PostgresLineQueries(Locking, LineQueries):
         when the transaction commits."""
         self.lock_mechanism(row["mechanism_id"])
         self.locks.log_appends()
-        if self.last_event is None:  # read once under the log lock, then counted
-            self.last_event = int(
-                self.db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-            )
+        if self.last_event is None:  # read with the log lock, then counted
+            self.last_event = self.locks.newest_event()
         event_id = self.last_event + 1
         self.db.execute(
             "INSERT INTO events (id, mechanism_id, type, subject_id, audience_json, "

@@ -55,6 +55,7 @@ class Locks:
         self.db = db
         self.mechanisms: set[str] = set()
         self.log = False
+        self._newest: Any = None  # the cursor, then the row, of the log's ends at the lock
 
     def mechanism(self, mechanism_id: str) -> bool:
         """Hold the mechanism's lock; True if it was taken now (the caller may have waited)."""
@@ -79,13 +80,36 @@ class Locks:
         return row is not None and bool(row[0])
 
     def log_appends(self) -> None:
-        """Hold the global lock of the line's events and the transparency log."""
+        """Hold the global lock of the line's events and the transparency log.
+
+        Every writer waits for this lock, so from here on statements are sent without waiting
+        for the results nobody reads (the appends), and the newest event id and log index are
+        asked for with the lock, in the same round trip: the lock is held for fewer of them.
+        Each statement of a READ COMMITTED transaction reads a snapshot taken when it starts,
+        and PostgreSQL runs them in order, so those two are read once the lock is held.
+        """
         if not self.log:
-            self.db.execute("SELECT pg_advisory_xact_lock(?)", (LOG,))
-            self.log = True
-            # Every writer waits for this lock, so what follows is sent without waiting for
-            # the results nobody reads (the appends): the lock is held for fewer round trips.
             self.db.start_pipeline()
+            self.db.execute("SELECT pg_advisory_xact_lock(?)", (LOG,))
+            self._newest = self.db.execute(
+                "SELECT (SELECT coalesce(max(id), 0) FROM events), "
+                "(SELECT MAX(idx) FROM log_entries)"
+            )
+            self.log = True
+
+    def _ends(self) -> tuple[int, int | None]:
+        if not isinstance(self._newest, tuple):
+            self._newest = tuple(self._newest.fetchone())
+        return self._newest  # type: ignore[no-any-return]
+
+    def newest_event(self) -> int:
+        """The newest event id when the log lock was taken (0 if none)."""
+        return int(self._ends()[0])
+
+    def log_size(self) -> int:
+        """The log's size when the log lock was taken."""
+        newest = self._ends()[1]
+        return 0 if newest is None else int(newest) + 1
 
 
 class Locking:

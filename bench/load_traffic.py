@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-import ssl
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import conflicts as gen
-import httpx
+import lean_http
 import numpy as np
 import prefill
 
@@ -107,24 +107,20 @@ class Traffic:
         self.random = random.Random(seed)
         self.state = {p: PartyState() for p in target.parties}
         self.record = Record()
-        self.clients: list[httpx.AsyncClient] = []
-        self.tls = ssl.create_default_context()  # unused on http://; made once, not per client
+        self.clients: list[lean_http.Connection] = []
 
-    def client(self, index: int) -> httpx.AsyncClient:
+    def client(self, index: int) -> lean_http.Connection:
+        """Client `index`'s one keep-alive connection (bench/lean_http.py: the client shares
+        the server's two cores, and httpx would spend a few times more CPU a request)."""
         while len(self.clients) <= index:
-            url = self.target.urls[len(self.clients) % len(self.target.urls)]
-            self.clients.append(
-                httpx.AsyncClient(
-                    base_url=url,
-                    timeout=httpx.Timeout(60.0),
-                    verify=self.tls,
-                    limits=httpx.Limits(max_connections=1, keepalive_expiry=2.0),
-                )
-            )
+            url = urlsplit(self.target.urls[len(self.clients) % len(self.target.urls)])
+            assert url.hostname is not None and url.port is not None, url
+            self.clients.append(lean_http.Connection(url.hostname, url.port))
         return self.clients[index]
 
     async def close(self) -> None:
-        await asyncio.gather(*(c.aclose() for c in self.clients))
+        for client in self.clients:
+            client.close()
 
     # One request.
 
@@ -164,12 +160,12 @@ class Traffic:
         headers = {"Authorization": f"Bearer {party}", **headers}
         issued = time.perf_counter()
         try:
-            response = await self.client(index).request(method, path, json=body, headers=headers)
-        except httpx.HTTPError as error:
-            self.record.transport_errors[f"{op} {type(error).__name__}"] += 1
+            response = await self.client(index).request(method, path, headers, json_body=body)
+        except lean_http.HttpError as error:
+            self.record.transport_errors[f"{op} {error}"] += 1
             return True
-        self.record.add(op, issued, time.perf_counter() - issued, response.status_code)
-        if response.is_success:
+        self.record.add(op, issued, time.perf_counter() - issued, response.status)
+        if response.ok:
             self._learn(op, party, response.json())
         return True
 

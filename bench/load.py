@@ -71,6 +71,8 @@ from load_traffic import Bodies, Record, Target, Traffic
 from revision import source_revision
 from server_process import HOST, Server, free_port, start
 
+from deconfliction.config import Settings
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 OPERATOR = "operator-token-for-the-load-benchmark-00000000001"
@@ -107,6 +109,7 @@ class Config:
     keep: Path | None
     fill_only: bool
     history_days: int
+    request_threads: int
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -130,6 +133,13 @@ def parse_args(argv: list[str] | None = None) -> Config:
         "--sqlite-processes",
         default="1,2",
         help="API process counts on the SQLite file, comma-separated (1,2)",
+    )
+    parser.add_argument(
+        "--request-threads",
+        type=int,
+        default=Settings.request_threads,
+        help=f"request threads of each API process ({Settings.request_threads}, the product's "
+        "default; DECONFLICTION_REQUEST_THREADS)",
     )
     parser.add_argument("--phases", default=",".join(PHASES), help="phases to run, in order")
     parser.add_argument("--soak", type=float, default=0.0, help="soak seconds (0: none)")
@@ -182,6 +192,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         keep=args.keep,
         fill_only=args.fill_only,
         history_days=args.history_days,
+        request_threads=args.request_threads,
     )
 
 
@@ -349,7 +360,6 @@ def worker_serve(spec: dict[str, Any]) -> None:
     import uvicorn
 
     from deconfliction.api.app import create_app
-    from deconfliction.config import Settings
     from deconfliction.runtime import open_context
 
     origin = spec["origin"]
@@ -360,17 +370,21 @@ def worker_serve(spec: dict[str, Any]) -> None:
     ctx, created = open_context(spec["url"], spec["key_file"], clock=clock)
     if created:
         raise SystemExit("the filled store's signing key was not found")
-    settings = Settings(db=spec["url"], signing_key_file=spec["key_file"])
+    settings = Settings(
+        db=spec["url"], signing_key_file=spec["key_file"], request_threads=spec["threads"]
+    )
     uvicorn.run(create_app(ctx, settings), host=HOST, port=spec["port"], log_level="info")
 
 
-def start_servers(filled: Filled, count: int, origin: float, directory: Path) -> list[Server]:
+def start_servers(
+    filled: Filled, count: int, threads: int, origin: float, directory: Path
+) -> list[Server]:
     servers: list[Server] = []
     try:
         for i in range(count):
             port = free_port()
             spec = {"url": filled.url, "key_file": str(filled.key_file), "port": port}
-            spec["origin"] = origin
+            spec["origin"], spec["threads"] = origin, threads
             command = [sys.executable, str(BENCH / "load.py"), SERVE_FLAG, json.dumps(spec)]
             env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
             log_path = directory / f"server-{filled.backend}-{count}-{i}.log"
@@ -437,6 +451,7 @@ def postgres_cpu() -> float:
 class Phase:
     backend: str
     processes: int
+    threads: int  # request threads of each process
     name: str
     stored: int
     record: Record
@@ -474,10 +489,19 @@ def _client_cpu() -> float:
 
 
 def run_phase(
-    config: Config, filled: Filled, servers: list[Server], target: Target, name: str, seed: int
+    config: Config,
+    filled: Filled,
+    servers: list[Server],
+    threads: int,
+    target: Target,
+    name: str,
+    seed: int,
 ) -> Phase:
     stored = filled.count()
-    log(f"  {name}: N = {stored:,}, {len(servers)} process(es), {config.seconds:g} s")
+    log(
+        f"  {name}: N = {stored:,}, {len(servers)} process(es) of {threads} request thread(s), "
+        f"{config.seconds:g} s"
+    )
     count = int(config.seconds * MAX_RATE)
     bodies = Bodies(count, seed, config.parties, overlap=name == "overlap")
     if name != "mechanisms":
@@ -496,6 +520,7 @@ def run_phase(
     phase = Phase(
         filled.backend,
         len(servers),
+        threads,
         name,
         stored,
         record,
@@ -553,7 +578,8 @@ def print_phase(phase: Phase) -> None:
     requests = sum(len(v) for v in record.latencies.values())
     pg = f", all postgres {phase.postgres_cpu:.1f} s" if phase.postgres_cpu is not None else ""
     print(
-        f"\n**{phase.backend}, {phase.processes} process(es), {phase.name}** — N = "
+        f"\n**{phase.backend}, {phase.processes} process(es) of {phase.threads} request "
+        f"thread(s), {phase.name}** — N = "
         f"{phase.stored:,} at the start; {requests:,} requests in {phase.wall:.1f} s; CPU: "
         f"servers {phase.server_cpu:.1f} s ({phase.server_cpu * 1e3 / max(requests, 1):.1f} ms "
         f"a request), client {phase.client_cpu:.1f} s{pg}; server RSS "
@@ -634,11 +660,15 @@ def print_report(config: Config, phases: list[Phase], soaked: list[SoakWindow]) 
         f"{config.seconds:g} s a phase, seed {config.seed}; load average "
         + " ".join(f"{x:.2f}" for x in os.getloadavg())
     )
-    print("\n| backend | processes | phase | N | requests/s | notifies/s | p50 ms | p99 ms |")
-    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "\n| backend | processes | threads a process | phase | N | requests/s | notifies/s "
+        "| p50 ms | p99 ms |"
+    )
+    print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
     for p in phases:
         print(
-            f"| {p.backend} | {p.processes} | {p.name} | {p.stored:,} | {p.per_s():.1f} "
+            f"| {p.backend} | {p.processes} | {p.threads} | {p.name} | {p.stored:,} "
+            f"| {p.per_s():.1f} "
             f"| {p.per_s('notify'):.1f} | {p.p(50):.1f} | {p.p(99):.1f} |"
         )
     for p in phases:
@@ -666,14 +696,15 @@ def run_backend(config: Config, filled: Filled, origin: float, work: Path) -> li
     parties = [gen.party_id(p) for p in range(config.parties)]
     for count in counts:
         with fresh_copy(filled, f"processes{count}") as copy:
-            servers = start_servers(copy, count, origin, work)
+            threads = config.request_threads
+            servers = start_servers(copy, count, threads, origin, work)
             try:
                 urls = [s.url for s in servers]
                 mine = own_mechanisms(urls[0], parties, config.concurrency)
                 target = Target(urls, gen.MECHANISM, parties, mine)
                 for i, name in enumerate(config.phases):
                     seed = config.seed * 1_000 + 10 * count + i
-                    phases.append(run_phase(config, copy, servers, target, name, seed))
+                    phases.append(run_phase(config, copy, servers, threads, target, name, seed))
             finally:
                 for server in servers:
                     server.stop()
@@ -701,7 +732,7 @@ def main(argv: list[str] | None = None) -> None:
             if not mix:
                 raise SystemExit("--soak needs the mix phase (its rate sets the soak's)")
             with fresh_copy(filled, "soak") as copy:
-                servers = start_servers(copy, 1, origin, work)
+                servers = start_servers(copy, 1, config.request_threads, origin, work)
                 try:
                     parties = [gen.party_id(p) for p in range(config.parties)]
                     target = Target([servers[0].url], gen.MECHANISM, parties)

@@ -42,8 +42,7 @@ class LineQueries:
             params.extend(webhooks)
         if row["token_id"] is None and audience:
             conditions.append(
-                "(deleted_at IS NULL AND purpose = 'events' "
-                f"AND party_id IN ({marks(audience)}))"
+                f"(deleted_at IS NULL AND purpose = 'events' AND party_id IN ({marks(audience)}))"
             )
             params.extend(audience)
         if conditions:

@@ -99,7 +99,7 @@ class PostgresStore:
     def read(self) -> Iterator[PostgresTransaction]:
         """A consistent snapshot (REPEATABLE READ), READ ONLY so that PostgreSQL refuses any
         write in it, and committed when done: a rollback would make psycopg forget (and
-        deallocate) the connection's prepared statements, so that no statement stayed prepared."""
+        deallocate) the connection's prepared statements (docs/postgresql.md)."""
         with self._pool.connection() as connection:
             connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             connection.read_only = True

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from deconfliction.domain import geo
+from deconfliction.domain.areas import parse_area, stored_shape
 from deconfliction.domain.candidates import Candidates
 from deconfliction.domain.conflicts import Finding, Placed, find_conflicts
 from deconfliction.domain.rules import Rules
@@ -278,6 +279,28 @@ def test_box_holds_the_whole_area(pair: tuple[dict, dict]) -> None:
     assert (vectors <= np.array(box.high[:3]) + 1e-9).all()
     assert (box.low[3], box.high[3]) == (vol.altitude.lower_m, vol.altitude.upper_m)
     assert (box.low[4], box.high[4]) == (vol.window.start.timestamp(), vol.window.end.timestamp())
+
+
+@FAST
+@given(lon=longitudes, lat=latitudes, data=st.data())
+def test_a_stored_area_is_drawn_as_it_was_parsed(
+    lon: float, lat: float, data: st.DataObject
+) -> None:
+    """`stored_shape`, which draws a stored circle or corridor without validating it again, makes
+    the very shape `parse_area` made when it was accepted: same core, radius, centre, outline."""
+    drawn = data.draw(areas(lon, lat))
+    assume(drawn["type"] != "Polygon")  # drawn as given, never through a shape
+    try:
+        parsed = parse_area(drawn, "area")
+    except InvalidInput:
+        assume(False)
+        raise
+    stored = stored_shape(json.loads(json.dumps(parsed.geojson)))
+    assert shapely.equals_exact(stored.core, parsed.shape.core, tolerance=0.0)
+    assert (stored.radius_m, stored.centre) == (parsed.shape.radius_m, parsed.shape.centre)
+    assert shapely.equals_exact(
+        stored.footprint_lonlat(), parsed.shape.footprint_lonlat(), tolerance=0.0
+    )
 
 
 # --- index soundness: the SQLite store --------------------------------------------------------

@@ -218,11 +218,27 @@ def _corridor(data: dict[str, Any], field: str) -> Area:
     return _area(geojson, core, half_width, field)
 
 
+def stored_shape(area: dict[str, Any]) -> Shape:
+    """The shape of a Circle or Corridor that was validated when it was stored (an `Area`'s
+    `geojson`), made as `parse_area` makes it but without checking it again: drawing an
+    accepted area needs its footprint, not its size, extent and poles measured once more."""
+    if area["type"] == "Circle":
+        lon, lat = area["center"]
+        return _shape(shapely.Point(lon, lat), area["radius"])
+    if area["type"] == "Corridor":
+        line = shapely.LineString(area["line"]["coordinates"])
+        return _shape(shapely.segmentize(line, DENSIFY_DEG), area["half_width"])
+    raise ValueError(f"a stored Circle or Corridor, not {area['type']!r}")
+
+
+def _shape(core: BaseGeometry, radius: float) -> Shape:
+    return Shape(core=core, radius_m=radius, centre=geo.centre_of(shapely.get_coordinates(core)))
+
+
 def _area(geojson: dict[str, Any], core: BaseGeometry, radius: float, field: str) -> Area:
-    coords = shapely.get_coordinates(core)
-    centre = geo.centre_of(coords)
+    shape = _shape(core, radius)
+    centre = shape.centre
     transformer = geo.projection_near(*centre)
-    shape = Shape(core=core, radius_m=radius, centre=centre)
     projected_core = geo.project(core, transformer)
     projected_centre = geo.project(shapely.Point(centre), transformer)
     extent = shapely.hausdorff_distance(projected_centre, projected_core) + radius

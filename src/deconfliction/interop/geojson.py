@@ -11,16 +11,17 @@ from typing import Any
 import shapely
 from shapely.geometry import mapping, shape
 
-from deconfliction.domain.areas import parse_area
+from deconfliction.domain.areas import stored_shape
 
 MEDIA_TYPE = "application/geo+json"
 
 
 def _area_geometry(area: dict[str, Any]) -> dict[str, Any]:
-    """A polygon as given; circles and corridors as polygons (arcs approximated)."""
+    """A stored area (validated when it was notified): a polygon as given; circles and
+    corridors as polygons (arcs approximated)."""
     if area["type"] == "Polygon":
         return {"type": "Polygon", "coordinates": area["coordinates"]}
-    return dict(mapping(parse_area(area, "area").shape.footprint_lonlat()))
+    return dict(mapping(stored_shape(area).footprint_lonlat()))
 
 
 def _side_features(conflict: dict[str, Any], party_code: str | None) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from deconfliction.domain.conflicts import Finding, Placed, find_conflicts
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.volumes import Volume, box_of
 from deconfliction.errors import InvalidInput
+from deconfliction.interop.geojson import notification_features, view_intersects_bbox
 from deconfliction.storage.sqlite.store import SqliteStore
 
 from ._support import (
@@ -301,6 +302,40 @@ def test_a_stored_area_is_drawn_as_it_was_parsed(
     assert shapely.equals_exact(
         stored.footprint_lonlat(), parsed.shape.footprint_lonlat(), tolerance=0.0
     )
+
+
+@FAST
+@given(lon=longitudes, lat=latitudes, data=st.data())
+def test_a_listings_bbox_test_meets_what_the_features_draw(
+    lon: float, lat: float, data: st.DataObject
+) -> None:
+    """A listing keeps a whole view when a box meets one of its areas: tested on the areas'
+    shapes, the answer is the one the drawn GeoJSON features give."""
+    drawn = data.draw(areas(lon, lat))
+    try:
+        area = parse_area(drawn, "area").geojson
+    except InvalidInput:
+        assume(False)
+        raise
+    west = data.draw(st.floats(max(lon - 0.3, -180.0), min(lon + 0.3, 180.0)))
+    south = data.draw(st.floats(max(lat - 0.3, -90.0), min(lat + 0.3, 90.0)))
+    side = data.draw(st.floats(0.001, 0.3))
+    bbox = [west, south, min(west + side, 180.0), min(south + side, 90.0)]
+    view = {
+        "id": "ntf-x",
+        "disclosure": "whole",
+        "party": {"code": "A"},
+        "kind": "other",
+        "title": "t",
+        "state": "planned",
+        "version": 1,
+        "volumes": [{"area": area, "start": "s", "end": "e", "altitude": {"lower": 0}}],
+    }
+    box = shapely.box(*bbox)
+    drawn_meets = any(
+        shapely.geometry.shape(f["geometry"]).intersects(box) for f in notification_features(view)
+    )
+    assert view_intersects_bbox(view, bbox) == drawn_meets
 
 
 # --- index soundness: the SQLite store --------------------------------------------------------

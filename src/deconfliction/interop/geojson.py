@@ -10,6 +10,7 @@ from typing import Any
 
 import shapely
 from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
 
 from deconfliction.domain.areas import stored_shape
 
@@ -96,11 +97,19 @@ def feature_collection(features: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def view_intersects_bbox(view: dict[str, Any], bbox: list[float]) -> bool:
-    """Whether any geometry of a notification view meets a west,south,east,north box."""
+    """Whether any geometry of a notification view (those `notification_features` draws) meets
+    a west,south,east,north box. A whole view's areas are tested as shapes, one at a time until
+    one meets it, without the features around them."""
     box = shapely.box(*bbox)
-    return any(
-        shape(feature["geometry"]).intersects(box) for feature in notification_features(view)
-    )
+    if view["disclosure"] != "whole":
+        return any(shape(f["geometry"]).intersects(box) for f in notification_features(view))
+    return any(_area_shape(volume["area"]).intersects(box) for volume in view["volumes"])
+
+
+def _area_shape(area: dict[str, Any]) -> BaseGeometry:
+    if area["type"] == "Polygon":
+        return shape(area)
+    return stored_shape(area).footprint_lonlat()
 
 
 def _area_from_feature(feature: dict[str, Any], where: str) -> dict[str, Any]:

@@ -492,14 +492,14 @@ def run_phase(
     config: Config,
     filled: Filled,
     servers: list[Server],
-    threads: int,
     target: Target,
     name: str,
     seed: int,
 ) -> Phase:
     stored = filled.count()
     log(
-        f"  {name}: N = {stored:,}, {len(servers)} process(es) of {threads} request thread(s), "
+        f"  {name}: N = {stored:,}, {len(servers)} process(es) of {config.request_threads} "
+        "request thread(s), "
         f"{config.seconds:g} s"
     )
     count = int(config.seconds * MAX_RATE)
@@ -520,7 +520,7 @@ def run_phase(
     phase = Phase(
         filled.backend,
         len(servers),
-        threads,
+        config.request_threads,
         name,
         stored,
         record,
@@ -696,15 +696,14 @@ def run_backend(config: Config, filled: Filled, origin: float, work: Path) -> li
     parties = [gen.party_id(p) for p in range(config.parties)]
     for count in counts:
         with fresh_copy(filled, f"processes{count}") as copy:
-            threads = config.request_threads
-            servers = start_servers(copy, count, threads, origin, work)
+            servers = start_servers(copy, count, config.request_threads, origin, work)
             try:
                 urls = [s.url for s in servers]
                 mine = own_mechanisms(urls[0], parties, config.concurrency)
                 target = Target(urls, gen.MECHANISM, parties, mine)
                 for i, name in enumerate(config.phases):
                     seed = config.seed * 1_000 + 10 * count + i
-                    phases.append(run_phase(config, copy, servers, threads, target, name, seed))
+                    phases.append(run_phase(config, copy, servers, target, name, seed))
             finally:
                 for server in servers:
                     server.stop()

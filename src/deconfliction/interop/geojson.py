@@ -22,7 +22,7 @@ def _area_geometry(area: dict[str, Any]) -> dict[str, Any]:
     corridors as polygons (arcs approximated)."""
     if area["type"] == "Polygon":
         return {"type": "Polygon", "coordinates": area["coordinates"]}
-    return dict(mapping(stored_shape(area).footprint_lonlat()))
+    return dict(mapping(_area_shape(area)))
 
 
 def _side_features(conflict: dict[str, Any], party_code: str | None) -> list[dict[str, Any]]:

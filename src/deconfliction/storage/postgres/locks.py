@@ -55,7 +55,8 @@ class Locks:
         self.db = db
         self.mechanisms: set[str] = set()
         self.log = False
-        self._newest: Any = None  # the cursor, then the row, of the log's ends at the lock
+        self._ends_query: Any = None  # the pipelined read of the log's ends, sent with the lock
+        self._ends: tuple[int, int] | None = None  # the newest event id and the log's size
 
     def mechanism(self, mechanism_id: str) -> bool:
         """Hold the mechanism's lock; True if it was taken now (the caller may have waited)."""
@@ -83,7 +84,7 @@ class Locks:
         """Hold the global lock of the line's events and the transparency log.
 
         Every writer waits for this lock, so from here on statements are sent without waiting
-        for the results nobody reads (the appends), and the newest event id and log index are
+        for the results nobody reads (the appends), and the newest event id and the log size are
         asked for with the lock, in the same round trip: the lock is held for fewer of them.
         Each statement of a READ COMMITTED transaction reads a snapshot taken when it starts,
         and PostgreSQL runs them in order, so those two are read once the lock is held.
@@ -91,25 +92,25 @@ class Locks:
         if not self.log:
             self.db.start_pipeline()
             self.db.execute("SELECT pg_advisory_xact_lock(?)", (LOG,))
-            self._newest = self.db.execute(
+            self._ends_query = self.db.execute(
                 "SELECT (SELECT coalesce(max(id), 0) FROM events), "
-                "(SELECT MAX(idx) FROM log_entries)"
+                "(SELECT coalesce(max(idx) + 1, 0) FROM log_entries)"
             )
             self.log = True
 
-    def _ends(self) -> tuple[int, int | None]:
-        if not isinstance(self._newest, tuple):
-            self._newest = tuple(self._newest.fetchone())
-        return self._newest  # type: ignore[no-any-return]
+    def _log_ends(self) -> tuple[int, int]:
+        if self._ends is None:
+            newest_event, size = self._ends_query.fetchone()
+            self._ends = (int(newest_event), int(size))
+        return self._ends
 
     def newest_event(self) -> int:
         """The newest event id when the log lock was taken (0 if none)."""
-        return int(self._ends()[0])
+        return self._log_ends()[0]
 
     def log_size(self) -> int:
         """The log's size when the log lock was taken."""
-        newest = self._ends()[1]
-        return 0 if newest is None else int(newest) + 1
+        return self._log_ends()[1]
 
 
 class Locking:

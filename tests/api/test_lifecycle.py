@@ -247,3 +247,19 @@ def test_revising_a_cancelled_notification_is_409(world: World) -> None:
     assert [r["version"] for r in revisions] == [1]
     conflict = world.client.get(f"/v1/conflicts/{conflict_id}", headers=world.north.headers)
     assert conflict.json()["state"] == "resolved"
+
+
+def test_a_new_notification_is_answered_as_a_read_returns_it(world: World) -> None:
+    """The notify response's view is made from the row as written, not read back: it must be
+    exactly what a read returns right after, with and without a conflict, late or not."""
+    clock = world.clock
+    late = notification(volume(circle(37.0, 36.5), at(clock, minutes=5), at(clock, hours=3)))
+    for owner, body, conflicting in (
+        (world.north, simple(clock, circle(37.0, 36.5), hours=(2, 4)), False),
+        (world.south, late, True),
+    ):
+        created = world.notify(owner, body)
+        assert bool(created["conflicts"]) is conflicting
+        answered = {name: value for name, value in created.items() if name != "receipt"}
+        assert answered == _get(world, created["id"], owner.headers)
+    assert created["late"] is True

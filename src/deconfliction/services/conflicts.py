@@ -43,11 +43,13 @@ def recompute(
     rules: Rules,
     now: datetime,
     because: str = "",
-) -> None:
-    """Bring the notification's open conflicts in line with its current volumes.
+    new: bool = False,
+) -> list[str]:
+    """Bring the notification's open conflicts in line with its current volumes; the parties of
+    its open conflicts afterwards (both sides of each).
 
     New conflicts are recorded, changed overlaps updated, vanished ones resolved with `because`
-    (a new notification has none to resolve).
+    (a `new` notification has none to resolve, so none are looked for).
     The caller's transaction makes this atomic with the change that caused it.
     """
     at = format_instant(now)
@@ -62,12 +64,15 @@ def recompute(
     findings = find_conflicts([v for v, _ in placed], candidates, rules)
     nid = notification["id"]
     existing = {
-        (row["notification_a"], row["notification_b"]): row for row in tx.open_conflicts_of(nid)
+        (row["notification_a"], row["notification_b"]): row
+        for row in ([] if new else tx.open_conflicts_of(nid))
     }
+    open_afterwards: list[str] = []
     for finding in findings:
         pair = (finding.notification_a, finding.notification_b)
         overlaps = _overlaps_json(finding)
         audience = [finding.party_a, finding.party_b]
+        open_afterwards += audience
         row = existing.pop(pair, None)
         if row is None:
             conflict_id = new_id("cfl")
@@ -99,6 +104,7 @@ def recompute(
             )
     for row in existing.values():
         resolve(tx, row, rules=rules, now=now, because=because)
+    return open_afterwards
 
 
 def resolve(tx: Transaction, row: Row, *, rules: Rules, now: datetime, because: str) -> None:

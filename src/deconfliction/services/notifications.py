@@ -164,7 +164,7 @@ def notify(
             tx.insert_notification(row)
             _record_revision(tx, row, actor, now)
             placed = placed_volumes(row["id"], party, volumes)
-            tx.replace_volumes(row, placed)
+            tx.index_volumes(row, placed)
             recorded = record_event(
                 tx,
                 mechanism_id,
@@ -176,17 +176,13 @@ def notify(
                 by=actor,
                 content=content_of(row),
             )
-            conflicts.recompute(tx, notification=row, placed=placed, rules=rules, now=moment)
-            announcements.notification_changed(
-                tx,
-                row,
-                change="created",
-                rules=rules,
-                conflicting=_conflicting_parties(tx, row["id"]),
-                now=moment,
+            conflicting = conflicts.recompute(
+                tx, notification=row, placed=placed, rules=rules, now=moment, new=True
             )
-            stored = tx.notification(row["id"])
-            assert stored is not None
+            announcements.notification_changed(
+                tx, row, change="created", rules=rules, conflicting=conflicting, now=moment
+            )
+            stored = {**row, "cancelled_at": None, "cancel_reason": None}  # as written
             view = notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)
             return ledger.with_receipt(tx, ctx.keys, view, recorded.log_index, moment)
 

@@ -42,7 +42,7 @@ def authenticate(ctx: Context, token: str | None) -> Actor:
     """The actor a bearer token stands for; unknown and revoked tokens are refused alike."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise Unauthenticated("a valid bearer token is required")
-    with ctx.store.read() as tx:
+    with ctx.store.lookup() as tx:
         row = tx.token_by_hash(hash_token(token))
     if row is None or row["revoked_at"] is not None:
         raise Unauthenticated("a valid bearer token is required")

@@ -17,6 +17,7 @@ from deconfliction.domain.placed import Placed
 from deconfliction.domain.volumes import Box
 from deconfliction.storage.committed_log import CommittedLog, Lesson
 from deconfliction.storage.deferred import DeferredActions
+from deconfliction.storage.lookup import OneSelect
 from deconfliction.storage.sqlite.delivery import DeliveryQueries
 from deconfliction.storage.sqlite.directory import DirectoryQueries
 from deconfliction.storage.sqlite.group_commit import GroupCommit
@@ -97,13 +98,18 @@ class SqliteStore:
             tx.flush()
         self._log.learn(tx.log_lesson)  # committed, with its group
 
-    @contextmanager
-    def read(self) -> Iterator[SqliteTransaction]:
-        """A consistent read-only snapshot on this thread's own connection."""
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's own connection for reads."""
         connection = getattr(self._local, "connection", None)
         if connection is None:
             connection = self._connect()
             self._local.connection = connection
+        return connection
+
+    @contextmanager
+    def read(self) -> Iterator[SqliteTransaction]:
+        """A consistent read-only snapshot on this thread's own connection."""
+        connection = self._reader()
         connection.execute("BEGIN")
         try:
             tx = SqliteTransaction(connection, self._log)
@@ -113,8 +119,16 @@ class SqliteStore:
             connection.execute("ROLLBACK")
         self._log.learn(tx.log_lesson)  # a snapshot holds committed rows only
 
+    @contextmanager
+    def lookup(self) -> Iterator[SqliteTransaction]:
+        """One SELECT on this thread's own connection, its own snapshot (storage/lookup.py)."""
+        tx = SqliteTransaction(OneSelect(self._reader()), self._log)  # type: ignore[arg-type]
+        yield tx
+        tx.require_nothing_deferred()
+        self._log.learn(tx.log_lesson)  # one statement reads committed rows only
+
     def ping(self) -> bool:
-        with self.read() as tx:
+        with self.lookup() as tx:
             return tx.ping()
 
     def watch_events(self, wake: Callable[[], None]) -> None:
@@ -385,6 +399,10 @@ class SqliteTransaction(
         candidate once; `volumes` maps notifications to their index rows.
         """
         self.remove_volumes(notification["id"])
+        self.index_volumes(notification, placed)
+
+    def index_volumes(self, notification: dict[str, Any], placed: list[tuple[Placed, Box]]) -> None:
+        """Index the volumes of a notification that has none indexed (a new one)."""
         for volume, box in placed:
             cursor = self.db.execute(
                 "INSERT INTO volumes (notification_id) VALUES (?)", (volume.notification_id,)

@@ -135,9 +135,10 @@ def rules_of(mechanism: Row) -> Rules:
 
 def visible_mechanism(tx: Transaction, actor: Actor, mechanism_id: str) -> Row:
     """The mechanism if the actor may see it (operator, or a member); else NotFound."""
-    mechanism = tx.mechanism(mechanism_id)
-    if mechanism is None or (
-        actor.party_id is not None and not tx.is_member(mechanism_id, actor.party_id)
-    ):
+    if actor.party_id is None:
+        mechanism = tx.mechanism(mechanism_id)
+    else:
+        mechanism = tx.members_mechanism(mechanism_id, actor.party_id)
+    if mechanism is None:
         raise NotFound(f"no mechanism {mechanism_id}")
     return mechanism

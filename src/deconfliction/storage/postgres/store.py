@@ -224,6 +224,10 @@ class PostgresTransaction(
         self.lock_mechanism(mechanism_id)
         return super().mechanism(mechanism_id)
 
+    def members_mechanism(self, mechanism_id: str, party_id: str) -> dict[str, Any] | None:
+        self.lock_mechanism(mechanism_id)
+        return super().members_mechanism(mechanism_id, party_id)
+
     def notification(self, notification_id: str) -> dict[str, Any] | None:
         return self.locked_row("notifications", notification_id)
 

@@ -224,6 +224,15 @@ class SqliteTransaction(
     def mechanism(self, mechanism_id: str) -> dict[str, Any] | None:
         return one(self.db.execute("SELECT * FROM mechanisms WHERE id = ?", (mechanism_id,)))
 
+    def members_mechanism(self, mechanism_id: str, party_id: str) -> dict[str, Any] | None:
+        return one(
+            self.db.execute(
+                "SELECT m.* FROM mechanisms m JOIN members p ON p.mechanism_id = m.id "
+                "WHERE m.id = ? AND p.party_id = ?",
+                (mechanism_id, party_id),
+            )
+        )
+
     def mechanisms(self, member: str | None) -> list[dict[str, Any]]:
         if member is None:
             return dicts(self.db.execute("SELECT * FROM mechanisms ORDER BY created_at, id"))

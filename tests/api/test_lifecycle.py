@@ -249,17 +249,43 @@ def test_revising_a_cancelled_notification_is_409(world: World) -> None:
     assert conflict.json()["state"] == "resolved"
 
 
-def test_a_new_notification_is_answered_as_a_read_returns_it(world: World) -> None:
-    """The notify response's view is made from the row as written, not read back: it must be
-    exactly what a read returns right after, with and without a conflict, late or not."""
+def _answered(response: Any) -> dict[str, Any]:
+    assert response.status_code in (200, 201), response.text
+    return {name: value for name, value in response.json().items() if name != "receipt"}
+
+
+def test_a_change_is_answered_as_a_read_returns_it(world: World) -> None:
+    """A notify, revise or cancel answers with a view drawn from the row as written, not read
+    back: it must be exactly what a read returns right after, with and without a conflict,
+    late or not, cancelled with and without a reason."""
     clock = world.clock
     late = notification(volume(circle(37.0, 36.5), at(clock, minutes=5), at(clock, hours=3)))
+    created = []
     for owner, body, conflicting in (
         (world.north, simple(clock, circle(37.0, 36.5), hours=(2, 4)), False),
         (world.south, late, True),
     ):
-        created = world.notify(owner, body)
-        assert bool(created["conflicts"]) is conflicting
-        answered = {name: value for name, value in created.items() if name != "receipt"}
-        assert answered == _get(world, created["id"], owner.headers)
-    assert created["late"] is True
+        answer = _answered(
+            world.client.post(world.notifications_url(), json=body, headers=owner.headers)
+        )
+        assert bool(answer["conflicts"]) is conflicting
+        assert answer == _get(world, answer["id"], owner.headers)
+        created.append((answer, owner))
+    assert created[-1][0]["late"] is True
+    south, owner = created[-1]
+    clock.advance(minutes=7)  # each change is stamped later than the one before
+    moved = simple(clock, circle(38.0, 36.5), hours=(2, 4))  # away: the conflict is resolved
+    revise = world.client.put(
+        f"/v1/notifications/{south['id']}", json=moved, headers={**owner.headers, "If-Match": '"1"'}
+    )
+    revised = _answered(revise)
+    assert revised["version"] == 2 and revised["late"] is False
+    assert revised == _get(world, south["id"], owner.headers)
+    clock.advance(minutes=7)
+    for (answer, party), reason in zip(
+        created, ({"reason": "mission scrubbed"}, None), strict=True
+    ):
+        url = f"/v1/notifications/{answer['id']}/cancel"
+        cancelled = _answered(world.client.post(url, json=reason, headers=party.headers))
+        assert cancelled["state"] == "cancelled"
+        assert cancelled == _get(world, answer["id"], party.headers)

@@ -241,7 +241,7 @@ def revise(
             row["mechanism_id"],
             "notification.revised",
             row["id"],
-            _audience(tx, row, rules) + _conflicting_parties(tx, row["id"]),
+            _audience(tx, row, rules) + before,
             {"notification_id": row["id"], "version": revised["version"]},
             now,
             by=actor,
@@ -258,18 +258,17 @@ def revise(
         announcements.notification_changed(
             tx, revised, change="revised", rules=rules, conflicting=before, now=moment
         )
-        stored = tx.notification(row["id"])
-        assert stored is not None
-        view = notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)
+        view = notification_view(tx, revised, actor, policy=rules.disclosure, now=moment)
         return ledger.with_receipt(tx, ctx.keys, view, recorded.log_index, moment)
 
 
 def _conflicting_parties(tx: Transaction, notification_id: str) -> list[str]:
-    return [
-        party
-        for c in tx.open_conflicts_of(notification_id)
-        for party in (c["party_a"], c["party_b"])
-    ]
+    return _parties_in(tx.open_conflicts_of(notification_id))
+
+
+def _parties_in(conflict_rows: list[Row]) -> list[str]:
+    """Both parties of each conflict."""
+    return [party for c in conflict_rows for party in (c["party_a"], c["party_b"])]
 
 
 def _require_open(row: Row, moment: datetime) -> None:
@@ -304,7 +303,9 @@ def cancel(
             mechanism = tx.mechanism(row["mechanism_id"])
             assert mechanism is not None
             rules = rules_of(mechanism)
-            audience = _audience(tx, row, rules) + _conflicting_parties(tx, row["id"])
+            open_conflicts = tx.open_conflicts_of(row["id"])
+            before = _parties_in(open_conflicts)
+            audience = _audience(tx, row, rules) + before
             # The reason is the owner's own words, part of the whole notification: the event and
             # its log entry carry it only if everyone they go to may see the notification whole.
             whole = all(
@@ -321,10 +322,9 @@ def cancel(
                 now,
                 by=actor,
             )
-            before = _conflicting_parties(tx, row["id"])
             tx.cancel_notification(row["id"], now, reason_text)
             tx.remove_volumes(row["id"])
-            for conflict in tx.open_conflicts_of(row["id"]):
+            for conflict in open_conflicts:
                 conflicts.resolve(
                     tx,
                     conflict,
@@ -335,9 +335,13 @@ def cancel(
             announcements.notification_changed(
                 tx, row, change="cancelled", rules=rules, conflicting=before, now=moment
             )
-            stored = tx.notification(row["id"])
-            assert stored is not None
-            view = notification_view(tx, stored, actor, policy=rules.disclosure, now=moment)
+            cancelled = {
+                **row,
+                "cancelled_at": now,
+                "cancel_reason": reason_text,
+                "updated_at": now,
+            }
+            view = notification_view(tx, cancelled, actor, policy=rules.disclosure, now=moment)
             return ledger.with_receipt(tx, ctx.keys, view, recorded.log_index, moment)
 
         return once(tx, actor, request, now, run, mechanism_id=row["mechanism_id"])

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import conflicts as gen
 import numpy as np
@@ -48,49 +49,70 @@ from deconfliction.storage.sqlite.store import SqliteStore
 DEFAULT_PG = "postgresql://postgres@127.0.0.1/postgres"
 
 
-class Counts:
-    """What the database was asked for while counting is on."""
+class SqliteStatements:
+    """Every statement of every connection the SQLite store opens, counted between start and
+    stop (sqlite3's trace callback)."""
 
     def __init__(self) -> None:
         self.on = False
         self.statements = 0
-        self.round_trips = 0
+        self.round_trips = 0  # none to count: SQLite runs in the process
+
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        connect = SqliteStore._connect
+
+        def traced(store: SqliteStore) -> sqlite3.Connection:
+            connection = connect(store)
+
+            def trace(_statement: str) -> None:
+                self.statements += self.on
+
+            connection.set_trace_callback(trace)
+            return connection
+
+        SqliteStore._connect = traced  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            SqliteStore._connect = connect  # type: ignore[method-assign]
+
+    def start(self) -> None:
+        self.on = True
+
+    def stop(self) -> None:
+        self.on = False
 
 
-@contextmanager
-def counted_sqlite(counts: Counts) -> Iterator[None]:
-    """Count every statement of every connection the SQLite store opens, while counting is on."""
-    connect = SqliteStore._connect
+class ProtocolTraces:
+    """libpq's protocol trace of every psycopg connection between start and stop, one file
+    each, and the statements and round trips read from them."""
 
-    def traced(store: SqliteStore) -> sqlite3.Connection:
-        connection = connect(store)
-
-        def trace(_statement: str) -> None:
-            counts.statements += counts.on
-
-        connection.set_trace_callback(trace)
-        return connection
-
-    SqliteStore._connect = traced  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        SqliteStore._connect = connect  # type: ignore[method-assign]
-
-
-class Traces:
-    """libpq's protocol trace of psycopg's connections while counting is on, one file each."""
-
-    def __init__(self, counts: Counts, folder: Path) -> None:
-        self.counts = counts
+    def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self.on = False
+        self.statements = 0
+        self.round_trips = 0
         self.connections: list[psycopg.Connection[Any]] = []
         self.traced: list[tuple[psycopg.Connection[Any], int, Path]] = []
 
-    def opened(self, connection: psycopg.Connection[Any]) -> None:
-        self.connections.append(connection)
-        if self.counts.on:
-            self._trace(connection)
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        """Learn of every connection psycopg opens meanwhile."""
+        connect = psycopg.Connection.connect
+
+        def opened(cls: type[psycopg.Connection[Any]], *args: Any, **kwargs: Any) -> Any:
+            connection = connect.__func__(cls, *args, **kwargs)  # type: ignore[attr-defined]
+            self.connections.append(connection)
+            if self.on:
+                self._trace(connection)
+            return connection
+
+        psycopg.Connection.connect = classmethod(opened)  # type: ignore[method-assign,assignment]
+        try:
+            yield
+        finally:
+            psycopg.Connection.connect = connect  # type: ignore[method-assign]
 
     def _trace(self, connection: psycopg.Connection[Any]) -> None:
         path = self.folder / f"trace-{len(self.traced)}.txt"
@@ -100,7 +122,7 @@ class Traces:
         self.traced.append((connection, descriptor, path))
 
     def start(self) -> None:
-        self.counts.on = True
+        self.on = True
         for connection in self.connections:
             if not connection.closed:
                 self._trace(connection)
@@ -108,7 +130,7 @@ class Traces:
     def stop(self) -> None:
         """Stop, and count statements (Execute and Query messages) and round trips (each turn
         from the client's messages to the server's answer)."""
-        self.counts.on = False
+        self.on = False
         for connection, descriptor, _path in self.traced:
             if not connection.closed:
                 connection.pgconn.untrace()  # flushes libpq's stream
@@ -118,28 +140,11 @@ class Traces:
             for line in path.read_text().splitlines():
                 direction, _length, message = line.split("\t")[:3]
                 if direction == "F" and message in ("Execute", "Query"):
-                    self.counts.statements += 1
+                    self.statements += 1
                 if direction == "B" and previous == "F":
-                    self.counts.round_trips += 1
+                    self.round_trips += 1
                 previous = direction
         self.traced.clear()
-
-
-@contextmanager
-def traced_postgres(traces: Traces) -> Iterator[None]:
-    """Tell `traces` of every connection psycopg opens meanwhile."""
-    connect = psycopg.Connection.connect
-
-    def opened(cls: type[psycopg.Connection[Any]], *args: Any, **kwargs: Any) -> Any:
-        connection = connect.__func__(cls, *args, **kwargs)  # type: ignore[attr-defined]
-        traces.opened(connection)
-        return connection
-
-    psycopg.Connection.connect = classmethod(opened)  # type: ignore[method-assign,assignment]
-    try:
-        yield
-    finally:
-        psycopg.Connection.connect = connect  # type: ignore[method-assign]
 
 
 def _party(ctx: Context, operator: Actor, mechanism_id: str) -> str:
@@ -153,11 +158,9 @@ def _party(ctx: Context, operator: Actor, mechanism_id: str) -> str:
 def measure(url: str, folder: Path, notifies: int, warmup: int) -> dict[str, float]:
     """Per notify: statements, round trips (PostgreSQL), CPU here and in PostgreSQL. The CPU is
     timed over `notifies` notifies with nothing counting, then the next `notifies` are counted."""
-    counts = Counts()
     on_postgres = not url.startswith("sqlite")
-    traces = Traces(counts, folder)
-    watching = traced_postgres(traces) if on_postgres else counted_sqlite(counts)
-    with watching:
+    counter = ProtocolTraces(folder) if on_postgres else SqliteStatements()
+    with counter.watching():
         ctx, _ = open_context(url, folder / "signing-key", clock=lambda: gen.NOW)
         try:
             operator = tokens.authenticate(ctx, tokens.create_operator_token(ctx))
@@ -180,15 +183,15 @@ def measure(url: str, folder: Path, notifies: int, warmup: int) -> dict[str, flo
                 request(body)
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             pg = postgres_cpu() - pg0 if on_postgres else 0.0
-            traces.start() if on_postgres else setattr(counts, "on", True)
+            counter.start()
             for body in bodies[warmup + notifies :]:
                 request(body)
-            traces.stop() if on_postgres else setattr(counts, "on", False)
+            counter.stop()
         finally:
             ctx.store.close()
     return {
-        "statements": counts.statements / notifies,
-        "round_trips": counts.round_trips / notifies,
+        "statements": counter.statements / notifies,
+        "round_trips": counter.round_trips / notifies,
         "cpu_ms": 1e3 * cpu / notifies,
         "pg_ms": 1e3 * pg / notifies,
         "wall_ms": 1e3 * wall / notifies,
@@ -197,16 +200,21 @@ def measure(url: str, folder: Path, notifies: int, warmup: int) -> dict[str, flo
 
 @contextmanager
 def fresh_postgres(server: str) -> Iterator[str]:
-    """A new database on the server (`server` names any database on it), dropped afterwards."""
+    """A new database on the server (`server` names any database on it), with the C collation
+    the store's docs ask for; dropped afterwards."""
     name = "bench_round_trips"
-    with psycopg.connect(server, autocommit=True) as admin_connection:
-        admin_connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin_connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield server.rsplit("/", 1)[0] + "/" + name
-    finally:
+
+    def drop() -> None:
         with psycopg.connect(server, autocommit=True) as admin_connection:
             admin_connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    drop()
+    with psycopg.connect(server, autocommit=True) as admin_connection:
+        admin_connection.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE 'C.UTF-8'")
+    try:
+        yield urlsplit(server)._replace(path=f"/{name}").geturl()
+    finally:
+        drop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -220,6 +228,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--notifies", type=int, default=500, help="notifies counted (500)")
     parser.add_argument("--warmup", type=int, default=50, help="notifies before counting (50)")
     args = parser.parse_args(argv)
+    if args.db != "none" and not args.db.startswith(("postgresql://", "postgres://")):
+        parser.error(f"--db must be a postgresql:// URL or none, not {args.db!r}")
     if args.notifies < 1 or args.warmup < 6:
         parser.error("--notifies must be ≥ 1 and --warmup ≥ 6 (psycopg prepares at the 6th run)")
     results: dict[str, dict[str, float]] = {}

@@ -133,12 +133,16 @@ def rules_of(mechanism: Row) -> Rules:
     return Rules(**json.loads(mechanism["rules_json"]))
 
 
+def mechanism_seen_by(tx: Transaction, actor: Actor, mechanism_id: str) -> Row | None:
+    """The mechanism if the actor may see it (operator, or a member), read in one statement."""
+    if actor.party_id is None:
+        return tx.mechanism(mechanism_id)
+    return tx.members_mechanism(mechanism_id, actor.party_id)
+
+
 def visible_mechanism(tx: Transaction, actor: Actor, mechanism_id: str) -> Row:
     """The mechanism if the actor may see it (operator, or a member); else NotFound."""
-    if actor.party_id is None:
-        mechanism = tx.mechanism(mechanism_id)
-    else:
-        mechanism = tx.members_mechanism(mechanism_id, actor.party_id)
+    mechanism = mechanism_seen_by(tx, actor, mechanism_id)
     if mechanism is None:
         raise NotFound(f"no mechanism {mechanism_id}")
     return mechanism

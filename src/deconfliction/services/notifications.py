@@ -27,6 +27,7 @@ from deconfliction.services.context import (
     Context,
     RequestKey,
     dumps,
+    mechanism_seen_by,
     new_id,
     once,
     rules_of,
@@ -349,12 +350,9 @@ def cancel(
 
 def _readable(tx: Transaction, actor: Actor, notification_id: str) -> tuple[Row, Rules]:
     row = tx.notification(notification_id)
-    if row is None or (
-        actor.party_id is not None and not tx.is_member(row["mechanism_id"], actor.party_id)
-    ):
+    mechanism = None if row is None else mechanism_seen_by(tx, actor, row["mechanism_id"])
+    if row is None or mechanism is None:
         raise NotFound(f"no notification {notification_id}")
-    mechanism = tx.mechanism(row["mechanism_id"])
-    assert mechanism is not None
     return row, rules_of(mechanism)
 
 

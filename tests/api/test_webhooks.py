@@ -342,6 +342,68 @@ def test_an_endpoint_that_is_down_or_slow_does_not_delay_another(
     assert slow.event_ids == [e["event_id"] for e in entries]
 
 
+def test_an_entry_claimed_by_a_process_that_died_is_sent_once_its_claim_runs_out(
+    world: World, ctx: Context, settings: Settings, receivers: list[Receiver]
+) -> None:
+    receiver, hook = hooked(world, world.north, receivers)
+    drain(ctx, settings)
+    activity(world, world.north)
+    # Another process claims the entry and dies before sending it.
+    claimed = webhook_delivery.claim(ctx.store, world.clock.now.timestamp(), busy=set())
+    assert [h["webhook_id"] for h in claimed] == [hook["id"]]
+    sent = len(receiver.requests)
+    world.clock.now += timedelta(seconds=webhook_delivery.CLAIM_S - 0.5)
+    assert not webhook_delivery.step(ctx, settings)  # still claimed: left to its process
+    world.clock.now += timedelta(seconds=1)
+    drain(ctx, settings)
+    assert len(receiver.requests) == sent + 1
+    assert {e["state"] for e in outbox(world, world.north, hook["id"])} == {"delivered"}
+
+
+def test_a_send_that_outlasts_its_claim_keeps_it(
+    world: World, ctx: Context, settings: Settings, receivers: list[Receiver]
+) -> None:
+    slow, hook = hooked(world, world.north, receivers)
+    drain(ctx, settings)
+    slow.hold.clear()
+    activity(world, world.north)
+    assert webhook_delivery.step(ctx, settings, patience_s=0.2)
+    began = world.clock.now
+    # The send is still running when the claim has less than RENEW_S left: a step renews it.
+    world.clock.now = began + timedelta(seconds=webhook_delivery.CLAIM_S - 1)
+    webhook_delivery.step(ctx, settings, patience_s=0.0)
+    # Past the first claim, another process finds the entry still claimed.
+    world.clock.now = began + timedelta(seconds=webhook_delivery.CLAIM_S + 1)
+    assert webhook_delivery.claim(ctx.store, world.clock.now.timestamp(), busy=set()) == []
+    slow.hold.set()
+    assert webhook_delivery.finish(ctx)
+    drain(ctx, settings)
+    entries = outbox(world, world.north, hook["id"])
+    assert {e["state"] for e in entries} == {"delivered"}
+    assert [e["attempt_count"] for e in entries] == [1] * len(entries)
+    assert slow.event_ids == [e["event_id"] for e in entries]
+
+
+def test_a_renewed_claim_leaves_an_attempt_recorded_meanwhile_as_it_was(
+    world: World, ctx: Context, settings: Settings, receivers: list[Receiver]
+) -> None:
+    receiver, hook = hooked(world, world.north, receivers)
+    drain(ctx, settings)
+    receiver.status = 500
+    activity(world, world.north)
+    now = world.clock.now.timestamp()
+    (head,) = webhook_delivery.claim(ctx.store, now, busy=set())
+    assert not webhook_delivery.deliver(ctx, settings, head)  # failed: its retry is set
+    retry_at = outbox(world, world.north, hook["id"])[-1]["next_attempt_at"]
+    with ctx.store.write() as tx:
+        tx.extend_claims([(head["outbox_id"], head["attempts"])], now + 3_600)
+    assert outbox(world, world.north, hook["id"])[-1]["next_attempt_at"] == retry_at
+    with ctx.store.write() as tx:  # the same renewal with the attempt counted does apply
+        tx.extend_claims([(head["outbox_id"], head["attempts"] + 1)], now + 3_600)
+    renewed = instant(outbox(world, world.north, hook["id"])[-1]["next_attempt_at"])
+    assert renewed.timestamp() == pytest.approx(now + 3_600, abs=1e-3)
+
+
 # ---------------------------------------------------------------- 5. isolation and the API
 
 

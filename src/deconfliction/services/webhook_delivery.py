@@ -4,7 +4,8 @@ Each endpoint is a queue: only its oldest pending event is sent, and the next on
 that one is delivered or given up. Endpoints are independent: each send runs on a small thread
 pool, so a receiver that is down or slow delays only its own queue. Every attempt is logged, in
 a write transaction opened after the HTTP call — never during it. Where several processes serve
-one database, each claims the entries it sends, so one process sends each.
+one database, each claims the entries it sends, so one process sends each. A claim is short and
+renewed while its send lasts, so an entry whose process died is sent again soon after.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 import weakref
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,7 +42,8 @@ SEND_TIMEOUT_S = 10.0
 PATIENCE_S = 1.0  # how long a step waits for its sends; a slower one finishes on its own
 THREADS = 8
 BATCH = 100
-CLAIM_S = 120.0  # a claimed entry is left to its process this long: longer than a send takes
+CLAIM_S = 15.0  # a claimed entry is left to its process this long, then due again
+RENEW_S = 10.0  # a send still running when its claim has less than this left renews it
 MAX_ERROR = 500
 USER_AGENT = f"deconfliction-webhooks/{__version__}"
 
@@ -208,20 +211,45 @@ def claim(store: Store, now: float, *, busy: set[str]) -> list[Row]:
     return [h for h in heads if h["outbox_id"] in claimed]
 
 
+@dataclass
+class _Send:
+    """One entry being sent, and until when this process's claim on it holds."""
+
+    future: Future[bool]
+    outbox_id: int
+    attempts: int
+    claimed_until: float
+
+
+def _renew(store: Store, sends: list[_Send], now: float) -> None:
+    """Extend the claims of the sends that are running out of time; an entry whose attempt is
+    already recorded is left as that attempt set it."""
+    running_out = [s for s in sends if s.claimed_until - now < RENEW_S]
+    if not running_out:
+        return
+    until = now + CLAIM_S
+    with store.write() as tx:
+        tx.extend_claims([(s.outbox_id, s.attempts) for s in running_out], until)
+    for send in running_out:
+        send.claimed_until = until
+
+
 class Dispatcher:
     """Sends the due entries of one store's outbox, one in flight per endpoint at most."""
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="webhook")
         self._lock = threading.Lock()
-        self._sending: dict[str, Future[bool]] = {}
+        self._sending: dict[str, _Send] = {}
 
     def step(self, ctx: Context, settings: Settings, patience_s: float) -> bool:
         with self._lock:
             # Forget finished sends before reading the outbox: their attempts are committed,
             # so the read sees them and no entry is sent twice.
-            self._sending = {k: f for k, f in self._sending.items() if not f.done()}
-            heads = claim(ctx.store, ctx.now().timestamp(), busy=set(self._sending))
+            self._sending = {k: s for k, s in self._sending.items() if not s.future.done()}
+            now = ctx.now().timestamp()
+            _renew(ctx.store, list(self._sending.values()), now)
+            heads = claim(ctx.store, now, busy=set(self._sending))
             gone = {h["webhook_id"] for h in heads if h["deleted_at"] is not None}
             if gone:
                 with ctx.store.write() as tx:
@@ -234,7 +262,9 @@ class Dispatcher:
                     continue
                 future = self._pool.submit(deliver, ctx, settings, head)
                 future.add_done_callback(_log_failure)
-                self._sending[webhook_id] = future
+                self._sending[webhook_id] = _Send(
+                    future, head["outbox_id"], head["attempts"], now + CLAIM_S
+                )
                 started.append(future)
         wait(started, timeout=patience_s)
         return bool(started or gone)
@@ -242,7 +272,7 @@ class Dispatcher:
     def finish(self, timeout_s: float) -> bool:
         """Wait for the sends in flight; True when none is left."""
         with self._lock:
-            sending = list(self._sending.values())
+            sending = [s.future for s in self._sending.values()]
         _, left = wait(sending, timeout=timeout_s)
         return not left
 

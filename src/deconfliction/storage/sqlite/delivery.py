@@ -111,6 +111,16 @@ class DeliveryQueries:
         )
         return {int(row[0]) for row in rows}
 
+    def extend_claims(self, claims: list[tuple[int, int]], until: float) -> None:
+        """Put off the next attempt of these (outbox id, attempts so far) entries until `until`:
+        the claims of sends still running. An entry with an attempt recorded since has another
+        count of attempts, or is no longer pending, and is left alone."""
+        self.db.executemany(
+            "UPDATE webhook_outbox SET next_attempt_ts = ? "
+            "WHERE id = ? AND attempts = ? AND state = 'pending'",
+            [(until, outbox_id, attempts) for outbox_id, attempts in claims],
+        )
+
     def first_attempt_at(self, webhook_id: str, outbox_id: int, attempts: int) -> str | None:
         """When an entry with `attempts` recorded attempts was first tried.
 

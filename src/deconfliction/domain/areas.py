@@ -43,8 +43,11 @@ class Shape:
 
     def footprint(self, transformer: Transformer) -> BaseGeometry:
         """The shape's area in the transformer's plane."""
-        core = geo.project(self.core, transformer)
-        return outline(core, self.radius_m) if self.radius_m else core
+        return self.drawn(geo.project(self.core, transformer))
+
+    def drawn(self, projected_core: BaseGeometry) -> BaseGeometry:
+        """The shape's area around its core, already projected."""
+        return outline(projected_core, self.radius_m) if self.radius_m else projected_core
 
     def footprint_lonlat(self) -> BaseGeometry:
         """The shape's area as lon/lat polygons (arcs approximated), for GeoJSON output."""
@@ -248,10 +251,12 @@ def _area(geojson: dict[str, Any], core: BaseGeometry, radius: float, field: str
             f"reaches {extent / 1000:,.0f} km from its centre; an area may reach at most "
             f"{MAX_EXTENT_M / 1000:,.0f} km (split it into several volumes)",
         )
-    footprint = shape.footprint(transformer)
+    footprint = shape.drawn(projected_core)
     for pole_lat in (90.0, -90.0):
+        if abs(pole_lat - centre[1]) >= 20.0:
+            continue  # farther than any area can reach
         pole = geo.project(shapely.Point(0.0, pole_lat), transformer)
-        if abs(pole_lat - centre[1]) < 20.0 and footprint.contains(pole):
+        if footprint.contains(pole):
             raise InvalidInput.one(
                 field, "contains a geographic pole; areas around a pole are not supported"
             )

@@ -68,6 +68,12 @@ class TimeWindow:
     end: datetime
 
 
+def passes_at(window: TimeWindow, now: datetime) -> bool:
+    """Whether a window `parse_window` accepted at another moment passes its checks at `now` too:
+    not over, not too far ahead. Its other checks do not depend on the moment."""
+    return now < window.end and window.start - now <= MAX_LEAD
+
+
 def parse_window(
     start: Any, end: Any, field: str, *, now: datetime, max_duration: timedelta
 ) -> TimeWindow:

@@ -17,6 +17,8 @@ from deconfliction.domain.rules import Rules
 from deconfliction.errors import IdempotencyKeyReused, NotFound, PermissionDenied, StateConflict
 from deconfliction.services.ports import Clock, Row, Store, Transaction
 
+MAX_RULES_SEEN = 4_096
+
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
@@ -40,9 +42,18 @@ class Context:
     clock: Clock = system_clock
     heard: dict[str, float] = field(default_factory=dict)
     shard: str | None = None  # its name in a deployment over several databases
+    rules_seen: dict[str, Rules] = field(default_factory=dict)  # see remember_rules
 
     def now(self) -> datetime:
         return self.clock()
+
+    def remember_rules(self, mechanism_id: str, rules: Rules) -> None:
+        """Keep the rules a mechanism had when last read, for work that can be done before the
+        next write in it begins and is checked against the rules read then (a few thousand
+        mechanisms at most: past that, the memory starts again)."""
+        if len(self.rules_seen) >= MAX_RULES_SEEN and mechanism_id not in self.rules_seen:
+            self.rules_seen.clear()
+        self.rules_seen[mechanism_id] = rules
 
 
 @dataclass(frozen=True)

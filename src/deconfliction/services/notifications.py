@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from deconfliction.domain.conflicts import Placed
 from deconfliction.domain.disclosure import sees_whole
 from deconfliction.domain.lifecycle import KINDS, STATES, is_late, state_at
 from deconfliction.domain.rules import Rules
-from deconfliction.domain.times import format_instant, from_epoch, parse_instant
+from deconfliction.domain.times import format_instant, from_epoch, parse_instant, passes_at
 from deconfliction.domain.volumes import Box, Volume, box_of, lonlat_box, parse_volumes
 from deconfliction.errors import (
     FieldError,
@@ -64,6 +65,43 @@ def _content(body: Any, rules: Rules, now: datetime) -> tuple[dict[str, str], li
     if errors:
         raise InvalidInput(errors)
     return {"kind": body["kind"], **texts}, volumes
+
+
+@dataclass(frozen=True)
+class EarlyContent:
+    """A body parsed before the writer's turn: against the rules its mechanism had when last
+    read, at the moment it arrived."""
+
+    rules: Rules
+    texts: dict[str, str]
+    volumes: list[Volume]
+
+
+def _parse_early(ctx: Context, mechanism_id: str, body: Any) -> EarlyContent | None:
+    """Parse the body before the write, so that the writer's turn — one at a time across the
+    whole database on SQLite, across the mechanism on PostgreSQL — does not wait for its
+    geometry. None when the mechanism was not read here yet or the body does not parse: the
+    turn then parses it, and reports what is wrong at its own moment."""
+    rules = ctx.rules_seen.get(mechanism_id)
+    if rules is None:
+        return None
+    try:
+        texts, volumes = _content(body, rules, ctx.now())
+    except InvalidInput:
+        return None
+    return EarlyContent(rules, texts, volumes)
+
+
+def _content_at(
+    body: Any, rules: Rules, now: datetime, early: EarlyContent | None
+) -> tuple[dict[str, str], list[Volume]]:
+    """The body's content as `_content(body, rules, now)` gives it: the early parse if it was
+    made against these rules and its windows pass at `now` as well (nothing else a parse checks
+    depends on the moment), else parsed again."""
+    if early is not None and early.rules == rules:
+        if all(passes_at(v.window, now) for v in early.volumes):
+            return early.texts, early.volumes
+    return _content(body, rules, now)
 
 
 def placed_volumes(
@@ -145,14 +183,16 @@ def notify(
 ) -> dict[str, Any]:
     """Record a notification and its conflicts atomically; late ones are flagged, not refused."""
     party = actor.require_party()
+    early = _parse_early(ctx, mechanism_id, body)
     with ctx.store.write() as tx:
         mechanism = visible_mechanism(tx, actor, mechanism_id)
         rules = rules_of(mechanism)
+        ctx.remember_rules(mechanism_id, rules)
         moment = ctx.now()
         now = format_instant(moment)
 
         def run() -> dict[str, Any]:
-            texts, volumes = _content(body, rules, moment)
+            texts, volumes = _content_at(body, rules, moment, early)
             row = {
                 "id": new_id("ntf"),
                 "mechanism_id": mechanism_id,

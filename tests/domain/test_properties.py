@@ -304,24 +304,8 @@ def test_a_stored_area_is_drawn_as_it_was_parsed(
     )
 
 
-@FAST
-@given(lon=longitudes, lat=latitudes, data=st.data())
-def test_a_listings_bbox_test_meets_what_the_features_draw(
-    lon: float, lat: float, data: st.DataObject
-) -> None:
-    """A listing keeps a whole view when a box meets one of its areas: tested on the areas'
-    shapes, the answer is the one the drawn GeoJSON features give."""
-    drawn = data.draw(areas(lon, lat))
-    try:
-        area = parse_area(drawn, "area").geojson
-    except InvalidInput:
-        assume(False)
-        raise
-    west = data.draw(st.floats(max(lon - 0.3, -180.0), min(lon + 0.3, 180.0)))
-    south = data.draw(st.floats(max(lat - 0.3, -90.0), min(lat + 0.3, 90.0)))
-    side = data.draw(st.floats(0.001, 0.3))
-    bbox = [west, south, min(west + side, 180.0), min(south + side, 90.0)]
-    view = {
+def _whole_view(area: dict[str, Any]) -> dict[str, Any]:
+    return {
         "id": "ntf-x",
         "disclosure": "whole",
         "party": {"code": "A"},
@@ -331,11 +315,67 @@ def test_a_listings_bbox_test_meets_what_the_features_draw(
         "version": 1,
         "volumes": [{"area": area, "start": "s", "end": "e", "altitude": {"lower": 0}}],
     }
+
+
+def _drawn_meets(view: dict[str, Any], bbox: list[float]) -> bool:
     box = shapely.box(*bbox)
-    drawn_meets = any(
+    return any(
         shapely.geometry.shape(f["geometry"]).intersects(box) for f in notification_features(view)
     )
-    assert view_intersects_bbox(view, bbox) == drawn_meets
+
+
+def _accepted_area(data: st.DataObject, lon: float, lat: float) -> dict[str, Any]:
+    drawn = data.draw(areas(lon, lat))
+    try:
+        return parse_area(drawn, "area").geojson
+    except InvalidInput:
+        assume(False)
+        raise
+
+
+@FAST
+@given(lon=longitudes, lat=latitudes, data=st.data())
+def test_a_listings_bbox_test_meets_what_the_features_draw(
+    lon: float, lat: float, data: st.DataObject
+) -> None:
+    """A listing keeps a whole view when a box meets one of its areas: tested on the areas'
+    shapes, the answer is the one the drawn GeoJSON features give."""
+    area = _accepted_area(data, lon, lat)
+    west = data.draw(st.floats(max(lon - 0.3, -180.0), min(lon + 0.3, 180.0)))
+    south = data.draw(st.floats(max(lat - 0.3, -90.0), min(lat + 0.3, 90.0)))
+    side = data.draw(st.floats(0.001, 0.3))
+    bbox = [west, south, min(west + side, 180.0), min(south + side, 90.0)]
+    view = _whole_view(area)
+    assert view_intersects_bbox(view, bbox) == _drawn_meets(view, bbox)
+
+
+@FAST
+@given(lon=longitudes, lat=latitudes, data=st.data())
+def test_a_box_beside_an_areas_given_positions_is_judged_as_the_features_draw(
+    lon: float, lat: float, data: st.DataObject
+) -> None:
+    """Boxes with an edge near one of the positions an area was given by (a circle's centre, a
+    corridor's line, a polygon's vertices): one held in the box settles the test without
+    drawing the area, and the answer is still the one the drawn features give."""
+    area = _accepted_area(data, lon, lat)
+    if area["type"] == "Circle":
+        positions = [area["center"]]
+    elif area["type"] == "Corridor":
+        positions = area["line"]["coordinates"]
+    else:
+        positions = area["coordinates"][0]
+    x, y = data.draw(st.sampled_from(positions))
+    west = x + data.draw(st.floats(-0.1, 0.1))
+    south = y + data.draw(st.floats(-0.1, 0.1))
+    bbox = [
+        max(west, -180.0),
+        max(south, -90.0),
+        min(west + data.draw(st.floats(0.001, 0.1)), 180.0),
+        min(south + data.draw(st.floats(0.001, 0.1)), 90.0),
+    ]
+    assume(bbox[0] <= bbox[2] and bbox[1] <= bbox[3])
+    view = _whole_view(area)
+    assert view_intersects_bbox(view, bbox) == _drawn_meets(view, bbox)
 
 
 # --- index soundness: the SQLite store --------------------------------------------------------

@@ -103,7 +103,25 @@ def view_intersects_bbox(view: dict[str, Any], bbox: list[float]) -> bool:
     box = shapely.box(*bbox)
     if view["disclosure"] != "whole":
         return any(shape(f["geometry"]).intersects(box) for f in notification_features(view))
-    return any(_area_shape(volume["area"]).intersects(box) for volume in view["volumes"])
+    areas = [volume["area"] for volume in view["volumes"]]
+    # An area's drawn shape holds its given positions (a circle's centre, a corridor's line, a
+    # polygon's vertices): one of them in the box settles it without drawing anything.
+    if any(_in_box(position, bbox) for area in areas for position in _positions_of(area)):
+        return True
+    return any(_area_shape(area).intersects(box) for area in areas)
+
+
+def _positions_of(area: dict[str, Any]) -> list[list[float]]:
+    if area["type"] == "Circle":
+        return [area["center"]]
+    if area["type"] == "Corridor":
+        return list(area["line"]["coordinates"])
+    return list(area["coordinates"][0])
+
+
+def _in_box(position: list[float], bbox: list[float]) -> bool:
+    west, south, east, north = bbox
+    return west <= position[0] <= east and south <= position[1] <= north
 
 
 def _area_shape(area: dict[str, Any]) -> BaseGeometry:

@@ -114,6 +114,24 @@ def drain(ctx: Context, settings: Settings, *, await_sends: bool = True) -> int:
     raise AssertionError
 
 
+def release(ctx: Context, settings: Settings, receiver: Receiver) -> None:
+    """Let a receiver that holds its answers answer, wait for the sends in flight, then send
+    whatever is due."""
+    receiver.hold.set()
+    assert webhook_delivery.finish(ctx)
+    drain(ctx, settings)
+
+
+def delivered_in_order(
+    world: World, party: Party, webhook_id: str, receiver: Receiver
+) -> list[dict[str, Any]]:
+    """The endpoint's outbox, checked delivered, each event once and in order."""
+    entries = outbox(world, party, webhook_id)
+    assert {e["state"] for e in entries} == {"delivered"}
+    assert receiver.event_ids == [e["event_id"] for e in entries]
+    return entries
+
+
 def log(world: World, party: Party, webhook_id: str) -> dict[str, Any]:
     """The endpoint's delivery log as its party reads it."""
     response = world.client.get(
@@ -334,12 +352,8 @@ def test_an_endpoint_that_is_down_or_slow_does_not_delay_another(
     assert time.monotonic() - began < webhook_delivery.SEND_TIMEOUT_S / 2
     assert {e["state"] for e in outbox(world, world.north, up_hook["id"])} == {"delivered"}
     assert slow.requests and not slow.events  # still answering its first
-    slow.hold.set()
-    assert webhook_delivery.finish(ctx)
-    drain(ctx, settings)
-    entries = outbox(world, world.south, slow_hook["id"])
-    assert {e["state"] for e in entries} == {"delivered"}
-    assert slow.event_ids == [e["event_id"] for e in entries]
+    release(ctx, settings, slow)
+    delivered_in_order(world, world.south, slow_hook["id"], slow)
 
 
 def test_an_entry_claimed_by_a_process_that_died_is_sent_once_its_claim_runs_out(
@@ -375,13 +389,9 @@ def test_a_send_that_outlasts_its_claim_keeps_it(
     # Past the first claim, another process finds the entry still claimed.
     world.clock.now = began + timedelta(seconds=webhook_delivery.CLAIM_S + 1)
     assert webhook_delivery.claim(ctx.store, world.clock.now.timestamp(), busy=set()) == []
-    slow.hold.set()
-    assert webhook_delivery.finish(ctx)
-    drain(ctx, settings)
-    entries = outbox(world, world.north, hook["id"])
-    assert {e["state"] for e in entries} == {"delivered"}
+    release(ctx, settings, slow)
+    entries = delivered_in_order(world, world.north, hook["id"], slow)
     assert [e["attempt_count"] for e in entries] == [1] * len(entries)
-    assert slow.event_ids == [e["event_id"] for e in entries]
 
 
 def test_a_renewed_claim_leaves_an_attempt_recorded_meanwhile_as_it_was(

@@ -64,3 +64,16 @@ def test_a_body_parsed_before_its_window_ended_is_refused_if_it_ended_by_the_wri
     ctx.clock = SteppedClock(arrived)
     created = notifications.notify(ctx, actor, mechanism_id=world.mechanism_id, body=body)
     assert created["version"] == 1 and created["state"] == "active"
+
+
+def test_a_replay_after_its_window_ended_is_answered_from_its_record(world: World) -> None:
+    body = simple(world.clock, circle(32.0, 10.0), hours=(-1, 1))
+    keyed = {**world.north.headers, "Idempotency-Key": "under-way/1"}
+    first = world.client.post(world.notifications_url(), json=body, headers=keyed)
+    assert first.status_code == 201, first.text
+    world.clock.advance(hours=2)  # the window has ended: the early parse refuses the body
+    again = world.client.post(world.notifications_url(), json=body, headers=keyed)
+    assert again.status_code == 201 and again.json() == first.json()
+    fresh = world.client.post(world.notifications_url(), json=body, headers=world.north.headers)
+    assert fresh.status_code == 422
+    assert [e["field"] for e in fresh.json()["errors"]] == ["volumes[0].end"]

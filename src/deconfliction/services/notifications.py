@@ -81,13 +81,14 @@ def _parse_early(ctx: Context, mechanism_id: str, body: Any) -> EarlyContent | N
     """Parse the body before the write, so that the writer's turn — one at a time across the
     whole database on SQLite, across the mechanism on PostgreSQL — does not wait for its
     geometry. None when the mechanism was not read here yet or the body does not parse: the
-    turn then parses it, and reports what is wrong at its own moment."""
+    turn then parses it, and reports what is wrong at its own moment — after an idempotent
+    replay's record is looked up, as before."""
     rules = ctx.rules_seen.get(mechanism_id)
     if rules is None:
         return None
     try:
         texts, volumes = _content(body, rules, ctx.now())
-    except InvalidInput:
+    except Exception:  # noqa: BLE001 - whatever fails here is the turn's to report
         return None
     return EarlyContent(rules, texts, volumes)
 

@@ -5,6 +5,7 @@ its own rules and moment would give the same: these tests change each in between
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 
 from deconfliction.domain.rules import Rules
@@ -15,15 +16,18 @@ from .conftest import World, circle, simple
 
 
 class SteppedClock:
-    """Answers each moment in turn, then the last one again."""
+    """Answers the test's own thread each moment in turn, then the last one again; the server's
+    background workers, asking meanwhile, are told the moment last given."""
 
     def __init__(self, *moments: datetime) -> None:
         self.moments = list(moments)
         self.calls = 0
+        self.thread = threading.get_ident()
 
     def __call__(self) -> datetime:
-        self.calls += 1
-        return self.moments[min(self.calls, len(self.moments)) - 1]
+        if threading.get_ident() == self.thread:
+            self.calls += 1
+        return self.moments[min(max(self.calls, 1), len(self.moments)) - 1]
 
 
 def test_a_body_parsed_against_older_rules_is_judged_by_the_rules_at_the_write(

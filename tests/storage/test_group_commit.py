@@ -192,6 +192,32 @@ def test_a_write_waits_for_the_writer_lock_another_process_holds(store: SqliteSt
     assert writer_lock_is_free(store)  # given back after the commit
 
 
+def test_writing_here_while_a_write_of_this_process_holds_the_writer_only(
+    store: SqliteStore,
+) -> None:
+    assert not store.writing_here()
+    with store.write():
+        assert store.writing_here()
+    assert not store.writing_here()  # committed, the writer given back
+    other = os.open(lock_path_for(store.path), os.O_RDWR)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)  # another process holds the writer
+
+        def write() -> None:
+            with store.write():
+                insert(store, "k", 1)()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(0.3)
+        assert writer.is_alive() and not store.writing_here()  # waiting for it, not writing
+    finally:
+        fcntl.flock(other, fcntl.LOCK_UN)
+        os.close(other)
+    writer.join(10)
+    assert committed(store) == {"k": 1} and not store.writing_here()
+
+
 WRITER = """
 import sys, threading
 from deconfliction.storage.sqlite.store import SqliteStore

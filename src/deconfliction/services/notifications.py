@@ -184,7 +184,9 @@ def notify(
 ) -> dict[str, Any]:
     """Record a notification and its conflicts atomically; late ones are flagged, not refused."""
     party = actor.require_party()
-    early = _parse_early(ctx, mechanism_id, body)
+    # While a write of this process holds the writer, parsing now would only compete with it
+    # for the interpreter; while another process's does, it is time this request would wait.
+    early = None if ctx.store.writing_here() else _parse_early(ctx, mechanism_id, body)
     with ctx.store.write() as tx:
         mechanism = visible_mechanism(tx, actor, mechanism_id)
         rules = rules_of(mechanism)

@@ -125,6 +125,11 @@ class PostgresStore:
         with self.lookup() as tx:
             return tx.ping()
 
+    def writing_here(self) -> bool:
+        """False: writers of different mechanisms run side by side, so no write of this
+        process holds back the writes of others."""
+        return False
+
     def watch_events(self, wake: Callable[[], None]) -> Callable[[], None]:
         """Call `wake` (on another thread) after every commit that stored events, in any
         process on this database; returns what stops it."""

@@ -44,6 +44,13 @@ class GroupCommit:
         self._committed = 0
         self._broken: BaseException | None = None
         self._failures: dict[int, BaseException] = {}
+        self._holding = False  # whether this process holds the writer's turn across processes
+
+    @property
+    def holding(self) -> bool:
+        """Whether a group of this process holds the file's writer now (read without the lock:
+        a hint, right at the moment it was read)."""
+        return self._holding
 
     @contextmanager
     def use_case(self) -> Iterator[None]:
@@ -95,9 +102,11 @@ class GroupCommit:
         Called outside the lock: while this waits for another process, the use cases of this
         process's previous group can still take the lock to learn that they were committed."""
         self._across_processes.acquire()
+        self._holding = True
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except BaseException:
+            self._holding = False
             self._across_processes.release()
             raise
 
@@ -136,6 +145,7 @@ class GroupCommit:
                     self._db.execute("ROLLBACK")
             except BaseException as failure:
                 error = error or failure
+            self._holding = False
             self._across_processes.release()
             if error is not None:
                 self._failures[self._group] = error

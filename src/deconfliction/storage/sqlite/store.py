@@ -131,6 +131,11 @@ class SqliteStore:
         with self.lookup() as tx:
             return tx.ping()
 
+    def writing_here(self) -> bool:
+        """Whether a write of this process holds the file's writer now: the one write that can
+        run, across every process on the file."""
+        return self._writes.holding
+
     def watch_events(self, wake: Callable[[], None]) -> None:
         """None: a SQLite file has no signal of another process's commits; readers poll."""
         return None

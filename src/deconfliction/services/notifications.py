@@ -275,7 +275,7 @@ def revise(
             "version": row["version"] + 1,
             "updated_at": now,
         }
-        before = _conflicting_parties(tx, row["id"])
+        before = _parties_in(tx.open_conflicts_of(row["id"]))
         tx.update_notification(revised)
         _record_revision(tx, revised, actor, now)
         placed = placed_volumes(row["id"], row["party_id"], volumes)
@@ -304,10 +304,6 @@ def revise(
         )
         view = notification_view(tx, revised, actor, policy=rules.disclosure, now=moment)
         return ledger.with_receipt(tx, ctx.keys, view, recorded.log_index, moment)
-
-
-def _conflicting_parties(tx: Transaction, notification_id: str) -> list[str]:
-    return _parties_in(tx.open_conflicts_of(notification_id))
 
 
 def _parties_in(conflict_rows: list[Row]) -> list[str]:

@@ -19,7 +19,7 @@ from deconfliction.domain.conflicts import Finding, find_conflicts
 from deconfliction.domain.placed import Placed
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import TimeWindow, parse_instant
-from deconfliction.services.conflicts import _overlaps_json
+from deconfliction.services.conflict_search import overlaps_json
 
 
 def placed_of(view: dict[str, Any]) -> list[Placed]:
@@ -41,7 +41,7 @@ def placed_of(view: dict[str, Any]) -> list[Placed]:
 
 def _overlaps(finding: Finding) -> list[dict[str, Any]]:
     """A finding's overlaps in the form the service stores them (its own serialisation)."""
-    overlaps: list[dict[str, Any]] = json.loads(_overlaps_json(finding))
+    overlaps: list[dict[str, Any]] = json.loads(overlaps_json(finding))
     return overlaps
 
 

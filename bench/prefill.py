@@ -117,7 +117,21 @@ def store_notifications(store: Any, data: Any, n: int, label: str) -> str:
         if done % PROGRESS_EVERY == 0 and done < n:
             rate = done / (time.perf_counter() - started)
             gen.log(f"  [{label}] stored {done:,} ({rate:,.0f}/s)")
+    _prune_journal(store)
     return digest.hexdigest()
+
+
+def _prune_journal(store: Any) -> None:
+    """Keep the volume index's journal of changes to its newest ids, as a server's background
+    step would (services/conflict_search.py): the fill's changes are all long committed."""
+    try:
+        from deconfliction.services.conflict_search import JOURNAL_KEEP, PRUNE_BATCH
+    except ImportError:  # a revision before the journal
+        return
+    more = True
+    while more:
+        with store.write() as tx:
+            more = tx.prune_index_changes(JOURNAL_KEEP, PRUNE_BATCH)
 
 
 def sign_head(store: Any, keys: Any) -> int:

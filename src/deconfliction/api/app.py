@@ -28,7 +28,7 @@ from deconfliction.api.rate_limits import FailedSignIns, RateLimits, TokenBucket
 from deconfliction.api.strict_json import StrictJSON
 from deconfliction.config import Settings
 from deconfliction.errors import DeconflictionError
-from deconfliction.services import log_access, scheduler, webhook_delivery
+from deconfliction.services import conflict_search, log_access, scheduler, webhook_delivery
 from deconfliction.services.context import Context
 from deconfliction.sharding.deployment import HOME, Deployment, single
 
@@ -42,8 +42,12 @@ Errors are RFC 9457 `application/problem+json` naming each bad field.
 """
 
 
+PRUNE_IDLE_S = 30.0  # between the index journal's prunings, when nothing is left to prune
+
+
 def _workers(name: str, ctx: Context, settings: Settings) -> list[Worker]:
-    """A shard's background work: deadlines, webhook deliveries, tree heads of its log."""
+    """A shard's background work: deadlines, webhook deliveries, tree heads of its log, and the
+    volume index's journal kept short."""
     shard = "" if name == HOME else f" ({name})"
     return [
         Worker(f"scheduler{shard}", lambda: scheduler.step(ctx), settings.scheduler_interval_s),
@@ -53,6 +57,7 @@ def _workers(name: str, ctx: Context, settings: Settings) -> list[Worker]:
             lambda: log_access.sign_if_grown(ctx),
             settings.log_head_interval_s,
         ),
+        Worker(f"index journal{shard}", lambda: conflict_search.prune_journal(ctx), PRUNE_IDLE_S),
     ]
 
 

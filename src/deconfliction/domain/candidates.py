@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
+import shapely
 
 from deconfliction.domain.altitude import AltitudeBand
 from deconfliction.domain.areas import Shape
@@ -73,6 +74,12 @@ class Candidates:
             start=np.asarray(start, dtype=float),
             end=np.asarray(end, dtype=float),
         )
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Sequence[Any]]) -> Candidates:
+        """From rows of the fields in order (notification id … end) and the core as WKB."""
+        columns = list(zip(*rows, strict=True)) if rows else [()] * (len(COLUMNS) + 1)
+        return cls.from_columns(columns[:-1], shapely.from_wkb(list(columns[-1])))
 
     @classmethod
     def union(cls, parts: Sequence[Candidates]) -> Candidates:

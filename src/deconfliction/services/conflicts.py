@@ -5,14 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from deconfliction.domain.candidates import Candidates
-from deconfliction.domain.conflicts import Finding, Placed, find_conflicts
+from deconfliction.domain.conflicts import Placed
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import format_instant
 from deconfliction.domain.volumes import Box
 from deconfliction.errors import InvalidInput, NotFound
-from deconfliction.services import acknowledgements, announcements, inbox, messages
-from deconfliction.services.context import Actor, Context, RequestKey, dumps, new_id, once
+from deconfliction.services import (
+    acknowledgements,
+    announcements,
+    conflict_search,
+    inbox,
+    messages,
+)
+from deconfliction.services.conflict_search import Ahead
+from deconfliction.services.context import Actor, Context, RequestKey, new_id, once
 from deconfliction.services.events import record_event
 from deconfliction.services.messages import SystemMessage
 from deconfliction.services.ports import Row, Transaction
@@ -20,19 +26,6 @@ from deconfliction.services.views import conflict_view
 
 CONFLICT_STATES = ("open", "resolved")
 MAX_LIST = 1_000
-
-
-def _overlaps_json(finding: Finding) -> str:
-    return dumps(
-        [
-            {
-                "a": o.a.to_json(),
-                "b": o.b.to_json(),
-                "horizontal_gap_m": round(o.horizontal_gap_m, 1),
-            }
-            for o in finding.overlaps
-        ]
-    )
 
 
 def recompute(
@@ -44,33 +37,33 @@ def recompute(
     now: datetime,
     because: str = "",
     new: bool = False,
+    ahead: Ahead | None = None,
 ) -> list[str]:
     """Bring the notification's open conflicts in line with its current volumes; the parties of
     its open conflicts afterwards (both sides of each).
 
     New conflicts are recorded, changed overlaps updated, vanished ones resolved with `because`
     (a `new` notification has none to resolve, so none are looked for).
-    The caller's transaction makes this atomic with the change that caused it.
+    The caller's transaction makes this atomic with the change that caused it; a search made
+    `ahead` of it is brought up to date in it (conflict_search.py).
     """
     at = format_instant(now)
-    candidates = Candidates.union(
-        [
-            tx.candidates(
-                notification["mechanism_id"], notification["party_id"], box.widened(rules)
-            )
-            for _volume, box in placed
-        ]
+    found = conflict_search.found_in_turn(
+        tx,
+        mechanism_id=notification["mechanism_id"],
+        party_id=notification["party_id"],
+        placed=placed,
+        rules=rules,
+        ahead=ahead,
     )
-    findings = find_conflicts([v for v, _ in placed], candidates, rules)
     nid = notification["id"]
     existing = {
         (row["notification_a"], row["notification_b"]): row
         for row in ([] if new else tx.open_conflicts_of(nid))
     }
     open_afterwards: list[str] = []
-    for finding in findings:
-        pair = (finding.notification_a, finding.notification_b)
-        overlaps = _overlaps_json(finding)
+    for each in found:
+        finding, pair, overlaps = each.finding, each.pair, each.overlaps_json
         audience = [finding.party_a, finding.party_b]
         open_afterwards += audience
         row = existing.pop(pair, None)

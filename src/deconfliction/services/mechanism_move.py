@@ -124,7 +124,7 @@ def _copy(tx: Transaction, rows: dict[str, list[Row]]) -> int:
 
 def _delete(tx: Transaction, mechanism_id: str, notifications: list[Row]) -> None:
     for row in notifications:
-        tx.remove_volumes(row["id"])
+        tx.remove_volumes(row)
     for table in reversed(OF_MECHANISM):
         tx.delete_mechanism_rows(table, mechanism_id)
     if tx.mechanism(mechanism_id) is not None:

@@ -22,7 +22,15 @@ from deconfliction.errors import (
     VersionMismatch,
 )
 from deconfliction.interop.geojson import view_intersects_bbox
-from deconfliction.services import acknowledgements, announcements, conflicts, inbox, ledger
+from deconfliction.services import (
+    acknowledgements,
+    announcements,
+    conflict_search,
+    conflicts,
+    inbox,
+    ledger,
+)
+from deconfliction.services.conflict_search import Ahead
 from deconfliction.services.context import (
     Actor,
     Context,
@@ -68,21 +76,25 @@ def _content(body: Any, rules: Rules, now: datetime) -> tuple[dict[str, str], li
 
 
 @dataclass(frozen=True)
-class EarlyContent:
-    """A body parsed before the writer's turn: against the rules its mechanism had when last
-    read, at the moment it arrived."""
+class Prepared:
+    """A body parsed against a mechanism's rules at a moment, its volumes placed under the id
+    the notification will be stored with, and, when prepared before the write, its conflicts
+    searched ahead (else None)."""
 
     rules: Rules
     texts: dict[str, str]
     volumes: list[Volume]
+    notification_id: str
+    placed: list[tuple[Placed, Box]]
+    ahead: Ahead | None
 
 
-def _parse_early(ctx: Context, mechanism_id: str, body: Any) -> EarlyContent | None:
-    """Parse the body before the write, so that the writer's turn — one at a time across the
-    whole database on SQLite, across the mechanism on PostgreSQL — does not wait for its
-    geometry. None when the mechanism was not read here yet or the body does not parse: the
-    turn then parses it, and reports what is wrong at its own moment — after an idempotent
-    replay's record is looked up, as before."""
+def _parse_early(ctx: Context, party: str, mechanism_id: str, body: Any) -> Prepared | None:
+    """Parse the body and search its conflicts before the write, so that the writer's turn —
+    one at a time across the whole database on SQLite, across the mechanism on PostgreSQL —
+    does not wait for its geometry. None when the mechanism was not read here yet or the body
+    does not parse: the turn then parses it, and reports what is wrong at its own moment —
+    after an idempotent replay's record is looked up, as before."""
     rules = ctx.rules_seen.get(mechanism_id)
     if rules is None:
         return None
@@ -90,19 +102,30 @@ def _parse_early(ctx: Context, mechanism_id: str, body: Any) -> EarlyContent | N
         texts, volumes = _content(body, rules, ctx.now())
     except Exception:  # noqa: BLE001 - whatever fails here is the turn's to report
         return None
-    return EarlyContent(rules, texts, volumes)
+    notification_id = new_id("ntf")
+    placed = placed_volumes(notification_id, party, volumes)
+    with ctx.store.read() as tx:
+        ahead = None
+        if tx.members_mechanism(mechanism_id, party) is not None:
+            ahead = conflict_search.search_ahead(
+                tx, mechanism_id=mechanism_id, party_id=party, placed=placed, rules=rules
+            )
+    return Prepared(rules, texts, volumes, notification_id, placed, ahead)
 
 
-def _content_at(
-    body: Any, rules: Rules, now: datetime, early: EarlyContent | None
-) -> tuple[dict[str, str], list[Volume]]:
-    """The body's content as `_content(body, rules, now)` gives it: the early parse if it was
-    made against these rules and its windows pass at `now` as well (nothing else a parse checks
-    depends on the moment), else parsed again."""
+def _prepared(
+    body: Any, party: str, rules: Rules, now: datetime, early: Prepared | None
+) -> Prepared:
+    """The body as `_content(body, rules, now)` gives it, placed: the early parse, with its
+    search ahead, if it was made against these rules and its windows pass at `now` as well
+    (nothing else a parse checks depends on the moment), else parsed again."""
     if early is not None and early.rules == rules:
         if all(passes_at(v.window, now) for v in early.volumes):
-            return early.texts, early.volumes
-    return _content(body, rules, now)
+            return early
+    texts, volumes = _content(body, rules, now)
+    notification_id = new_id("ntf")
+    placed = placed_volumes(notification_id, party, volumes)
+    return Prepared(rules, texts, volumes, notification_id, placed, None)
 
 
 def placed_volumes(
@@ -186,7 +209,7 @@ def notify(
     party = actor.require_party()
     # While a write of this process holds the writer, parsing now would only compete with it
     # for the interpreter; while another process's does, it is time this request would wait.
-    early = None if ctx.store.writing_here() else _parse_early(ctx, mechanism_id, body)
+    early = None if ctx.store.writing_here() else _parse_early(ctx, party, mechanism_id, body)
     with ctx.store.write() as tx:
         mechanism = visible_mechanism(tx, actor, mechanism_id)
         rules = rules_of(mechanism)
@@ -195,20 +218,19 @@ def notify(
         now = format_instant(moment)
 
         def run() -> dict[str, Any]:
-            texts, volumes = _content_at(body, rules, moment, early)
+            content = _prepared(body, party, rules, moment, early)
             row = {
-                "id": new_id("ntf"),
+                "id": content.notification_id,
                 "mechanism_id": mechanism_id,
                 "party_id": party,
                 "version": 1,
                 "created_at": now,
                 "updated_at": now,
-                **_content_row(texts, volumes, rules, moment),
+                **_content_row(content.texts, content.volumes, rules, moment),
             }
             tx.insert_notification(row)
             _record_revision(tx, row, actor, now)
-            placed = placed_volumes(row["id"], party, volumes)
-            tx.index_volumes(row, placed)
+            tx.index_volumes(row, content.placed)
             recorded = record_event(
                 tx,
                 mechanism_id,
@@ -221,7 +243,13 @@ def notify(
                 content=content_of(row),
             )
             conflicting = conflicts.recompute(
-                tx, notification=row, placed=placed, rules=rules, now=moment, new=True
+                tx,
+                notification=row,
+                placed=content.placed,
+                rules=rules,
+                now=moment,
+                new=True,
+                ahead=content.ahead,
             )
             announcements.notification_changed(
                 tx, row, change="created", rules=rules, conflicting=conflicting, now=moment
@@ -363,7 +391,7 @@ def cancel(
                 by=actor,
             )
             tx.cancel_notification(row["id"], now, reason_text)
-            tx.remove_volumes(row["id"])
+            tx.remove_volumes(row)
             for conflict in open_conflicts:
                 conflicts.resolve(
                     tx,

@@ -37,7 +37,9 @@ from deconfliction.storage.schema import DESCRIPTIONS
 from deconfliction.storage.sqlite.dump import RowsRefused, Table, shared_tables
 
 LATEST = max(DESCRIPTIONS)
-DERIVED = ("log_subtrees",)  # the log's cache of complete subtrees (ledger.py): rebuilt
+# Rebuilt, not exported: the log's cache of complete subtrees (ledger.py), and the volume
+# index's journal of recent changes (storage/sqlite/index_changes.py), written as it is indexed.
+DERIVED = ("log_subtrees", "index_changes", "index_changes_pruned")
 
 
 class Rows(Protocol):

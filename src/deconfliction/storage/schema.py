@@ -38,6 +38,7 @@ DESCRIPTIONS = {
     9: "each party's unacknowledged inbox items in deadline order, for its pending and overdue",
     10: "open conflicts in detection order, each party's and all, for the open-conflict listings",
     11: "the system message a log entry records besides its subject (a conflict's announcement)",
+    12: "the volume index's recent changes per mechanism, for conflict searches made ahead",
 }
 
 TABLES: dict[int, str] = {
@@ -372,5 +373,17 @@ TABLES: dict[int, str] = {
         ALTER TABLE log_entries ADD COLUMN announcement_id TEXT;
         CREATE INDEX log_entries_announcement ON log_entries(announcement_id)
             WHERE announcement_id IS NOT NULL
+        """,
+    12: """
+        CREATE TABLE index_changes (
+            id {serial},
+            mechanism_id TEXT NOT NULL,
+            notification_id TEXT NOT NULL
+        );
+        CREATE INDEX index_changes_mechanism ON index_changes(mechanism_id, id);
+        CREATE TABLE index_changes_pruned (
+            singleton {integer} PRIMARY KEY CHECK (singleton = 1),
+            through {integer} NOT NULL
+        )
         """,
 }

@@ -81,6 +81,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (9, DESCRIPTIONS[9], tables(9, TYPES)),
     (10, DESCRIPTIONS[10], tables(10, TYPES)),
     (11, DESCRIPTIONS[11], tables(11, TYPES)),
+    (12, DESCRIPTIONS[12], tables(12, TYPES)),
 ]
 
 

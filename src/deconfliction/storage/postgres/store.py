@@ -182,12 +182,13 @@ class PostgresTransaction(
     ) -> None:
         """Index a notification's current volumes, replacing whatever was indexed before."""
         self.lock_mechanism(notification["mechanism_id"])
-        self.remove_volumes(notification["id"])
+        self.remove_volumes(notification)
         self.index_volumes(notification, placed)
 
     def index_volumes(self, notification: dict[str, Any], placed: list[tuple[Placed, Box]]) -> None:
         """Index the volumes of a notification that has none indexed (a new one)."""
         self.lock_mechanism(notification["mechanism_id"])
+        self.record_index_change(notification["mechanism_id"], notification["id"])
         self.db.executemany(
             f"INSERT INTO volumes (mechanism_id, {', '.join(COLUMNS)}, core_wkb, area, altitude, "
             f"span) VALUES (?, {', '.join('?' * len(COLUMNS))}, ?, {AREA}, {RANGE}, {RANGE})",
@@ -202,8 +203,10 @@ class PostgresTransaction(
             ],
         )
 
-    def remove_volumes(self, notification_id: str) -> None:
-        self.db.execute("DELETE FROM volumes WHERE notification_id = ?", (notification_id,))
+    def remove_volumes(self, notification: dict[str, Any]) -> None:
+        self.lock_mechanism(notification["mechanism_id"])
+        self.record_index_change(notification["mechanism_id"], notification["id"])
+        self.db.execute("DELETE FROM volumes WHERE notification_id = ?", (notification["id"],))
 
     INDEXED_WITHIN = (
         f"SELECT notification_id FROM volumes WHERE mechanism_id = ? AND area &&& {AREA} "
@@ -219,9 +222,18 @@ class PostgresTransaction(
         """Other parties' indexed volumes in the mechanism whose boxes touch `box`."""
         self.lock_mechanism(mechanism_id)
         rows = self.db.execute(CANDIDATES, (mechanism_id, *box_values(box), party_id))
-        found = rows.fetchall()
-        columns = list(zip(*found, strict=True)) if found else [()] * (len(COLUMNS) + 1)
-        return Candidates.from_columns(columns[:-1], shapely.from_wkb(list(columns[-1])))
+        return Candidates.from_rows(rows.fetchall())
+
+    def candidates_among(
+        self, mechanism_id: str, party_id: str, box: Box, notification_ids: list[str]
+    ) -> Candidates:
+        """`candidates`, of the given notifications only: looked up by notification."""
+        self.lock_mechanism(mechanism_id)
+        rows = self.db.execute(
+            f"{CANDIDATES} AND notification_id = ANY(?)",
+            (mechanism_id, *box_values(box), party_id, notification_ids),
+        )
+        return Candidates.from_rows(rows.fetchall())
 
     # Reads and writes that decide something in a mechanism: its lock first.
 

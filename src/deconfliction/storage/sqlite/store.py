@@ -22,6 +22,7 @@ from deconfliction.storage.sqlite.delivery import DeliveryQueries
 from deconfliction.storage.sqlite.directory import DirectoryQueries
 from deconfliction.storage.sqlite.group_commit import GroupCommit
 from deconfliction.storage.sqlite.incidents import IncidentQueries
+from deconfliction.storage.sqlite.index_changes import IndexChanges
 from deconfliction.storage.sqlite.ledger import LedgerQueries
 from deconfliction.storage.sqlite.line import LineQueries
 from deconfliction.storage.sqlite.mechanism_rows import MechanismRows
@@ -157,6 +158,7 @@ class SqliteTransaction(
     IncidentQueries,
     DirectoryQueries,
     MechanismRows,
+    IndexChanges,
 ):
     """The queries of one transaction: the store's side of every use case."""
 
@@ -412,11 +414,12 @@ class SqliteTransaction(
         A volume's exact data rides in the R*Tree's auxiliary columns, so a check reads each
         candidate once; `volumes` maps notifications to their index rows.
         """
-        self.remove_volumes(notification["id"])
+        self.remove_volumes(notification)
         self.index_volumes(notification, placed)
 
     def index_volumes(self, notification: dict[str, Any], placed: list[tuple[Placed, Box]]) -> None:
         """Index the volumes of a notification that has none indexed (a new one)."""
+        self.record_index_change(notification["mechanism_id"], notification["id"])
         for volume, box in placed:
             cursor = self.db.execute(
                 "INSERT INTO volumes (notification_id) VALUES (?)", (volume.notification_id,)
@@ -434,13 +437,14 @@ class SqliteTransaction(
                 ),
             )
 
-    def remove_volumes(self, notification_id: str) -> None:
+    def remove_volumes(self, notification: dict[str, Any]) -> None:
+        self.record_index_change(notification["mechanism_id"], notification["id"])
         self.db.execute(
             "DELETE FROM volume_index WHERE id IN "
             "(SELECT id FROM volumes WHERE notification_id = ?)",
-            (notification_id,),
+            (notification["id"],),
         )
-        self.db.execute("DELETE FROM volumes WHERE notification_id = ?", (notification_id,))
+        self.db.execute("DELETE FROM volumes WHERE notification_id = ?", (notification["id"],))
 
     INDEXED_WITHIN = (
         "SELECT v.notification_id FROM volume_index i JOIN volumes v ON v.id = i.id "
@@ -462,8 +466,22 @@ class SqliteTransaction(
             "AND mechanism_id = ? AND party_id != ?",
             (*_rtree_box(box), mechanism_id, party_id),
         ).fetchall()
-        columns = list(zip(*rows, strict=True)) if rows else [()] * (len(COLUMNS) + 1)
-        return Candidates.from_columns(columns[:-1], shapely.from_wkb(list(columns[-1])))
+        return Candidates.from_rows(rows)
+
+    def candidates_among(
+        self, mechanism_id: str, party_id: str, box: Box, notification_ids: list[str]
+    ) -> Candidates:
+        """`candidates`, of the given notifications only: looked up by notification."""
+        rows = self.db.execute(
+            f"SELECT {', '.join('i.' + c for c in COLUMNS)}, i.core_wkb FROM volumes v "
+            "JOIN volume_index i ON i.id = v.id "
+            f"WHERE v.notification_id IN ({', '.join('?' * len(notification_ids))}) "
+            "AND i.x1 >= ? AND i.x0 <= ? AND i.y1 >= ? AND i.y0 <= ? AND i.z1 >= ? "
+            "AND i.z0 <= ? AND i.a1 >= ? AND i.a0 <= ? AND i.t1 >= ? AND i.t0 <= ? "
+            "AND i.mechanism_id = ? AND i.party_id != ?",
+            (*notification_ids, *_rtree_box(box), mechanism_id, party_id),
+        ).fetchall()
+        return Candidates.from_rows(rows)
 
     # Conflicts and acknowledgements.
 

@@ -218,6 +218,13 @@ def ctx(database: Database, clock: MovableClock) -> Iterator[Context]:
 
 
 @pytest.fixture
+def work_ahead(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests do their work ahead of their writes every time, not only when the store says
+    it is free (on SQLite, while another process writes): the tests of that work use it."""
+    monkeypatch.setattr(ctx.store, "work_ahead_is_free", lambda: True)
+
+
+@pytest.fixture
 def app(ctx: Context, database: Database) -> Any:
     return create_app(ctx, Settings(db=database.url))
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 
+import pytest
+
 from deconfliction.domain.rules import Rules
 from deconfliction.services import notifications, tokens
 from deconfliction.services.context import Context
 
 from .conftest import World, circle, simple
+
+pytestmark = pytest.mark.usefixtures("work_ahead")
 
 
 class SteppedClock:

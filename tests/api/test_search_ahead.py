@@ -24,6 +24,8 @@ from deconfliction.services.context import Actor, Context
 
 from .conftest import Party, World, circle, simple
 
+pytestmark = pytest.mark.usefixtures("work_ahead")
+
 HERE = (30.0, 10.0)  # the notify's circle; "near" ones overlap it, "far" ones do not
 FAR = (31.0, 10.0)
 

@@ -192,13 +192,13 @@ def test_a_write_waits_for_the_writer_lock_another_process_holds(store: SqliteSt
     assert writer_lock_is_free(store)  # given back after the commit
 
 
-def test_writing_here_while_a_write_of_this_process_holds_the_writer_only(
+def test_work_ahead_is_free_while_this_process_waits_for_another_processes_writer_only(
     store: SqliteStore,
 ) -> None:
-    assert not store.writing_here()
+    assert not store.work_ahead_is_free()  # nobody writes: a write would start at once
     with store.write():
-        assert store.writing_here()
-    assert not store.writing_here()  # committed, the writer given back
+        assert not store.work_ahead_is_free()  # this process writes
+    assert not store.work_ahead_is_free()  # committed, the writer given back
     other = os.open(lock_path_for(store.path), os.O_RDWR)
     try:
         fcntl.flock(other, fcntl.LOCK_EX)  # another process holds the writer
@@ -210,12 +210,12 @@ def test_writing_here_while_a_write_of_this_process_holds_the_writer_only(
         writer = threading.Thread(target=write)
         writer.start()
         writer.join(0.3)
-        assert writer.is_alive() and not store.writing_here()  # waiting for it, not writing
+        assert writer.is_alive() and store.work_ahead_is_free()  # waiting for it
     finally:
         fcntl.flock(other, fcntl.LOCK_UN)
         os.close(other)
     writer.join(10)
-    assert committed(store) == {"k": 1} and not store.writing_here()
+    assert committed(store) == {"k": 1} and not store.work_ahead_is_free()
 
 
 WRITER = """

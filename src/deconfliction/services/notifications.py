@@ -207,9 +207,10 @@ def notify(
 ) -> dict[str, Any]:
     """Record a notification and its conflicts atomically; late ones are flagged, not refused."""
     party = actor.require_party()
-    # While a write of this process holds the writer, parsing now would only compete with it
-    # for the interpreter; while another process's does, it is time this request would wait.
-    early = None if ctx.store.writing_here() else _parse_early(ctx, party, mechanism_id, body)
+    # Parsing and searching before the write fill time the request would wait anyway when
+    # this process's writes wait for another's; else they delay the write or slow this
+    # process's own (sharing the interpreter with it).
+    early = _parse_early(ctx, party, mechanism_id, body) if ctx.store.work_ahead_is_free() else None
     with ctx.store.write() as tx:
         mechanism = visible_mechanism(tx, actor, mechanism_id)
         rules = rules_of(mechanism)

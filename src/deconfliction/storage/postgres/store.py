@@ -125,10 +125,10 @@ class PostgresStore:
         with self.lookup() as tx:
             return tx.ping()
 
-    def writing_here(self) -> bool:
-        """False: writers of different mechanisms run side by side, so no write of this
-        process holds back the writes of others."""
-        return False
+    def work_ahead_is_free(self) -> bool:
+        """True: writers of one mechanism take turns under its lock, and work done before the
+        write shortens the turn; writers of different mechanisms run side by side."""
+        return True
 
     def watch_events(self, wake: Callable[[], None]) -> Callable[[], None]:
         """Call `wake` (on another thread) after every commit that stored events, in any

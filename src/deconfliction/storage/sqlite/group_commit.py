@@ -44,13 +44,13 @@ class GroupCommit:
         self._committed = 0
         self._broken: BaseException | None = None
         self._failures: dict[int, BaseException] = {}
-        self._holding = False  # whether this process holds the writer's turn across processes
+        self._awaiting = False  # whether this process waits for another's writer
 
     @property
-    def holding(self) -> bool:
-        """Whether a group of this process holds the file's writer now (read without the lock:
-        a hint, right at the moment it was read)."""
-        return self._holding
+    def awaiting_another_process(self) -> bool:
+        """Whether this process's next group waits for another process's writer now (read
+        without the lock: a hint, right at the moment it was read)."""
+        return self._awaiting
 
     @contextmanager
     def use_case(self) -> Iterator[None]:
@@ -101,12 +101,14 @@ class GroupCommit:
         """Take the writer's turn from the other processes, then begin the group's transaction.
         Called outside the lock: while this waits for another process, the use cases of this
         process's previous group can still take the lock to learn that they were committed."""
-        self._across_processes.acquire()
-        self._holding = True
+        self._awaiting = True
+        try:
+            self._across_processes.acquire()
+        finally:
+            self._awaiting = False
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except BaseException:
-            self._holding = False
             self._across_processes.release()
             raise
 
@@ -145,7 +147,6 @@ class GroupCommit:
                     self._db.execute("ROLLBACK")
             except BaseException as failure:
                 error = error or failure
-            self._holding = False
             self._across_processes.release()
             if error is not None:
                 self._failures[self._group] = error

@@ -132,10 +132,11 @@ class SqliteStore:
         with self.lookup() as tx:
             return tx.ping()
 
-    def writing_here(self) -> bool:
-        """Whether a write of this process holds the file's writer now: the one write that can
-        run, across every process on the file."""
-        return self._writes.holding
+    def work_ahead_is_free(self) -> bool:
+        """Whether this process's writes wait for another process's writer now: work a request
+        does before its write then fills time it would wait anyway, and competes with no write
+        of this process (whose turn it would slow, sharing the interpreter)."""
+        return self._writes.awaiting_another_process
 
     def watch_events(self, wake: Callable[[], None]) -> None:
         """None: a SQLite file has no signal of another process's commits; readers poll."""

@@ -49,6 +49,14 @@ CANDIDATES = (
 )
 
 
+# The index's journal row of a change (storage/sqlite/index_changes.py), written by the same
+# statement as the change: no round trip of its own. A notification of several volumes is
+# journalled once a volume.
+JOURNALLED = (
+    "journalled AS (INSERT INTO index_changes (mechanism_id, notification_id) VALUES (?, ?))"
+)
+
+
 def box_values(box: Box) -> tuple[float, ...]:
     """The parameters of AREA, RANGE (altitude) and RANGE (time) for a box, in that order."""
     low, high = box.low, box.high
@@ -126,9 +134,9 @@ class PostgresStore:
             return tx.ping()
 
     def work_ahead_is_free(self) -> bool:
-        """True: writers of one mechanism take turns under its lock, and work done before the
-        write shortens the turn; writers of different mechanisms run side by side."""
-        return True
+        """False: the search ahead's read transaction costs more round trips and CPU than it
+        takes off a mechanism's turn (docs/reliability.md, "The conflict search made ahead")."""
+        return False
 
     def watch_events(self, wake: Callable[[], None]) -> Callable[[], None]:
         """Call `wake` (on another thread) after every commit that stored events, in any
@@ -188,12 +196,14 @@ class PostgresTransaction(
     def index_volumes(self, notification: dict[str, Any], placed: list[tuple[Placed, Box]]) -> None:
         """Index the volumes of a notification that has none indexed (a new one)."""
         self.lock_mechanism(notification["mechanism_id"])
-        self.record_index_change(notification["mechanism_id"], notification["id"])
         self.db.executemany(
-            f"INSERT INTO volumes (mechanism_id, {', '.join(COLUMNS)}, core_wkb, area, altitude, "
-            f"span) VALUES (?, {', '.join('?' * len(COLUMNS))}, ?, {AREA}, {RANGE}, {RANGE})",
+            f"WITH {JOURNALLED} INSERT INTO volumes (mechanism_id, {', '.join(COLUMNS)}, "
+            f"core_wkb, area, altitude, span) "
+            f"VALUES (?, {', '.join('?' * len(COLUMNS))}, ?, {AREA}, {RANGE}, {RANGE})",
             [
                 (
+                    notification["mechanism_id"],
+                    notification["id"],
                     notification["mechanism_id"],
                     *columns_of(volume),
                     shapely.to_wkb(volume.shape.core),
@@ -205,8 +215,10 @@ class PostgresTransaction(
 
     def remove_volumes(self, notification: dict[str, Any]) -> None:
         self.lock_mechanism(notification["mechanism_id"])
-        self.record_index_change(notification["mechanism_id"], notification["id"])
-        self.db.execute("DELETE FROM volumes WHERE notification_id = ?", (notification["id"],))
+        self.db.execute(
+            f"WITH {JOURNALLED} DELETE FROM volumes WHERE notification_id = ?",
+            (notification["mechanism_id"], notification["id"], notification["id"]),
+        )
 
     INDEXED_WITHIN = (
         f"SELECT notification_id FROM volumes WHERE mechanism_id = ? AND area &&& {AREA} "

@@ -48,8 +48,10 @@ def _actor(ctx: Context, party: Party) -> Actor:
     return tokens.authenticate(ctx, party.token)
 
 
-def _notify_with(ctx: Context, world: World, meanwhile: Callable[[], None]) -> dict[str, Any]:
-    """NORTH notifies at HERE; `meanwhile` runs between its search ahead and its write."""
+def _with_meanwhile(
+    ctx: Context, meanwhile: Callable[[], None], notify: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """`notify()`, with `meanwhile` run between its search ahead and its write."""
     real = ctx.store.write
 
     def write() -> Any:
@@ -59,12 +61,21 @@ def _notify_with(ctx: Context, world: World, meanwhile: Callable[[], None]) -> d
 
     ctx.store.write = write  # type: ignore[method-assign]
     try:
-        body = simple(world.clock, circle(*HERE))
-        return notifications.notify(
-            ctx, _actor(ctx, world.north), mechanism_id=world.mechanism_id, body=body
-        )
+        return notify()
     finally:
         ctx.store.write = real  # type: ignore[method-assign]
+
+
+def _notify_with(ctx: Context, world: World, meanwhile: Callable[[], None]) -> dict[str, Any]:
+    """NORTH notifies at HERE; `meanwhile` runs between its search ahead and its write."""
+    body = simple(world.clock, circle(*HERE))
+    return _with_meanwhile(
+        ctx,
+        meanwhile,
+        lambda: notifications.notify(
+            ctx, _actor(ctx, world.north), mechanism_id=world.mechanism_id, body=body
+        ),
+    )
 
 
 def _south(ctx: Context, world: World, where: tuple[float, float]) -> str:
@@ -266,18 +277,11 @@ def test_the_write_records_what_a_search_in_the_write_finds(
                 )
                 made[which] = (party, notification_id, version + 1)
 
-    real = ctx.store.write
-
-    def write() -> Any:
-        ctx.store.write = real  # type: ignore[method-assign]
-        change()
-        return real()
-
-    ctx.store.write = write  # type: ignore[method-assign]
-    try:
-        created = notifications.notify(ctx, parties[0], mechanism_id=mechanism_id, body=body(step))
-    finally:
-        ctx.store.write = real  # type: ignore[method-assign]
+    created = _with_meanwhile(
+        ctx,
+        change,
+        lambda: notifications.notify(ctx, parties[0], mechanism_id=mechanism_id, body=body(step)),
+    )
     volumes = parse_volumes(body(step)["volumes"], rules=Rules(), now=world.clock.now)
     placed = notifications.placed_volumes(created["id"], world.north.id, volumes)
     with ctx.store.read() as tx:

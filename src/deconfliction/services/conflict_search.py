@@ -1,10 +1,10 @@
 """The conflict search of a notification's volumes: in its write, or made ahead of it.
 
-On SQLite one write runs at a time across every process on the file; on PostgreSQL one at a
-time in a mechanism. A new notification's search — the candidates read, the exact test, the
-overlaps drawn each side may see — is the costliest part of its write, and most of it need not
-wait for that turn. So a notify may search ahead, in a read snapshot, before its write
-(`search_ahead`): it reads the mechanism's index mark (storage/sqlite/index_changes.py) first,
+On SQLite one write runs at a time across every process on the file. A new notification's
+search — the candidates read, the exact test, the overlaps drawn each side may see — is the
+costliest part of its write, and most of it need not wait for that turn. So a notify may search
+ahead, in a read snapshot, before its write (`search_ahead`; when, `Store.work_ahead_is_free`
+says): it reads the mechanism's index mark (storage/sqlite/index_changes.py) first,
 then the candidates. In the write, `found_in_turn` asks which notifications' indexed volumes
 changed after that mark: a finding with one of them is dropped, and those are searched again as
 they are now; every other candidate is as the search ahead read it, so the findings are the
@@ -62,22 +62,6 @@ def overlaps_json(finding: Finding) -> str:
     )
 
 
-def _candidates(
-    tx: Transaction,
-    mechanism_id: str,
-    party_id: str,
-    placed: list[tuple[Placed, Box]],
-    rules: Rules,
-    among: list[str] | None = None,
-) -> Candidates:
-    boxes = [box.widened(rules) for _volume, box in placed]
-    if among is None:
-        return Candidates.union([tx.candidates(mechanism_id, party_id, box) for box in boxes])
-    return Candidates.union(
-        [tx.candidates_among(mechanism_id, party_id, box, among) for box in boxes]
-    )
-
-
 def _found(
     tx: Transaction,
     mechanism_id: str,
@@ -86,8 +70,14 @@ def _found(
     rules: Rules,
     among: list[str] | None = None,
 ) -> list[Found]:
-    candidates = _candidates(tx, mechanism_id, party_id, placed, rules, among)
-    findings = find_conflicts([v for v, _ in placed], candidates, rules)
+    """The volumes' conflicts with the index's candidates — all of them, or only those of the
+    notifications `among` — with their overlaps drawn."""
+    boxes = [box.widened(rules) for _volume, box in placed]
+    if among is None:
+        parts = [tx.candidates(mechanism_id, party_id, box) for box in boxes]
+    else:
+        parts = [tx.candidates_among(mechanism_id, party_id, box, among) for box in boxes]
+    findings = find_conflicts([v for v, _ in placed], Candidates.union(parts), rules)
     return [Found(f, overlaps_json(f)) for f in findings]
 
 

@@ -91,10 +91,10 @@ class Prepared:
 
 def _parse_early(ctx: Context, party: str, mechanism_id: str, body: Any) -> Prepared | None:
     """Parse the body and search its conflicts before the write, so that the writer's turn —
-    one at a time across the whole database on SQLite, across the mechanism on PostgreSQL —
-    does not wait for its geometry. None when the mechanism was not read here yet or the body
-    does not parse: the turn then parses it, and reports what is wrong at its own moment —
-    after an idempotent replay's record is looked up, as before."""
+    one write at a time across every process on a SQLite file — does not wait for its
+    geometry. None when the mechanism was not read here yet or the body does not parse: the
+    turn then parses it, and reports what is wrong at its own moment — after an idempotent
+    replay's record is looked up, as before."""
     rules = ctx.rules_seen.get(mechanism_id)
     if rules is None:
         return None

@@ -1,15 +1,15 @@
 """The volume index's recent changes: which notifications' indexed volumes changed, in order.
 
-A conflict search made ahead of the writer's turn (services/conflicts.py) reads the mechanism's
-mark first, then its candidates; in the turn, the notifications changed since that mark are the
-only ones whose candidates it may have read otherwise than they are now. Every change to the
-index goes through `index_volumes` or `remove_volumes`, and each records one row here, so no
-change escapes the journal.
+A conflict search made ahead of the writer's turn (services/conflict_search.py) reads the
+mechanism's mark first, then its candidates; in the turn, the notifications changed since that
+mark are the only ones whose candidates it may have read otherwise than they are now. Every
+change to the index goes through `index_volumes` or `remove_volumes`, and each records a row
+here (PostgreSQL's, in the statement that makes the change), so no change escapes the journal.
 
 Ids increase in commit order within a mechanism: on SQLite one write runs at a time; on
 PostgreSQL a change holds its mechanism's lock until it commits (locks.py), so the mark is taken
 per mechanism — another mechanism's writer may commit a lower id later. The server's
-background step keeps the newest JOURNAL_KEEP ids (services/search_ahead.py), and
+background step keeps the newest JOURNAL_KEEP ids (services/conflict_search.py), and
 `index_changes_pruned` remembers the newest id it removed: a mark older than that gives no
 answer, and the caller searches afresh.
 """

@@ -34,8 +34,10 @@ class IndexChanges:
     def prune_index_changes(self, keep: int, batch: int) -> bool:
         """Remove up to `batch` ids of the journal's older rows, keeping its newest `keep` ids;
         True when older ones are left."""
-        newest = self.db.execute("SELECT MAX(id) FROM index_changes").fetchone()[0]
-        done = self._pruned_through()
+        newest, done = self.db.execute(
+            "SELECT (SELECT MAX(id) FROM index_changes), "
+            "(SELECT COALESCE(MAX(through), 0) FROM index_changes_pruned)"
+        ).fetchone()
         if newest is None or newest - keep <= done:
             return False
         through = min(newest - keep, done + batch)
@@ -46,11 +48,6 @@ class IndexChanges:
             (through,),
         )
         return through < newest - keep
-
-    def _pruned_through(self) -> int:
-        """The newest id pruned (0 if none was)."""
-        row = self.db.execute("SELECT COALESCE(MAX(through), 0) FROM index_changes_pruned")
-        return int(row.fetchone()[0])
 
     def index_mark(self, mechanism_id: str) -> int:
         """The newest change of the mechanism's index this transaction sees (0 if none)."""

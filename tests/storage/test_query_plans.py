@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from backends import Database, Databases
 
+from deconfliction.domain.volumes import Box
 from deconfliction.services.ports import Transaction
 from deconfliction.storage import open_store
 
@@ -123,3 +124,31 @@ def test_open_conflicts_are_read_from_their_own_indexes_not_among_every_conflict
         write=False,
     )
     assert found == plan
+
+
+def test_a_partys_listing_in_a_box_reads_only_the_boxs_index_hits_and_their_conflicts(
+    database: Database,
+) -> None:
+    """The index is searched once for both halves of the listing; the party's own hits are told
+    by the index's party column, the others' by looking up each hit's conflicts with the party:
+    never the party's every notification or every conflict, nor a volume row a hit."""
+    box = Box((0.1, 0.2, 0.3, 0.0, 1.7e9), (0.4, 0.5, 0.6, 100.0, 1.8e9))
+    found = plans_of(
+        database,
+        lambda tx: tx.notifications(
+            "mec_a",
+            visible_to="pty_a",
+            state=None,
+            now=1.75e9,
+            start=None,
+            end=None,
+            limit=100,
+            within=box,
+        ),
+        write=False,
+    )
+    assert found.count("SCAN volume_index VIRTUAL TABLE") == 1, found  # once for both
+    assert "SEARCH c USING INDEX conflicts_na (notification_a=?)" in found, found
+    assert "SEARCH c USING INDEX conflicts_nb (notification_b=?)" in found, found
+    for whole_set in ("conflicts_a ", "conflicts_b ", "SCAN notifications", "SEARCH v "):
+        assert whole_set not in found, found

@@ -220,14 +220,14 @@ class PostgresTransaction(
             (notification["mechanism_id"], notification["id"], notification["id"]),
         )
 
-    INDEXED_WITHIN = (
-        f"SELECT notification_id FROM volumes WHERE mechanism_id = ? AND area &&& {AREA} "
-        f"AND altitude && {RANGE} AND span && {RANGE}"
+    INDEX_HITS = (
+        f"SELECT notification_id, party_id FROM volumes WHERE mechanism_id = ? "
+        f"AND area &&& {AREA} AND altitude && {RANGE} AND span && {RANGE}"
     )
 
     @staticmethod
     def within_values(mechanism_id: str, box: Box) -> list[Any]:
-        """The parameters of INDEXED_WITHIN."""
+        """The parameters of INDEX_HITS."""
         return [mechanism_id, *box_values(box)]
 
     def candidates(self, mechanism_id: str, party_id: str, box: Box) -> Candidates:

@@ -40,6 +40,27 @@ ALTITUDE_SCALE = 1e-3
 BUSY_TIMEOUT_MS = 30_000
 MMAP_BYTES = 1 << 30
 STATE_IS = {"open": "state = 'open'", "resolved": "state = 'resolved'"}  # a conflict's states
+ORDER = "ORDER BY start_ts, id"  # notifications listed: the operator's order
+# A notification's states, as conditions on its row (each `?` is the moment of the listing).
+NOTIFICATION_STATES = {
+    "cancelled": "cancelled_at IS NOT NULL",
+    "notified": "cancelled_at IS NULL AND start_ts > ?",
+    "active": "cancelled_at IS NULL AND start_ts <= ? AND end_ts > ?",
+    "ended": "cancelled_at IS NULL AND end_ts <= ?",
+}
+# A notification in a conflict with one of a party's, found from the party's conflicts in the
+# mechanism; its parameters are the party and the mechanism, twice.
+IN_A_PARTYS_CONFLICTS = (
+    "id IN (SELECT notification_b FROM conflicts WHERE party_a = ? AND mechanism_id = ? "
+    "UNION SELECT notification_a FROM conflicts WHERE party_b = ? AND mechanism_id = ?)"
+)
+# An index hit (`h`, of INDEX_HITS) whose notification is in a conflict with one of a party's,
+# looked up by the hit's notification; its parameters are the party, twice.
+HIT_IN_A_CONFLICT = (
+    "(EXISTS (SELECT 1 FROM conflicts AS c WHERE c.notification_a = h.notification_id "
+    "AND c.party_b = ?) OR EXISTS (SELECT 1 FROM conflicts AS c "
+    "WHERE c.notification_b = h.notification_id AND c.party_a = ?))"
+)
 
 
 def _scaled(corner: tuple[float, float, float, float, float]) -> list[float]:
@@ -51,6 +72,24 @@ def _scaled(corner: tuple[float, float, float, float, float]) -> list[float]:
         altitude * ALTITUDE_SCALE,
         (seconds - EPOCH_2000) / 3_600.0,
     ]
+
+
+def _filters(
+    state: str | None, now: float, start: float | None, end: float | None
+) -> tuple[list[str], list[Any]]:
+    """A listing's conditions on a notification's state and time, with their parameters."""
+    filters: list[str] = []
+    values: list[Any] = []
+    if state is not None:
+        filters.append(NOTIFICATION_STATES[state])
+        values.extend([now] * NOTIFICATION_STATES[state].count("?"))
+    if start is not None:
+        filters.append("end_ts > ?")
+        values.append(start)
+    if end is not None:
+        filters.append("start_ts < ?")
+        values.append(end)
+    return filters, values
 
 
 def _rtree_box(box: Box) -> list[float]:
@@ -325,70 +364,65 @@ class SqliteTransaction(
         (the need-to-know candidates); None keeps all. `within` keeps those with a volume whose
         indexed box meets it (candidates: the exact test is the caller's).
         """
-        # With `within`, the index query names the mechanism and gives a few ids to look up;
-        # with the mechanism also named here, SQLite would scan all of its notifications.
-        base: list[str]
-        args: list[Any]
-        if within is None:
-            base, args = ["mechanism_id = ?"], [mechanism_id]
-        else:
-            base = [f"id IN ({self.INDEXED_WITHIN})"]
-            args = self.within_values(mechanism_id, within)
-        states = {
-            "cancelled": "cancelled_at IS NOT NULL",
-            "notified": "cancelled_at IS NULL AND start_ts > ?",
-            "active": "cancelled_at IS NULL AND start_ts <= ? AND end_ts > ?",
-            "ended": "cancelled_at IS NULL AND end_ts <= ?",
-        }
-        filters: list[str] = []
-        filter_args: list[Any] = []
-        if state is not None:
-            filters.append(states[state])
-            filter_args.extend([now] * states[state].count("?"))
-        if start is not None:
-            filters.append("end_ts > ?")
-            filter_args.append(start)
-        if end is not None:
-            filters.append("start_ts < ?")
-            filter_args.append(end)
-        order = "ORDER BY start_ts, id"
+        filters, filter_args = _filters(state, now, start, end)
+        hits: tuple[str, list[Any]] = ("", [])
+        if within is not None:
+            hits = (
+                f"WITH hits AS MATERIALIZED ({self.INDEX_HITS}) ",
+                self.within_values(mechanism_id, within),
+            )
         if visible_to is None:
-            where = " AND ".join([*base, *filters])
-            sql = f"SELECT * FROM notifications WHERE {where} {order} LIMIT ? OFFSET ?"
-            return dicts(self.db.execute(sql, [*args, *filter_args, limit, offset]))
-        # A party's own (an index walk in order) and those in a conflict with one of its own
-        # (looked up from its conflicts in the mechanism), each read up to the page's end, then
-        # merged: never a walk or a sort of the whole mechanism.
-        own = " AND ".join([*base, "party_id = ?", *filters])
-        shared = " AND ".join(
-            [
-                "id IN (SELECT notification_b FROM conflicts WHERE party_a = ? "
-                "AND mechanism_id = ? UNION SELECT notification_a FROM conflicts "
-                "WHERE party_b = ? AND mechanism_id = ?)",
-                *(base if within is not None else []),
-                "party_id <> ?",
-                *filters,
-            ]
-        )
-        sql = (
-            f"SELECT * FROM (SELECT * FROM notifications WHERE {own} {order} LIMIT ?) AS own "
-            f"UNION ALL SELECT * FROM (SELECT * FROM notifications WHERE {shared} {order} "
-            f"LIMIT ?) AS shared {order} LIMIT ? OFFSET ?"
-        )
+            # With `within`, the index's hits name the mechanism and give a few ids to look
+            # up; with the mechanism also named here, SQLite would scan all of its
+            # notifications.
+            base, args = "mechanism_id = ?", [mechanism_id]
+            if within is not None:
+                base, args = "id IN (SELECT notification_id FROM hits)", []
+            where = " AND ".join([base, *filters])
+            sql = f"{hits[0]}SELECT * FROM notifications WHERE {where} {ORDER} LIMIT ? OFFSET ?"
+            return dicts(self.db.execute(sql, [*hits[1], *args, *filter_args, limit, offset]))
+        if within is None:
+            # A party's own (an index walk in order) and those in a conflict with one of its
+            # own (looked up from its conflicts in the mechanism).
+            own = " AND ".join(["mechanism_id = ?", "party_id = ?", *filters])
+            own_values = [mechanism_id, visible_to, *filter_args]
+            shared = " AND ".join([IN_A_PARTYS_CONFLICTS, "party_id <> ?", *filters])
+            shared_values = [*[visible_to, mechanism_id] * 2, visible_to, *filter_args]
+        else:
+            # Both among the index's hits, read once: the party's own by the hit's party, the
+            # others by looking up each hit's conflicts with the party. Never every
+            # notification or every conflict of the party, which grow with the mechanism
+            # while a box's hits do not.
+            own_hits = "SELECT notification_id FROM hits WHERE party_id = ?"
+            own = " AND ".join([f"id IN ({own_hits})", *filters])
+            own_values = [visible_to, *filter_args]
+            shared_hits = (
+                f"SELECT h.notification_id FROM hits AS h WHERE h.party_id <> ? "
+                f"AND {HIT_IN_A_CONFLICT}"
+            )
+            shared = " AND ".join([f"id IN ({shared_hits})", *filters])
+            shared_values = [visible_to, visible_to, visible_to, *filter_args]
+        return self._merged_page(hits, (own, own_values), (shared, shared_values), limit, offset)
+
+    def _merged_page(
+        self,
+        hits: tuple[str, list[Any]],
+        own: tuple[str, list[Any]],
+        shared: tuple[str, list[Any]],
+        limit: int,
+        offset: int,
+    ) -> list[dict[str, Any]]:
+        """A page of the union of two sets of notifications, each given as its condition and
+        that condition's parameters (after the index's hits, if the conditions read them):
+        each set is read only up to the page's end, in order, and the two are merged in
+        order."""
         end_of_page = limit + offset
-        values = [
-            *args,
-            visible_to,
-            *filter_args,
-            end_of_page,
-            *[visible_to, mechanism_id] * 2,
-            *(args if within is not None else []),
-            visible_to,
-            *filter_args,
-            end_of_page,
-            limit,
-            offset,
-        ]
+        sql = (
+            f"{hits[0]}SELECT * FROM (SELECT * FROM notifications WHERE {own[0]} {ORDER} "
+            f"LIMIT ?) AS own UNION ALL SELECT * FROM (SELECT * FROM notifications "
+            f"WHERE {shared[0]} {ORDER} LIMIT ?) AS shared {ORDER} LIMIT ? OFFSET ?"
+        )
+        values = [*hits[1], *own[1], end_of_page, *shared[1], end_of_page, limit, offset]
         return dicts(self.db.execute(sql, values))
 
     def insert_revision(self, row: dict[str, Any]) -> None:
@@ -447,15 +481,17 @@ class SqliteTransaction(
         )
         self.db.execute("DELETE FROM volumes WHERE notification_id = ?", (notification["id"],))
 
-    INDEXED_WITHIN = (
-        "SELECT v.notification_id FROM volume_index i JOIN volumes v ON v.id = i.id "
-        "WHERE i.x1 >= ? AND i.x0 <= ? AND i.y1 >= ? AND i.y0 <= ? AND i.z1 >= ? AND i.z0 <= ? "
-        "AND i.a1 >= ? AND i.a0 <= ? AND i.t1 >= ? AND i.t0 <= ? AND i.mechanism_id = ?"
+    # The index's hits in a box: each volume whose indexed box meets it, as its notification and
+    # party (the index's own columns: nothing else is read for a hit).
+    INDEX_HITS = (
+        "SELECT notification_id, party_id FROM volume_index "
+        "WHERE x1 >= ? AND x0 <= ? AND y1 >= ? AND y0 <= ? AND z1 >= ? AND z0 <= ? "
+        "AND a1 >= ? AND a0 <= ? AND t1 >= ? AND t0 <= ? AND mechanism_id = ?"
     )
 
     @staticmethod
     def within_values(mechanism_id: str, box: Box) -> list[Any]:
-        """The parameters of INDEXED_WITHIN."""
+        """The parameters of INDEX_HITS."""
         return [*_rtree_box(box), mechanism_id]
 
     def candidates(self, mechanism_id: str, party_id: str, box: Box) -> Candidates:

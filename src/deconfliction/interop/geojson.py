@@ -13,6 +13,7 @@ from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from deconfliction.domain.areas import stored_shape
+from deconfliction.domain.circle_meets_box import circle_meets_box
 
 MEDIA_TYPE = "application/geo+json"
 
@@ -108,7 +109,16 @@ def view_intersects_bbox(view: dict[str, Any], bbox: list[float]) -> bool:
     # polygon's vertices): one of them in the box settles it without drawing anything.
     if any(_in_box(position, bbox) for area in areas for position in _positions_of(area)):
         return True
-    return any(_area_shape(area).intersects(box) for area in areas)
+    return any(_area_meets(area, box, bbox) for area in areas)
+
+
+def _area_meets(area: dict[str, Any], box: BaseGeometry, bbox: list[float]) -> bool:
+    """Whether an area as drawn meets the box: a circle's centre and radius settle most."""
+    if area["type"] == "Circle":
+        settled = circle_meets_box(area["center"], area["radius"], bbox)
+        if settled is not None:
+            return settled
+    return bool(_area_shape(area).intersects(box))
 
 
 def _positions_of(area: dict[str, Any]) -> list[list[float]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from deconfliction.storage.sqlite.writer_lock import WriterLock
@@ -28,9 +28,15 @@ FAILURES_KEPT = 64
 class GroupCommit:
     """The one writer connection, taken in turn by use cases that may share a commit."""
 
-    def __init__(self, connection: sqlite3.Connection, across_processes: WriterLock) -> None:
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        across_processes: WriterLock,
+        after_commit: Callable[[], None] = lambda: None,
+    ) -> None:
         self._db = connection
         self._across_processes = across_processes
+        self._after_commit = after_commit  # told once a group's commit is made, turn given back
         # One lock, two waits: for the writer's turn (handed to one use case at a time) and for
         # a group's commit (all its use cases at once) — so a hand-over wakes one thread, not
         # every thread waiting for either.
@@ -154,6 +160,8 @@ class GroupCommit:
                     del self._failures[min(self._failures)]
             self._broken = None
             self._committed = self._group
+        if error is None:
+            self._after_commit()
 
     def _await_commit(self, group: int) -> None:
         with self._lock:

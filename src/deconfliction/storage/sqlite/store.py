@@ -18,6 +18,7 @@ from deconfliction.domain.volumes import Box
 from deconfliction.storage.committed_log import CommittedLog, Lesson
 from deconfliction.storage.deferred import DeferredActions
 from deconfliction.storage.lookup import OneSelect
+from deconfliction.storage.sqlite.checkpoints import WRITER_FALLBACK_PAGES, Checkpointer
 from deconfliction.storage.sqlite.delivery import DeliveryQueries
 from deconfliction.storage.sqlite.directory import DirectoryQueries
 from deconfliction.storage.sqlite.group_commit import GroupCommit
@@ -107,7 +108,12 @@ class SqliteStore:
         self._writer = self._connect()
         migrate(self._writer)
         self._writer_lock = WriterLock(lock_path_for(self.path), self.path.stat().st_mode & 0o666)
-        self._writes = GroupCommit(self._writer, self._writer_lock)
+        # Checkpoints are made beside the writer, not inside its commits (checkpoints.py).
+        self._writer.execute(f"PRAGMA wal_autocheckpoint={WRITER_FALLBACK_PAGES}")
+        self._checkpoints = Checkpointer(self._connect)
+        self._writes = GroupCommit(
+            self._writer, self._writer_lock, after_commit=self._checkpoints.nudge
+        )
         self._log = CommittedLog()
 
     def _connect(self) -> sqlite3.Connection:
@@ -183,6 +189,7 @@ class SqliteStore:
 
     def close(self) -> None:
         """Close the writer's connection and this thread's reader (the store is done with)."""
+        self._checkpoints.close()
         self._writer.close()
         self._writer_lock.close()
         connection = getattr(self._local, "connection", None)

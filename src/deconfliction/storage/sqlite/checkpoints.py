@@ -3,7 +3,7 @@
 By default SQLite checkpoints inside the commit that grows the log past 1,000 pages: that commit
 copies them into the database file and syncs it while it holds the writer's turn of every
 process on the file, so every write queued behind it waits for the copy and the sync. Here the
-writer's connection leaves that to a thread of its own: after each group's commit the writer
+writer's connection leaves that to a thread of the store: after each group's commit the writer
 nudges it, and it checkpoints on a connection of its own (PASSIVE: waiting for no reader and no
 writer, copying what no reader still needs) while the next group writes. Commits that come
 close together share one checkpoint: it runs at most every `EVERY_S`.

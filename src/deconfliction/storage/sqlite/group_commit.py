@@ -9,7 +9,8 @@ group are untouched. No use case returns before the commit that holds it is dura
 commit fails, every use case of the group fails with it.
 
 A group begins by taking the writer's turn from the other processes on the same file
-(writer_lock.py) and gives it back once it has committed.
+(writer_lock.py) and gives it back once it has committed; then it nudges the store's checkpoint
+thread (checkpoints.py), which moves the committed pages into the database file outside the turn.
 """
 
 from __future__ import annotations

@@ -372,12 +372,10 @@ class SqliteTransaction(
         indexed box meets it (candidates: the exact test is the caller's).
         """
         filters, filter_args = _filters(state, now, start, end)
-        hits: tuple[str, list[Any]] = ("", [])
+        with_hits, hit_values = "", []  # the index's hits in the box, read once as `hits`
         if within is not None:
-            hits = (
-                f"WITH hits AS MATERIALIZED ({self.INDEX_HITS}) ",
-                self.within_values(mechanism_id, within),
-            )
+            with_hits = f"WITH hits AS MATERIALIZED ({self.INDEX_HITS}) "
+            hit_values = self.within_values(mechanism_id, within)
         if visible_to is None:
             # With `within`, the index's hits name the mechanism and give a few ids to look
             # up; with the mechanism also named here, SQLite would scan all of its
@@ -386,8 +384,8 @@ class SqliteTransaction(
             if within is not None:
                 base, args = "id IN (SELECT notification_id FROM hits)", []
             where = " AND ".join([base, *filters])
-            sql = f"{hits[0]}SELECT * FROM notifications WHERE {where} {ORDER} LIMIT ? OFFSET ?"
-            return dicts(self.db.execute(sql, [*hits[1], *args, *filter_args, limit, offset]))
+            sql = f"{with_hits}SELECT * FROM notifications WHERE {where} {ORDER} LIMIT ? OFFSET ?"
+            return dicts(self.db.execute(sql, [*hit_values, *args, *filter_args, limit, offset]))
         if within is None:
             # A party's own (an index walk in order) and those in a conflict with one of its
             # own (looked up from its conflicts in the mechanism).
@@ -409,7 +407,9 @@ class SqliteTransaction(
             )
             shared = " AND ".join([f"id IN ({shared_hits})", *filters])
             shared_values = [visible_to, visible_to, visible_to, *filter_args]
-        return self._merged_page(hits, (own, own_values), (shared, shared_values), limit, offset)
+        return self._merged_page(
+            (with_hits, hit_values), (own, own_values), (shared, shared_values), limit, offset
+        )
 
     def _merged_page(
         self,
@@ -420,7 +420,7 @@ class SqliteTransaction(
         offset: int,
     ) -> list[dict[str, Any]]:
         """A page of the union of two sets of notifications, each given as its condition and
-        that condition's parameters (after the index's hits, if the conditions read them):
+        that condition's parameters (after the `hits` they read, if they read any):
         each set is read only up to the page's end, in order, and the two are merged in
         order."""
         end_of_page = limit + offset

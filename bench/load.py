@@ -262,7 +262,8 @@ def _fill(store: Any, key_file: Path, config: Config, label: str, copy_url: str 
     prefill.add_tokens(store, config.parties)
     keys = prefill.open_service_keys(store, key_file)
     written = min(config.n, THROUGH_STORE) if copy_url else config.n
-    prefill.store_notifications(store, data, written, label)
+    # COPY brings no conflicts, so on PostgreSQL none are stored, not even the first ones'
+    prefill.store_notifications(store, data, written, label, with_conflicts=not copy_url)
     if copy_url and written < config.n:
         import conflicts_pg
 
@@ -302,7 +303,7 @@ def _ensure_operator(filled: Filled) -> None:
 def sqlite_store(config: Config, directory: Path) -> Filled:
     from deconfliction.storage.sqlite.store import SqliteStore
 
-    path = directory / f"load-{config.n}-h{config.history_days}.sqlite"
+    path = directory / f"load-{config.n}-h{config.history_days}-conflicts.sqlite"
     filled = Filled(f"sqlite:///{path}", path.with_name(path.name + ".signing-key"), "SQLite")
     done = path.with_name(path.name + ".filled")
     if done.exists():

@@ -6,7 +6,10 @@ where the code has one), 10,000 per write transaction. Party P's bearer token is
 store holds its SHA-256 as the token hash, as the service stores tokens.
 
 It runs in whichever revision's `src` is on the path (bench/notify.py fills a baseline from
-before the log with it), so it looks for the log before using it. No conflicts are stored.
+before the log with it), so it looks for the log before using it. With `with_conflicts` each
+notification's conflicts with those before it are found and recorded as a notify records them,
+and both parties acknowledge each conflict and the message that told them (bench/load.py's fill);
+without, none are stored (bench/notify.py's, for revisions before that code).
 """
 
 from __future__ import annotations
@@ -71,7 +74,9 @@ def open_service_keys(store: Any, key_file: Path) -> Any:
     return keys
 
 
-def store_notifications(store: Any, data: Any, n: int, label: str) -> str:
+def store_notifications(
+    store: Any, data: Any, n: int, label: str, *, with_conflicts: bool = False
+) -> str:
     """Write data's first n notifications; the SHA-256 of their volumes' JSON, in order."""
     from deconfliction.services import notifications
     from deconfliction.services.context import Actor
@@ -81,6 +86,7 @@ def store_notifications(store: Any, data: Any, n: int, label: str) -> str:
     logged = "content" in inspect.signature(record_event).parameters
     digest = hashlib.sha256()
     started = time.perf_counter()
+    found = 0
     for first in range(0, n, BATCH):
         with store.write() as tx:
             for i in range(first, min(first + BATCH, n)):
@@ -113,12 +119,48 @@ def store_notifications(store: Any, data: Any, n: int, label: str) -> str:
                     gen.NOW_TEXT,
                     **extra,
                 )
+                if with_conflicts:
+                    found += _detect_conflicts(
+                        tx, row, [(data.placed[i], data.boxes[i])], the_rules
+                    )
         done = min(first + BATCH, n)
-        if done % PROGRESS_EVERY == 0 and done < n:
+        if done % PROGRESS_EVERY == 0 or done == n:
             rate = done / (time.perf_counter() - started)
-            gen.log(f"  [{label}] stored {done:,} ({rate:,.0f}/s)")
+            among = f", {found:,} conflicts among them" if with_conflicts else ""
+            gen.log(f"  [{label}] stored {done:,} ({rate:,.0f}/s){among}")
     _prune_journal(store)
     return digest.hexdigest()
+
+
+def _detect_conflicts(tx: Any, row: dict[str, Any], placed: list[Any], the_rules: Any) -> int:
+    """How many conflicts the new notification has, recorded as a notify records them (each with
+    the system message that tells both parties), then acknowledged by both: a mechanism's
+    history whose parties read what they were told, and whose deadlines have nothing left to
+    escalate."""
+    from deconfliction.services import acknowledgements, conflicts
+    from deconfliction.services.context import Actor
+
+    conflicts.recompute(tx, notification=row, placed=placed, rules=the_rules, now=gen.NOW, new=True)
+    found = tx.open_conflicts_of(row["id"])
+    for conflict in found:
+        told = tx.messages_referring_to(gen.MECHANISM, [conflict["id"]], 1)
+        for subject_id in [conflict["id"], *told]:
+            for item in tx.inbox_items_of(subject_id):
+                party = item["party_id"]
+                # as acknowledging the conflict, or its system message, over the API tells
+                sides = [conflict["party_a"], conflict["party_b"]]
+                audience = sides if item["subject_type"] == "conflict" else [party]
+                acknowledgements.record(
+                    tx,
+                    Actor(token_id(party), party),
+                    subject_type=item["subject_type"],
+                    subject_id=subject_id,
+                    version=item["version"],
+                    mechanism_id=gen.MECHANISM,
+                    audience=audience,
+                    at=gen.NOW_TEXT,
+                )
+    return len(found)
 
 
 def _prune_journal(store: Any) -> None:

@@ -128,8 +128,19 @@ def store_notifications(
             rate = done / (time.perf_counter() - started)
             among = f", {found:,} conflicts among them" if with_conflicts else ""
             gen.log(f"  [{label}] stored {done:,} ({rate:,.0f}/s){among}")
+    if with_conflicts:
+        _require_all_acknowledged(store)
     _prune_journal(store)
     return digest.hexdigest()
+
+
+def _require_all_acknowledged(store: Any) -> None:
+    with store.read() as tx:
+        left = tx.inbox_items(
+            party_id=None, mechanism_id=gen.MECHANISM, pending_only=True, overdue_at=None, limit=1
+        )
+    if left:
+        raise SystemExit(f"the fill left {left[0]['subject_id']} unacknowledged")
 
 
 def _detect_conflicts(tx: Any, row: dict[str, Any], placed: list[Any], the_rules: Any) -> int:
@@ -141,25 +152,30 @@ def _detect_conflicts(tx: Any, row: dict[str, Any], placed: list[Any], the_rules
     from deconfliction.services.context import Actor
 
     conflicts.recompute(tx, notification=row, placed=placed, rules=the_rules, now=gen.NOW, new=True)
-    found = tx.open_conflicts_of(row["id"])
-    for conflict in found:
-        told = tx.messages_referring_to(gen.MECHANISM, [conflict["id"]], 1)
-        for subject_id in [conflict["id"], *told]:
-            for item in tx.inbox_items_of(subject_id):
-                party = item["party_id"]
-                # as acknowledging the conflict, or its system message, over the API tells
-                sides = [conflict["party_a"], conflict["party_b"]]
-                audience = sides if item["subject_type"] == "conflict" else [party]
-                acknowledgements.record(
-                    tx,
-                    Actor(token_id(party), party),
-                    subject_type=item["subject_type"],
-                    subject_id=subject_id,
-                    version=item["version"],
-                    mechanism_id=gen.MECHANISM,
-                    audience=audience,
-                    at=gen.NOW_TEXT,
-                )
+    found = {conflict["id"]: conflict for conflict in tx.open_conflicts_of(row["id"])}
+    # Everything told before was acknowledged, so what is pending is what these just told.
+    for party in sorted({c[side] for c in found.values() for side in ("party_a", "party_b")}):
+        pending = tx.inbox_items(
+            party_id=party,
+            mechanism_id=gen.MECHANISM,
+            pending_only=True,
+            overdue_at=None,
+            limit=len(found) * 2,
+        )
+        for item in pending:
+            # as acknowledging the conflict, or its system message, over the API tells
+            conflict = found.get(item["subject_id"])
+            audience = [party] if conflict is None else [conflict["party_a"], conflict["party_b"]]
+            acknowledgements.record(
+                tx,
+                Actor(token_id(party), party),
+                subject_type=item["subject_type"],
+                subject_id=item["subject_id"],
+                version=item["version"],
+                mechanism_id=gen.MECHANISM,
+                audience=audience,
+                at=gen.NOW_TEXT,
+            )
     return len(found)
 
 

@@ -152,3 +152,21 @@ def test_a_partys_listing_in_a_box_reads_only_the_boxs_index_hits_and_their_conf
     assert "SEARCH c USING INDEX conflicts_nb (notification_b=?)" in found, found
     for whole_set in ("conflicts_a ", "conflicts_b ", "SCAN notifications", "SEARCH v "):
         assert whole_set not in found, found
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda tx: tx.conflicts_of_notifications(["ntf_a", "ntf_b"]),
+        lambda tx: tx.conflicts_between("pty_a", ["ntf_a", "ntf_b"]),
+        lambda tx: tx.acknowledgements("conflict", ["cfl_a", "cfl_b"]),
+        lambda tx: tx.parties_among(["pty_a", "pty_b"]),
+    ],
+    ids=["whole views' conflicts", "overlap views' conflicts", "acknowledgements", "parties"],
+)
+def test_a_pages_views_read_what_they_show_by_key_not_by_scanning(
+    database: Database, use: Callable[[Transaction], object]
+) -> None:
+    found = plans_of(database, use, write=False)
+    assert "SCAN" not in found, found
+    assert "conflicts_a " not in found and "conflicts_b " not in found, found  # a party's all

@@ -22,7 +22,7 @@ from deconfliction.services.context import Actor, Context, RequestKey, new_id, o
 from deconfliction.services.events import record_event
 from deconfliction.services.messages import SystemMessage
 from deconfliction.services.ports import Row, Transaction
-from deconfliction.services.views import conflict_view
+from deconfliction.services.views import conflict_view, conflict_views
 
 CONFLICT_STATES = ("open", "resolved")
 MAX_LIST = 1_000
@@ -142,7 +142,7 @@ def list_conflicts(
         rows = tx.conflicts(
             party=actor.party_id, mechanism_id=mechanism_id, state=state, limit=min(limit, MAX_LIST)
         )
-        views = [conflict_view(tx, row, actor) for row in rows]
+        views = conflict_views(tx, rows, actor)
     if actor.party_id is not None:
         inbox.mark_delivered(ctx, actor.party_id, [v["id"] for v in views], "fetched")
     return views

@@ -45,7 +45,7 @@ from deconfliction.services.context import (
 from deconfliction.services.events import record_event
 from deconfliction.services.ports import Row, Transaction
 from deconfliction.services.text import checked_text
-from deconfliction.services.views import may_see, notification_view
+from deconfliction.services.views import may_see, notification_view, notification_views
 
 CONTENT_FIELDS = {"kind", "title", "reference", "volumes"}
 MAX_TEXT = 200
@@ -515,9 +515,7 @@ def list_notifications(
                 offset=offset,
                 within=within,
             )
-            page = [
-                notification_view(tx, r, actor, policy=rules.disclosure, now=moment) for r in rows
-            ]
+            page = notification_views(tx, rows, actor, policy=rules.disclosure, now=moment)
             views += [v for v in page if bbox is None or view_intersects_bbox(v, bbox)]
             if len(rows) < limit:
                 break

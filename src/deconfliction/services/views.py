@@ -14,27 +14,59 @@ from deconfliction.services.admin import party_view
 from deconfliction.services.context import Actor
 from deconfliction.services.ports import Row, Transaction
 
-
-def _acks(tx: Transaction, subject_type: str, subject_id: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "party_id": row["party_id"],
-            "version": row["version"],
-            "acknowledged_at": row["acknowledged_at"],
-            "token_id": row["token_id"],
-        }
-        for row in tx.acknowledgements(subject_type, subject_id)
-    ]
+MAX_CONFLICTS = 1_000  # a whole view shows its notification's first conflicts, oldest first
 
 
-def _party(tx: Transaction, party_id: str) -> dict[str, Any]:
-    party = tx.party(party_id)
-    assert party is not None
-    return party_view(party)
+class _Shown:
+    """What a set of views shows besides their own rows — the parties named and the
+    acknowledgements of each subject — read once for all of them, not once a view."""
+
+    def __init__(
+        self,
+        tx: Transaction,
+        *,
+        party_ids: set[str],
+        notification_ids: list[str],
+        conflict_ids: list[str],
+    ) -> None:
+        named = tx.parties_among(sorted(party_ids)) if party_ids else []
+        self.parties = {row["id"]: party_view(row) for row in named}
+        self.acks: dict[str, list[dict[str, Any]]] = {}
+        for subject_type, ids in (("notification", notification_ids), ("conflict", conflict_ids)):
+            for row in tx.acknowledgements(subject_type, ids) if ids else []:
+                self.acks.setdefault(row["subject_id"], []).append(
+                    {
+                        "party_id": row["party_id"],
+                        "version": row["version"],
+                        "acknowledged_at": row["acknowledged_at"],
+                        "token_id": row["token_id"],
+                    }
+                )
+
+    def party(self, party_id: str) -> dict[str, Any]:
+        return self.parties[party_id]
+
+    def acks_of(self, subject_id: str) -> list[dict[str, Any]]:
+        return self.acks.get(subject_id, [])
 
 
 def conflict_view(tx: Transaction, row: Row, actor: Actor) -> dict[str, Any]:
     """A conflict as its parties see it (own side / other side) or as the operator sees it."""
+    return conflict_views(tx, [row], actor)[0]
+
+
+def conflict_views(tx: Transaction, rows: list[Row], actor: Actor) -> list[dict[str, Any]]:
+    """conflict_view of each row; NotFound if the actor is a party to none of one."""
+    shown = _Shown(
+        tx,
+        party_ids={row[side] for row in rows for side in ("party_a", "party_b")},
+        notification_ids=[],
+        conflict_ids=[row["id"] for row in rows],
+    )
+    return [_conflict_view(row, actor, shown) for row in rows]
+
+
+def _conflict_view(row: Row, actor: Actor, shown: _Shown) -> dict[str, Any]:
     overlaps = json.loads(row["overlaps_json"])
     view: dict[str, Any] = {
         "id": row["id"],
@@ -46,14 +78,14 @@ def conflict_view(tx: Transaction, row: Row, actor: Actor) -> dict[str, Any]:
         "resolved_at": row["resolved_at"],
         "resolution": row["resolution"],
     }
-    acks = _acks(tx, "conflict", row["id"])
+    acks = shown.acks_of(row["id"])
     if actor.party_id is None:
         return {
             **view,
             "notification_a": row["notification_a"],
-            "party_a": _party(tx, row["party_a"]),
+            "party_a": shown.party(row["party_a"]),
             "notification_b": row["notification_b"],
-            "party_b": _party(tx, row["party_b"]),
+            "party_b": shown.party(row["party_b"]),
             "overlaps": overlaps,
             "acknowledgements": acks,
         }
@@ -65,7 +97,7 @@ def conflict_view(tx: Transaction, row: Row, actor: Actor) -> dict[str, Any]:
         **view,
         "own_notification": row[f"notification_{own}"],
         "other_notification": row[f"notification_{other}"],
-        "other_party": _party(tx, row[f"party_{other}"]),
+        "other_party": shown.party(row[f"party_{other}"]),
         "overlaps": visible_sides(overlaps, viewer_is_a=viewer_is_a),
         "acknowledgements": acks,
         "acknowledged": any(
@@ -78,7 +110,7 @@ def may_see(tx: Transaction, row: Row, actor: Actor, *, policy: str) -> bool:
     """Whether the actor may see any of a notification: whole, or the overlap of a conflict."""
     return sees_whole(
         viewer_party=actor.party_id, owner_party=row["party_id"], policy=policy
-    ) or bool(actor.party_id and tx.conflicts_between(actor.party_id, row["id"]))
+    ) or bool(actor.party_id and tx.conflicts_between(actor.party_id, [row["id"]]))
 
 
 def notification_view(
@@ -88,6 +120,51 @@ def notification_view(
 
     A party that may not see any of it gets NotFound, exactly as if it did not exist.
     """
+    return notification_views(tx, [row], actor, policy=policy, now=now)[0]
+
+
+def notification_views(
+    tx: Transaction, rows: list[Row], actor: Actor, *, policy: str, now: datetime
+) -> list[dict[str, Any]]:
+    """notification_view of each row, their conflicts, parties and acknowledgements read once
+    for all of them; NotFound for the first the actor may not see at all."""
+    whole = {
+        row["id"]
+        for row in rows
+        if sees_whole(viewer_party=actor.party_id, owner_party=row["party_id"], policy=policy)
+    }
+    conflicts: dict[str, list[Row]] = {row["id"]: [] for row in rows}
+    for conflict in tx.conflicts_of_notifications(sorted(whole)) if whole else []:
+        if actor.party_id is None or actor.party_id in (conflict["party_a"], conflict["party_b"]):
+            for side in ("notification_a", "notification_b"):
+                if conflict[side] in whole and len(conflicts[conflict[side]]) < MAX_CONFLICTS:
+                    conflicts[conflict[side]].append(conflict)
+    overlapped = sorted(conflicts.keys() - whole)
+    if overlapped:
+        assert actor.party_id is not None  # the operator sees every notification whole
+        for conflict in tx.conflicts_between(actor.party_id, overlapped):
+            side = "a" if conflict["party_b"] == actor.party_id else "b"
+            conflicts[conflict[f"notification_{side}"]].append(conflict)
+    for row in rows:
+        if row["id"] not in whole and not conflicts[row["id"]]:
+            raise NotFound(f"no notification {row['id']}")
+    shown_conflicts = {c["id"]: c for each in conflicts.values() for c in each}
+    shown = _Shown(
+        tx,
+        party_ids={row["party_id"] for row in rows}
+        | {c[side] for c in shown_conflicts.values() for side in ("party_a", "party_b")},
+        notification_ids=[row["id"] for row in rows],
+        conflict_ids=sorted(shown_conflicts),
+    )
+    return [
+        _notification_view(row, actor, row["id"] in whole, conflicts[row["id"]], shown, now)
+        for row in rows
+    ]
+
+
+def _notification_view(
+    row: Row, actor: Actor, whole: bool, conflicts: list[Row], shown: _Shown, now: datetime
+) -> dict[str, Any]:
     state = state_at(
         cancelled=row["cancelled_at"] is not None,
         start=from_epoch(row["start_ts"]),
@@ -97,17 +174,12 @@ def notification_view(
     base = {
         "id": row["id"],
         "mechanism_id": row["mechanism_id"],
-        "party": _party(tx, row["party_id"]),
+        "party": shown.party(row["party_id"]),
         "state": state,
     }
-    if sees_whole(viewer_party=actor.party_id, owner_party=row["party_id"], policy=policy):
-        conflicts = [
-            conflict_view(tx, c, actor)
-            for c in tx.conflicts(
-                party=None, mechanism_id=None, state=None, notification_id=row["id"], limit=1_000
-            )
-            if actor.party_id is None or actor.party_id in (c["party_a"], c["party_b"])
-        ]
+    conflict_views = [_conflict_view(c, actor, shown) for c in conflicts]
+    acks = shown.acks_of(row["id"])
+    if whole:
         return {
             **base,
             "disclosure": "whole",
@@ -123,20 +195,15 @@ def notification_view(
             "updated_at": row["updated_at"],
             "cancelled_at": row["cancelled_at"],
             "cancel_reason": row["cancel_reason"],
-            "conflicts": conflicts,
-            "acknowledgements": _acks(tx, "notification", row["id"]),
+            "conflicts": conflict_views,
+            "acknowledgements": acks,
         }
-    assert actor.party_id is not None
-    shared = tx.conflicts_between(actor.party_id, row["id"])
-    if not shared:
-        raise NotFound(f"no notification {row['id']}")
     return {
         **base,
         "disclosure": "overlap",
         "version": row["version"],
-        "conflicts": [conflict_view(tx, c, actor) for c in shared],
+        "conflicts": conflict_views,
         "acknowledged": any(
-            a["party_id"] == actor.party_id and a["version"] == row["version"]
-            for a in _acks(tx, "notification", row["id"])
+            a["party_id"] == actor.party_id and a["version"] == row["version"] for a in acks
         ),
     }

@@ -28,7 +28,7 @@ from deconfliction.storage.sqlite.ledger import LedgerQueries
 from deconfliction.storage.sqlite.line import LineQueries
 from deconfliction.storage.sqlite.mechanism_rows import MechanismRows
 from deconfliction.storage.sqlite.migrations import migrate
-from deconfliction.storage.sqlite.rows import dicts, one
+from deconfliction.storage.sqlite.rows import dicts, marks, one
 from deconfliction.storage.sqlite.writer_lock import WriterLock, lock_path_for
 
 # R*Tree coordinates are 32-bit floats, rounded outwards, so a box is never stored too small.
@@ -236,6 +236,11 @@ class SqliteTransaction(
 
     def party(self, party_id: str) -> dict[str, Any] | None:
         return one(self.db.execute("SELECT * FROM parties WHERE id = ?", (party_id,)))
+
+    def parties_among(self, party_ids: list[str]) -> list[dict[str, Any]]:
+        return dicts(
+            self.db.execute(f"SELECT * FROM parties WHERE id IN ({marks(party_ids)})", party_ids)
+        )
 
     def party_by_code(self, code: str) -> dict[str, Any] | None:
         return one(self.db.execute("SELECT * FROM parties WHERE code = ?", (code,)))
@@ -570,7 +575,6 @@ class SqliteTransaction(
         party: str | None,
         mechanism_id: str | None,
         state: str | None,
-        notification_id: str | None = None,
         limit: int,
     ) -> list[dict[str, Any]]:
         where, args = [], []
@@ -584,9 +588,6 @@ class SqliteTransaction(
             # Spelled out, not a parameter: a partial index of open conflicts (migration 10)
             # serves only a query whose own text implies its condition.
             where.append(STATE_IS[state])
-        if notification_id is not None:
-            where.append("(notification_a = ? OR notification_b = ?)")
-            args += [notification_id, notification_id]
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         return dicts(
             self.db.execute(
@@ -595,13 +596,28 @@ class SqliteTransaction(
             )
         )
 
-    def conflicts_between(self, party: str, other_notification: str) -> list[dict[str, Any]]:
-        """Conflicts pairing `other_notification` with a notification of `party`."""
+    def conflicts_of_notifications(self, notification_ids: list[str]) -> list[dict[str, Any]]:
+        """The conflicts of any of the notifications, each once, oldest first."""
+        ids = marks(notification_ids)
         return dicts(
             self.db.execute(
-                "SELECT * FROM conflicts WHERE (notification_a = ? AND party_b = ?) "
-                "OR (notification_b = ? AND party_a = ?) ORDER BY detected_at, id",
-                (other_notification, party, other_notification, party),
+                f"SELECT * FROM conflicts WHERE notification_a IN ({ids}) "
+                f"OR notification_b IN ({ids}) ORDER BY detected_at, id",
+                [*notification_ids, *notification_ids],
+            )
+        )
+
+    def conflicts_between(self, party: str, other_notifications: list[str]) -> list[dict[str, Any]]:
+        """Conflicts pairing one of `other_notifications` with a notification of `party`."""
+        ids = marks(other_notifications)
+        # Each party compared as an expression (`|| ''`), which no index serves: without it
+        # SQLite reads the party's every conflict from conflicts_a and conflicts_b, which grow
+        # with the mechanism, instead of looking the few notifications up.
+        return dicts(
+            self.db.execute(
+                f"SELECT * FROM conflicts WHERE (notification_a IN ({ids}) AND party_b || '' = ?) "
+                f"OR (notification_b IN ({ids}) AND party_a || '' = ?) ORDER BY detected_at, id",
+                [*other_notifications, party, *other_notifications, party],
             )
         )
 
@@ -623,12 +639,14 @@ class SqliteTransaction(
         assert stored is not None
         return stored
 
-    def acknowledgements(self, subject_type: str, subject_id: str) -> list[dict[str, Any]]:
+    def acknowledgements(self, subject_type: str, subject_ids: list[str]) -> list[dict[str, Any]]:
+        """The acknowledgements of any of the subjects, oldest first."""
         return dicts(
             self.db.execute(
-                "SELECT * FROM acknowledgements WHERE subject_type = ? AND subject_id = ? "
-                "ORDER BY acknowledged_at",
-                (subject_type, subject_id),
+                f"SELECT * FROM acknowledgements WHERE subject_type = ? "
+                f"AND subject_id IN ({marks(subject_ids)}) "
+                "ORDER BY acknowledged_at, party_id, version",
+                [subject_type, *subject_ids],
             )
         )
 

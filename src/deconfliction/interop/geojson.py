@@ -101,10 +101,17 @@ def view_intersects_bbox(view: dict[str, Any], bbox: list[float]) -> bool:
     """Whether any geometry of a notification view (those `notification_features` draws) meets
     a west,south,east,north box. A whole view's areas are tested as shapes, one at a time until
     one meets it, without the features around them."""
-    box = shapely.box(*bbox)
     if view["disclosure"] != "whole":
+        box = shapely.box(*bbox)
         return any(shape(f["geometry"]).intersects(box) for f in notification_features(view))
-    areas = [volume["area"] for volume in view["volumes"]]
+    return volumes_meet_bbox(view["volumes"], bbox)
+
+
+def volumes_meet_bbox(volumes: list[dict[str, Any]], bbox: list[float]) -> bool:
+    """Whether any of a notification's volumes (as given, in JSON) meets a west,south,east,north
+    box, tested as shapes one at a time until one meets it."""
+    box = shapely.box(*bbox)
+    areas = [volume["area"] for volume in volumes]
     # An area's drawn shape holds its given positions (a circle's centre, a corridor's line, a
     # polygon's vertices): one of them in the box settles it without drawing anything.
     if any(_in_box(position, bbox) for area in areas for position in _positions_of(area)):

@@ -21,7 +21,6 @@ from deconfliction.errors import (
     StateConflict,
     VersionMismatch,
 )
-from deconfliction.interop.geojson import view_intersects_bbox
 from deconfliction.services import (
     acknowledgements,
     announcements,
@@ -45,7 +44,12 @@ from deconfliction.services.context import (
 from deconfliction.services.events import record_event
 from deconfliction.services.ports import Row, Transaction
 from deconfliction.services.text import checked_text
-from deconfliction.services.views import may_see, notification_view, notification_views
+from deconfliction.services.views import (
+    may_see,
+    notification_view,
+    notification_views,
+    views_meeting_bbox,
+)
 
 CONTENT_FIELDS = {"kind", "title", "reference", "volumes"}
 MAX_TEXT = 200
@@ -501,8 +505,10 @@ def list_notifications(
         offset = 0
         within = lonlat_box(*bbox) if bbox is not None else None
         # The store gives the notifications whose indexed boxes meet the bbox; the exact test
-        # needs the views' geometry, so it runs here; pages are read until `limit` views match,
-        # so a bbox never hides matches that come after the first page.
+        # needs their geometry, so it runs here; pages are read until `limit` views match,
+        # so a bbox never hides matches that come after the first page. About half of a box's
+        # candidates meet it, so its pages are twice the views wanted: one read, mostly.
+        page_size = limit if bbox is None else 2 * limit
         while len(views) < limit:
             rows = tx.notifications(
                 mechanism_id,
@@ -511,13 +517,20 @@ def list_notifications(
                 now=moment.timestamp(),
                 start=window["start"],
                 end=window["end"],
-                limit=limit,
+                limit=page_size,
                 offset=offset,
                 within=within,
             )
-            page = notification_views(tx, rows, actor, policy=rules.disclosure, now=moment)
-            views += [v for v in page if bbox is None or view_intersects_bbox(v, bbox)]
-            if len(rows) < limit:
+            wanted = limit - len(views)
+            if bbox is None:
+                views += notification_views(
+                    tx, rows[:wanted], actor, policy=rules.disclosure, now=moment
+                )
+            else:
+                views += views_meeting_bbox(
+                    tx, rows, actor, policy=rules.disclosure, now=moment, bbox=bbox, wanted=wanted
+                )
+            if len(rows) < page_size:
                 break
             offset += len(rows)
     return views[:limit]

@@ -10,6 +10,7 @@ from deconfliction.domain.disclosure import sees_whole, visible_sides
 from deconfliction.domain.lifecycle import state_at
 from deconfliction.domain.times import format_instant, from_epoch
 from deconfliction.errors import NotFound
+from deconfliction.interop.geojson import view_intersects_bbox, volumes_meet_bbox
 from deconfliction.services.admin import party_view
 from deconfliction.services.context import Actor
 from deconfliction.services.ports import Row, Transaction
@@ -160,6 +161,40 @@ def notification_views(
         _notification_view(row, actor, row["id"] in whole, conflicts[row["id"]], shown, now)
         for row in rows
     ]
+
+
+def views_meeting_bbox(
+    tx: Transaction,
+    rows: list[Row],
+    actor: Actor,
+    *,
+    policy: str,
+    now: datetime,
+    bbox: list[float],
+    wanted: int,
+) -> list[dict[str, Any]]:
+    """The views of the rows that meet a west,south,east,north box, in order, at most `wanted`.
+
+    A row the actor sees whole is tested by its own volumes before its view is built; the
+    others (seen only where they overlap the actor's) by their views' overlaps. Views are built a batch at
+    a time, no more than are still wanted, so rows past the last wanted cost no view.
+    """
+    maybe = [
+        row
+        for row in rows
+        if not sees_whole(viewer_party=actor.party_id, owner_party=row["party_id"], policy=policy)
+        or volumes_meet_bbox(json.loads(row["volumes_json"]), bbox)
+    ]
+    views: list[dict[str, Any]] = []
+    while maybe and len(views) < wanted:
+        batch, maybe = maybe[: wanted - len(views)], maybe[wanted - len(views) :]
+        built = notification_views(tx, batch, actor, policy=policy, now=now)
+        views += [
+            view
+            for view in built
+            if view["disclosure"] == "whole" or view_intersects_bbox(view, bbox)
+        ]
+    return views
 
 
 def _notification_view(

@@ -16,7 +16,6 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import JSONResponse
 from sse_starlette.sse import ServerSentEvent
 
 from deconfliction.api import sharded_events
@@ -29,6 +28,7 @@ from deconfliction.api.event_hub import (
     hub_of,
     streams_full,
 )
+from deconfliction.api.responses import JSONResponse
 from deconfliction.errors import Unauthenticated
 from deconfliction.services import stream
 from deconfliction.services.context import Actor, Context

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from deconfliction.api.deps import Caller, Ctx, IdempotencyKey, request_key
+from deconfliction.api.responses import JSONResponse
 from deconfliction.api.schemas import Area, Strict
 from deconfliction.services import incident_report, incidents
 

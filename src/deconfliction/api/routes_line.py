@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import JSONResponse
 
 from deconfliction.api.deps import Caller, Ctx, IdempotencyKey, Shards, request_key
+from deconfliction.api.responses import JSONResponse
 from deconfliction.api.schemas import CancelIn, NotificationIn, View
 from deconfliction.errors import InvalidInput
 from deconfliction.interop import geojson

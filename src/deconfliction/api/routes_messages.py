@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from deconfliction.api.deps import Caller, Ctx, IdempotencyKey, Shards, request_key
+from deconfliction.api.responses import JSONResponse
 from deconfliction.api.schemas import Area, Strict, View
 from deconfliction.services import line_status, messages, signing
 from deconfliction.sharding.merge import instant, merged

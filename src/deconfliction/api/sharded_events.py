@@ -13,10 +13,10 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 from sse_starlette.sse import ServerSentEvent
 
 from deconfliction.api.event_hub import EventHub, Subscription, event_source, hub_of, streams_full
+from deconfliction.api.responses import JSONResponse
 from deconfliction.errors import Unauthenticated
 from deconfliction.services.context import Actor
 from deconfliction.sharding import events

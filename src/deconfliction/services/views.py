@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from deconfliction.domain.disclosure import sees_whole, visible_sides
 from deconfliction.domain.lifecycle import state_at
@@ -68,7 +69,7 @@ def conflict_views(tx: Transaction, rows: list[Row], actor: Actor) -> list[dict[
 
 
 def _conflict_view(row: Row, actor: Actor, shown: _Shown) -> dict[str, Any]:
-    overlaps = json.loads(row["overlaps_json"])
+    overlaps = orjson.loads(row["overlaps_json"])
     view: dict[str, Any] = {
         "id": row["id"],
         "mechanism_id": row["mechanism_id"],
@@ -176,14 +177,15 @@ def views_meeting_bbox(
     """The views of the rows that meet a west,south,east,north box, in order, at most `wanted`.
 
     A row the actor sees whole is tested by its own volumes before its view is built; the
-    others (seen only where they overlap the actor's) by their views' overlaps. Views are built a batch at
-    a time, no more than are still wanted, so rows past the last wanted cost no view.
+    others (seen only where they overlap the actor's) by their views' overlaps. Views are
+    built a batch at a time, no more than are still wanted, so rows past the last wanted cost
+    no view.
     """
     maybe = [
         row
         for row in rows
         if not sees_whole(viewer_party=actor.party_id, owner_party=row["party_id"], policy=policy)
-        or volumes_meet_bbox(json.loads(row["volumes_json"]), bbox)
+        or volumes_meet_bbox(orjson.loads(row["volumes_json"]), bbox)
     ]
     views: list[dict[str, Any]] = []
     while maybe and len(views) < wanted:
@@ -225,7 +227,7 @@ def _notification_view(
             "late": bool(row["late"]),
             "start": format_instant(from_epoch(row["start_ts"])),
             "end": format_instant(from_epoch(row["end_ts"])),
-            "volumes": json.loads(row["volumes_json"]),
+            "volumes": orjson.loads(row["volumes_json"]),
             "created_at": row["created_at"],
             "updated_at": row["updated_at"],
             "cancelled_at": row["cancelled_at"],

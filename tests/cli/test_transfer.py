@@ -649,12 +649,18 @@ def test_migrate_shows_applies_and_checks_the_schema_versions(tmp_path: Path) ->
     database.rows("ALTER TABLE log_entries DROP COLUMN announcement_id")
     for table in ("index_changes", "index_changes_pruned"):
         database.rows(f"DROP TABLE {table}")
+    for old, new, column in (
+        ("conflicts_na", "conflicts_na_pb", "notification_a"),
+        ("conflicts_nb", "conflicts_nb_pa", "notification_b"),
+    ):
+        database.rows(f"DROP INDEX {new}")
+        database.rows(f"CREATE INDEX {old} ON conflicts({column})")
     assert cli("migrate", "--check", "--db", url).exit_code == 1
     refused = cli("export", "--db", url, "--out", str(tmp_path / "x.gz"))
     assert refused.exit_code == 1 and says(refused, f"not at schema version {LATEST}")
     assert says(refused, "run `deconfliction migrate --db …`")
     assert not (tmp_path / "x.gz").exists()
-    assert says(cli("migrate", "--db", url), "applied 4, 5, 6, 7, 8, 9, 10, 11, 12;")
+    assert says(cli("migrate", "--db", url), "applied 4, 5, 6, 7, 8, 9, 10, 11, 12, 13;")
     missing = cli(
         "export", "--db", f"sqlite:///{tmp_path / 'none.db'}", "--out", str(tmp_path / "y.gz")
     )

@@ -39,6 +39,8 @@ DESCRIPTIONS = {
     10: "open conflicts in detection order, each party's and all, for the open-conflict listings",
     11: "the system message a log entry records besides its subject (a conflict's announcement)",
     12: "the volume index's recent changes per mechanism, for conflict searches made ahead",
+    13: "conflicts by notification and the other side's party, so a listing's lookups of a "
+    "party's conflicts read the index alone",
 }
 
 TABLES: dict[int, str] = {
@@ -385,5 +387,11 @@ TABLES: dict[int, str] = {
             singleton {integer} PRIMARY KEY CHECK (singleton = 1),
             through {integer} NOT NULL
         )
+        """,
+    13: """
+        CREATE INDEX conflicts_na_pb ON conflicts(notification_a, party_b);
+        CREATE INDEX conflicts_nb_pa ON conflicts(notification_b, party_a);
+        DROP INDEX conflicts_na;
+        DROP INDEX conflicts_nb
         """,
 }

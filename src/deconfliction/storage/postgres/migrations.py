@@ -82,6 +82,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (10, DESCRIPTIONS[10], tables(10, TYPES)),
     (11, DESCRIPTIONS[11], tables(11, TYPES)),
     (12, DESCRIPTIONS[12], tables(12, TYPES)),
+    (13, DESCRIPTIONS[13], tables(13, TYPES)),
 ]
 
 

@@ -9,10 +9,15 @@ For each `--db` (`sqlite`, and/or a `postgresql://…/name` URL whose database i
    history, as it accumulates (`--history-days 0` puts all N in that week: then a notify meets
    ~26 stored ones, each a conflict with its system message to acknowledge), written
    through the store's own writes with their events and log entries (bench/prefill.py), not over
-   HTTP. On PostgreSQL, whose store writes these at ~100 a second, only the first 2,000 go
-   through the store; the rest (notifications and their volume index rows) are COPY'd by
-   bench/conflicts_pg.py, which first checks that COPY writes the rows the store wrote, and come
-   without creation events or log entries. `--keep DIR` keeps the filled stores and reuses them
+   HTTP. On SQLite each is checked against those before it as a notify would be, its conflicts
+   recorded with their system messages, and both parties acknowledge each conflict and message
+   (~250,000 conflicts at 10⁶, ~2,500 at 10⁵): a mechanism's year whose parties read what they
+   were told, so listings and views carry the conflicts a real one would, and no deadline is left
+   for the scheduler to escalate. On PostgreSQL, whose store writes these at ~100 a second, only
+   the first 2,000 go through the store; the rest (notifications and their volume index rows) are
+   COPY'd by bench/conflicts_pg.py, which first checks that COPY writes the rows the store wrote,
+   and come without creation events or log entries; COPY brings no conflicts, so the PostgreSQL
+   fill stores none. `--keep DIR` keeps the filled stores and reuses them
    in later runs. Each process count, and the soak, runs on a fresh copy of the filled store
    (SQLite's backup API; PostgreSQL's CREATE DATABASE … TEMPLATE), removed afterwards: every
    count starts from the same N and the same overlap square, and the kept store never grows.

@@ -58,7 +58,8 @@ def conflict_view(tx: Transaction, row: Row, actor: Actor) -> dict[str, Any]:
 
 
 def conflict_views(tx: Transaction, rows: list[Row], actor: Actor) -> list[dict[str, Any]]:
-    """conflict_view of each row; NotFound if the actor is a party to none of one."""
+    """conflict_view of each row, the parties and acknowledgements read once for all of them;
+    NotFound for the first the actor is not a party to."""
     shown = _Shown(
         tx,
         party_ids={row[side] for row in rows for side in ("party_a", "party_b")},
@@ -214,7 +215,7 @@ def _notification_view(
         "party": shown.party(row["party_id"]),
         "state": state,
     }
-    conflict_views = [_conflict_view(c, actor, shown) for c in conflicts]
+    their_views = [_conflict_view(c, actor, shown) for c in conflicts]
     acks = shown.acks_of(row["id"])
     if whole:
         return {
@@ -232,14 +233,14 @@ def _notification_view(
             "updated_at": row["updated_at"],
             "cancelled_at": row["cancelled_at"],
             "cancel_reason": row["cancel_reason"],
-            "conflicts": conflict_views,
+            "conflicts": their_views,
             "acknowledgements": acks,
         }
     return {
         **base,
         "disclosure": "overlap",
         "version": row["version"],
-        "conflicts": conflict_views,
+        "conflicts": their_views,
         "acknowledged": any(
             a["party_id"] == actor.party_id and a["version"] == row["version"] for a in acks
         ),

@@ -378,6 +378,56 @@ def test_a_box_beside_an_areas_given_positions_is_judged_as_the_features_draw(
     assert view_intersects_bbox(view, bbox) == _drawn_meets(view, bbox)
 
 
+def _near_a_vertex(data: st.DataObject, drawn: Any) -> tuple[float, float]:
+    polygon = drawn if drawn.geom_type == "Polygon" else drawn.geoms[0]
+    x, y = data.draw(st.sampled_from(list(polygon.exterior.coords)))
+    return x + data.draw(st.floats(-0.3, 0.3)), y + data.draw(st.floats(-0.3, 0.3))
+
+
+def _overlap_view(geometry: dict[str, Any]) -> dict[str, Any]:
+    side = {"area": geometry, "start": "s", "end": "e", "altitude": {"lower": 0}}
+    overlap = {"own": side, "other": side, "horizontal_gap_m": 0.0}
+    conflict = {"id": "cfl-x", "state": "open", "overlaps": [overlap]}
+    return {"id": "ntf-x", "disclosure": "overlap", "party": {"code": "A"}, "conflicts": [conflict]}
+
+
+@settings(deadline=None, max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(lon=longitudes, lat=latitudes, data=st.data())
+def test_a_listings_bbox_test_of_an_overlap_meets_what_its_features_draw(
+    lon: float, lat: float, data: st.DataObject
+) -> None:
+    """A listing keeps an overlap view when a box meets one of the overlaps it shows: told by
+    their vertices and extent where those settle it, the answer is the one the drawn features
+    give — for polygons, polygons with a hole, and those split at the antimeridian."""
+    area = _accepted_area(data, lon, lat)
+    drawn = parse_area(area, "area").shape.footprint_lonlat()
+    if data.draw(st.booleans()):  # a hole, as an overlap cut around the other's volume can have
+        drawn = drawn.difference(drawn.centroid.buffer(drawn.minimum_rotated_rectangle.length / 20))
+    assume(not drawn.is_empty and drawn.geom_type in ("Polygon", "MultiPolygon"))
+    geometry = json.loads(shapely.to_geojson(drawn))
+    width, height = data.draw(st.floats(0.001, 0.3)), data.draw(st.floats(0.001, 0.3))
+    minx, miny, maxx, maxy = drawn.bounds
+    near = data.draw(st.floats(-0.02, 0.02))  # from an edge of the overlap's extent
+    along_x = data.draw(st.floats(minx - width, maxx))
+    along_y = data.draw(st.floats(miny - height, maxy))
+    west, south = {  # a box near a vertex, or beside (or just across) an edge of the extent
+        "vertex": lambda: _near_a_vertex(data, drawn),
+        "north": lambda: (along_x, maxy + near),
+        "south": lambda: (along_x, miny - height + near),
+        "east": lambda: (maxx + near, along_y),
+        "west": lambda: (minx - width + near, along_y),
+    }[data.draw(st.sampled_from(["vertex", "north", "south", "east", "west"]))]()
+    bbox = [
+        max(west, -180.0),
+        max(south, -90.0),
+        min(west + width, 180.0),
+        min(south + height, 90.0),
+    ]
+    assume(bbox[0] <= bbox[2] and bbox[1] <= bbox[3])
+    view = _overlap_view(geometry)
+    assert view_intersects_bbox(view, bbox) == _drawn_meets(view, bbox)
+
+
 # --- index soundness: the SQLite store --------------------------------------------------------
 
 

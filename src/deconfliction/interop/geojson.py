@@ -102,9 +102,28 @@ def view_intersects_bbox(view: dict[str, Any], bbox: list[float]) -> bool:
     a west,south,east,north box. A whole view's areas are tested as shapes, one at a time until
     one meets it, without the features around them."""
     if view["disclosure"] != "whole":
-        box = shapely.box(*bbox)
-        return any(shape(f["geometry"]).intersects(box) for f in notification_features(view))
+        return any(_polygons_meet(f["geometry"], bbox) for f in notification_features(view))
     return volumes_meet_bbox(view["volumes"], bbox)
+
+
+def _polygons_meet(geometry: dict[str, Any], bbox: list[float]) -> bool:
+    """Whether an overlap's geometry meets the box. A Polygon's or MultiPolygon's outer rings'
+    vertices lie on it: one in the box settles it, and so does their extent missing the box;
+    only between the two, or for another type of geometry, is the shape made."""
+    if geometry["type"] not in ("Polygon", "MultiPolygon"):
+        return bool(shape(geometry).intersects(shapely.box(*bbox)))
+    polygons = [geometry["coordinates"]]
+    if geometry["type"] == "MultiPolygon":
+        polygons = geometry["coordinates"]
+    vertices = [position for polygon in polygons for position in polygon[0]]
+    if any(_in_box(position, bbox) for position in vertices):
+        return True
+    west, south, east, north = bbox
+    lons = [position[0] for position in vertices]
+    lats = [position[1] for position in vertices]
+    if max(lons) < west or min(lons) > east or max(lats) < south or min(lats) > north:
+        return False
+    return bool(shape(geometry).intersects(shapely.box(*bbox)))
 
 
 def volumes_meet_bbox(volumes: list[dict[str, Any]], bbox: list[float]) -> bool:

@@ -112,9 +112,8 @@ def _polygons_meet(geometry: dict[str, Any], bbox: list[float]) -> bool:
     only between the two, or for another type of geometry, is the shape made."""
     if geometry["type"] not in ("Polygon", "MultiPolygon"):
         return bool(shape(geometry).intersects(shapely.box(*bbox)))
-    polygons = [geometry["coordinates"]]
-    if geometry["type"] == "MultiPolygon":
-        polygons = geometry["coordinates"]
+    multi = geometry["type"] == "MultiPolygon"
+    polygons = geometry["coordinates"] if multi else [geometry["coordinates"]]
     vertices = [position for polygon in polygons for position in polygon[0]]
     if any(_in_box(position, bbox) for position in vertices):
         return True

@@ -610,13 +610,12 @@ class SqliteTransaction(
     def conflicts_between(self, party: str, other_notifications: list[str]) -> list[dict[str, Any]]:
         """Conflicts pairing one of `other_notifications` with a notification of `party`."""
         ids = marks(other_notifications)
-        # Each party compared as an expression (`|| ''`), which no index serves: without it
-        # SQLite reads the party's every conflict from conflicts_a and conflicts_b, which grow
-        # with the mechanism, instead of looking the few notifications up.
+        # Looked up by notification and party together (conflicts_na_pb, conflicts_nb_pa,
+        # migration 13), never from the party's every conflict.
         return dicts(
             self.db.execute(
-                f"SELECT * FROM conflicts WHERE (notification_a IN ({ids}) AND party_b || '' = ?) "
-                f"OR (notification_b IN ({ids}) AND party_a || '' = ?) ORDER BY detected_at, id",
+                f"SELECT * FROM conflicts WHERE (notification_a IN ({ids}) AND party_b = ?) "
+                f"OR (notification_b IN ({ids}) AND party_a = ?) ORDER BY detected_at, id",
                 [*other_notifications, party, *other_notifications, party],
             )
         )

@@ -595,6 +595,23 @@ def test_a_changed_overlap_must_be_acknowledged_again(world: World) -> None:
     assert system_messages(world, world.north, "was revised") == []
 
 
+def test_an_overlap_stored_in_other_digits_is_not_a_change(world: World, ctx: Context) -> None:
+    # A release that wrote the stored overlaps' JSON text otherwise (services/stored_json.py):
+    # a revision that draws the same overlaps leaves the conflict as it was.
+    north_id, _, conflict_id = conflicting_pair(world)
+    world.client.post(f"/v1/conflicts/{conflict_id}/acknowledge", headers=world.south.headers)
+    [(stored,)] = world.db.rows("SELECT overlaps_json FROM conflicts WHERE id = ?", (conflict_id,))
+    other_text = json.dumps(json.loads(stored), indent=1)
+    world.db.rows("UPDATE conflicts SET overlaps_json = ? WHERE id = ?", (other_text, conflict_id))
+    revise(world, world.north, north_id, simple(world.clock, circle(37.0, 36.5, 3_000)))
+    assert world.db.rows("SELECT overlaps_json FROM conflicts WHERE id = ?", (conflict_id,)) == [
+        (other_text,)
+    ]
+    unchanged = item(world, world.south, conflict_id)
+    assert unchanged["version"] == 1 and unchanged["state"] == "acknowledged"
+    assert "conflict.updated" not in {event["type"] for event in events(ctx)}
+
+
 def test_fetching_a_conflict_is_its_delivery(world: World) -> None:
     _, _, conflict_id = conflicting_pair(world)
     assert item(world, world.south, conflict_id)["delivered_at"] is None

@@ -8,7 +8,6 @@ exactly at a minimum do not conflict; overlapping ones have a negative gap and a
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from deconfliction.domain import geo
@@ -245,7 +245,9 @@ def _by_indexes(contact: Contact) -> tuple[int, int]:
 
 
 def _lonlat_json(geometry: BaseGeometry, transformer: Any) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(shapely.to_geojson(geo.unproject(geometry, transformer)))
+    """The geometry in lon/lat as a GeoJSON mapping (its coordinates in tuples, written as JSON
+    arrays): the same numbers as shapely.to_geojson's, without writing text and reading it."""
+    result: dict[str, Any] = mapping(geo.unproject(geometry, transformer))
     return result
 
 

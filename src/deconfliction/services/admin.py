@@ -16,12 +16,12 @@ from deconfliction.services.context import (
     Actor,
     Context,
     RequestKey,
-    dumps,
     new_id,
     once,
     visible_mechanism,
 )
 from deconfliction.services.ports import Row
+from deconfliction.services.stored_json import dumps
 from deconfliction.services.text import checked_text
 
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")

@@ -20,8 +20,9 @@ from deconfliction.domain.candidates import Candidates
 from deconfliction.domain.conflicts import Finding, Placed, find_conflicts
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.volumes import Box
-from deconfliction.services.context import Context, dumps
+from deconfliction.services.context import Context
 from deconfliction.services.ports import Transaction
+from deconfliction.services.stored_json import dumps
 
 MAX_CHANGED = 256  # changed notifications searched again in the write; more: search afresh
 JOURNAL_KEEP = 100_000  # the index journal's newest ids kept

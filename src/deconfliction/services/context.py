@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from nacl.signing import SigningKey
 
 from deconfliction.domain.rules import Rules
 from deconfliction.errors import IdempotencyKeyReused, NotFound, PermissionDenied, StateConflict
+from deconfliction.services import stored_json
 from deconfliction.services.ports import Clock, Row, Store, Transaction
 
 MAX_RULES_SEEN = 4_096
@@ -90,11 +90,6 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
 
 
-def dumps(value: Any) -> str:
-    """Compact, stable JSON for stored documents; NaN and infinity are refused."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, allow_nan=False)
-
-
 def once(
     tx: Transaction,
     actor: Actor,
@@ -123,7 +118,7 @@ def once(
             )
         if stored["response_json"] is None:
             raise StateConflict(secret or "this Idempotency-Key was already used")
-        result: dict[str, Any] = json.loads(stored["response_json"])
+        result: dict[str, Any] = stored_json.loads(stored["response_json"])
         return result
     response = run()
     tx.store_idempotent_response(
@@ -131,7 +126,7 @@ def once(
             "token_id": actor.token_id,
             "key": request.key,
             "fingerprint": request.fingerprint,
-            "response_json": None if secret is not None else dumps(response),
+            "response_json": None if secret is not None else stored_json.dumps(response),
             "created_at": now,
             "mechanism_id": mechanism_id,
         }
@@ -141,7 +136,7 @@ def once(
 
 def rules_of(mechanism: Row) -> Rules:
     """The rules of a stored mechanism (rules added since it was made take their defaults)."""
-    return Rules(**json.loads(mechanism["rules_json"]))
+    return Rules(**stored_json.loads(mechanism["rules_json"]))
 
 
 def mechanism_seen_by(tx: Transaction, actor: Actor, mechanism_id: str) -> Row | None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from deconfliction.services import ledger
-from deconfliction.services.context import Actor, dumps
+from deconfliction.services.context import Actor
 from deconfliction.services.ports import Transaction
+from deconfliction.services.stored_json import dumps
 
 if TYPE_CHECKING:
     from deconfliction.services.messages import SystemMessage

@@ -15,8 +15,9 @@ from typing import Any
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import format_instant
 from deconfliction.services import ledger
-from deconfliction.services.context import Context, dumps
+from deconfliction.services.context import Context
 from deconfliction.services.ports import Row, Transaction
+from deconfliction.services.stored_json import dumps
 
 SUBJECT_TYPES = {"msg": "message", "cfl": "conflict", "ntf": "notification"}
 

@@ -23,7 +23,6 @@ from deconfliction.services.context import (
     Actor,
     Context,
     RequestKey,
-    dumps,
     new_id,
     once,
     rules_of,
@@ -32,6 +31,7 @@ from deconfliction.services.context import (
 from deconfliction.services.events import record_event
 from deconfliction.services.messages import system_message
 from deconfliction.services.ports import Row, Transaction
+from deconfliction.services.stored_json import dumps
 from deconfliction.services.text import checked_text
 from deconfliction.services.views import may_see
 

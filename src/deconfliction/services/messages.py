@@ -20,7 +20,6 @@ from deconfliction.services.context import (
     Actor,
     Context,
     RequestKey,
-    dumps,
     new_id,
     once,
     rules_of,
@@ -28,6 +27,7 @@ from deconfliction.services.context import (
 )
 from deconfliction.services.events import Recorded, record_event
 from deconfliction.services.ports import Row, Transaction
+from deconfliction.services.stored_json import dumps
 from deconfliction.services.text import checked_text
 from deconfliction.services.views import may_see
 

@@ -34,7 +34,6 @@ from deconfliction.services.context import (
     Actor,
     Context,
     RequestKey,
-    dumps,
     mechanism_seen_by,
     new_id,
     once,
@@ -43,6 +42,7 @@ from deconfliction.services.context import (
 )
 from deconfliction.services.events import record_event
 from deconfliction.services.ports import Row, Transaction
+from deconfliction.services.stored_json import dumps
 from deconfliction.services.text import checked_text
 from deconfliction.services.views import (
     may_see,

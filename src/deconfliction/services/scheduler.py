@@ -19,9 +19,10 @@ from datetime import datetime, timedelta
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import format_instant
 from deconfliction.services import line_status
-from deconfliction.services.context import Context, dumps, rules_of
+from deconfliction.services.context import Context, rules_of
 from deconfliction.services.events import record_event
 from deconfliction.services.ports import Row, Transaction
+from deconfliction.services.stored_json import dumps
 
 BATCH = 200
 

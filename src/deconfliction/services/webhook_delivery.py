@@ -29,8 +29,9 @@ from deconfliction import __version__
 from deconfliction.config import Settings
 from deconfliction.domain.times import format_instant, parse_instant
 from deconfliction.services import inbox
-from deconfliction.services.context import Context, dumps
+from deconfliction.services.context import Context
 from deconfliction.services.ports import Row, Store, Transaction
+from deconfliction.services.stored_json import dumps
 from deconfliction.services.webhooks import (
     DELETED,
     RefusedAddress,

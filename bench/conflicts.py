@@ -57,7 +57,7 @@ from deconfliction.domain.conflicts import Finding, Placed, find_conflicts
 from deconfliction.domain.rules import Rules
 from deconfliction.domain.times import TimeWindow, format_instant
 from deconfliction.domain.volumes import Box, Volume, box_of, parse_volume
-from deconfliction.services.context import dumps
+from deconfliction.services.stored_json import dumps
 from deconfliction.storage.sqlite.store import SqliteStore
 
 if TYPE_CHECKING:  # imported when a PostgreSQL URL is given: the SQLite side runs without them

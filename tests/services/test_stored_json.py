@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,10 @@ documents = st.recursive(
     ),
     max_leaves=40,
 )
+
+
+class _Points(list[float]):
+    """A subclass of list, which orjson writes as a list."""
 
 
 STRING = re.compile(r'"(?:[^"\\]|\\.)*"')  # a JSON string, escapes included
@@ -70,6 +75,7 @@ def test_reads_as_the_standard_librarys_text_with_keys_sorted(value: Any) -> Non
         {"a": 1.0, "b": [float("nan")]},
         ({"x": None}, [np.float64("nan")]),
         {"deep": [[[[[[[[{"z": np.float64("inf")}]]]]]]]]},
+        OrderedDict(a=None, b=_Points([float("nan")])),
     ],
 )
 def test_a_float_that_is_not_finite_is_refused_wherever_it_is(value: Any) -> None:

@@ -14,9 +14,9 @@ other digits (`0.00001` for `1e-05`, `1.5e-7` for `1.5e-07`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import chain, compress, repeat
 from math import isfinite
-from operator import is_
 from typing import Any
 
 import orjson
@@ -47,20 +47,21 @@ def _number(value: Any) -> float:
 
 
 def _all_finite(document: Any) -> bool:
-    """Whether every float in the document is finite: level by level, iterated in C."""
+    """Whether every float in the document is finite: level by level, iterated in C. Subclasses
+    count as what they subclass, as orjson writes them."""
     level = [document]
     while level:
-        kinds = list(map(type, level))
-        if not all(map(isfinite, compress(level, map(isinstance, level, repeat(float))))):
+        if not all(map(isfinite, _of_kind(level, float))):
             return False
-        lists = compress(level, map(is_, kinds, repeat(list)))
-        tuples = compress(level, map(is_, kinds, repeat(tuple)))
-        dicts = compress(level, map(is_, kinds, repeat(dict)))
         level = list(
             chain(
-                chain.from_iterable(lists),
-                chain.from_iterable(tuples),
-                chain.from_iterable(map(dict.values, dicts)),
+                chain.from_iterable(_of_kind(level, list)),
+                chain.from_iterable(_of_kind(level, tuple)),
+                chain.from_iterable(map(dict.values, _of_kind(level, dict))),
             )
         )
     return True
+
+
+def _of_kind(values: list[Any], kind: type) -> Iterator[Any]:
+    return compress(values, map(isinstance, values, repeat(kind)))

@@ -73,3 +73,23 @@ def _all_in_database_file(path: Path) -> bool:
         return in_database_file(path) == ROWS
     except sqlite3.DatabaseError:
         return False
+
+
+def test_a_close_between_the_wait_and_the_clear_still_stops_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Once, a suite run hung here: the thread cleared the nudge that close() had just given,
+    # then waited for another nudge for ever while close() joined it.
+    checkpointer = checkpoints.Checkpointer(lambda: sqlite3.connect(tmp_path / "t.db"))
+    nudged = checkpointer._nudged
+    clear = nudged.clear
+
+    def close_lands_before_clear() -> None:  # what close() does before it joins the thread
+        checkpointer._closing.set()
+        nudged.set()
+        clear()
+
+    monkeypatch.setattr(nudged, "clear", close_lands_before_clear)
+    nudged.set()  # a commit's nudge: the thread waits EVERY_S, then clears the nudge
+    checkpointer._thread.join(timeout=10 * checkpoints.EVERY_S + 5)
+    assert not checkpointer._thread.is_alive()

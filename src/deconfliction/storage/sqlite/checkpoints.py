@@ -56,6 +56,8 @@ class Checkpointer:
                 if self._closing.wait(EVERY_S):
                     return
                 self._nudged.clear()
+                if self._closing.is_set():  # closed since the wait: its nudge was just cleared
+                    return
                 try:
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error:  # the next nudge tries again; the writer's fallback holds

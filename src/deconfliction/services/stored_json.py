@@ -4,8 +4,11 @@ are refused.
 A conflict's overlaps are outlines of a few hundred coordinates, and they are written twice a
 write (the conflict's row, the response kept for its Idempotency-Key): the standard library
 writes three overlaps' floats in ~600 µs, orjson in ~30. But orjson writes a float that is not
-finite as `null` where the standard library refuses it, so a text holding `null` has its floats
-checked, and a document with NaN or infinity is refused as before, not stored as null.
+finite as `null` where the standard library refuses it, so a text holding `null` is checked,
+and a document with NaN or infinity is refused as before, not stored as null. The check reads
+the text back first: a document it reads as is one with no such float (NaN and infinity read
+back as None), ~50 µs for a notify's response with three overlaps. Only a document it does not
+read as (tuples read back as lists) has its floats walked, ~280 µs for the same response.
 
 The text differs from the standard library's in two ways that do not change what it reads as:
 characters beyond ASCII are written as UTF-8 rather than escaped, and a float below 10⁻⁴ in
@@ -29,7 +32,7 @@ class NotFinite(ValueError):
 def dumps(value: Any) -> str:
     """Compact JSON with sorted keys; NotFinite if a float in it is NaN or infinite."""
     text = orjson.dumps(value, default=_number, option=orjson.OPT_SORT_KEYS)
-    if b"null" in text and not _all_finite(value):
+    if b"null" in text and orjson.loads(text) != value and not _all_finite(value):
         raise NotFinite("out of range float values are not JSON compliant")
     return text.decode("utf-8")
 

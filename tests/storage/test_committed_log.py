@@ -102,3 +102,33 @@ def test_another_store_on_the_database_proves_what_this_one_wrote(database: Data
     finally:
         writer.close()
         reader.close()
+
+
+@pytest.mark.postgres_only
+def test_leaves_another_process_appended_come_with_the_log_lock(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes (stores) write in turn: each write's receipt needs the leaves the other
+    appended since, which it does not know. They are read with the log lock, in its round trip
+    (storage/postgres/locks.py), not by a query of their own while every writer waits; the
+    receipts still prove their entries."""
+    from deconfliction.storage.postgres.store import PostgresTransaction
+
+    reads: list[tuple[int, int]] = []
+    read_leaf_hashes = PostgresTransaction._read_leaf_hashes
+
+    def counted(self: PostgresTransaction, start: int, end: int) -> list[bytes]:
+        reads.append((start, end))
+        return read_leaf_hashes(self, start, end)
+
+    monkeypatch.setattr(PostgresTransaction, "_read_leaf_hashes", counted)
+    first, second = open_store(database.url), open_store(database.url)
+    try:
+        for round_ in range(12):
+            for name, store in (("first", first), ("second", second)):
+                for receipt in receipts_of_a_write(store, f"{name} {round_}", 1 + round_ % 3):
+                    check(receipt, database)
+    finally:
+        first.close()
+        second.close()
+    assert reads == []

@@ -49,6 +49,7 @@ class CommittedLog:
         self.leaves: dict[int, bytes] = {}
         self.subtrees: dict[Subtree, bytes] = {}
         self.log_id: str | None = None
+        self.newest_leaf = -1  # the highest index of a leaf learnt (-1: none)
         self._learning = threading.Lock()
 
     def learn(self, lesson: Lesson) -> None:
@@ -59,6 +60,8 @@ class CommittedLog:
             if lesson.log_id is not None:
                 self.log_id = lesson.log_id
             self.leaves.update(lesson.leaves)
+            if lesson.leaves:
+                self.newest_leaf = max(self.newest_leaf, max(lesson.leaves))
             if len(self.leaves) > LEAVES_KEPT:
                 forgotten = max(self.leaves) - LEAVES_KEPT // 2  # this one and those before it
                 self.leaves = {i: digest for i, digest in self.leaves.items() if i > forgotten}

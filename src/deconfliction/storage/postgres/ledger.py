@@ -21,6 +21,13 @@ class PostgresLedgerQueries(Locking, LedgerQueries):
             return self.locks.log_size()
         return super().log_size()
 
+    def log_leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """As on SQLite, knowing besides the newest leaves read with the log lock (committed by
+        other processes, mostly): a receipt's walk then reads none under the lock."""
+        if self.locks.log:
+            self.log_lesson.leaves.update(self.locks.recent_leaves())
+        return super().log_leaf_hashes(start, end)
+
     def append_log_entry(self, row: dict[str, Any], audience: list[str]) -> int:
         """The next entry, its index MAX(idx) + 1 taken under the log lock (gap-free, unique)."""
         self.locks.log_appends()
@@ -38,9 +45,9 @@ class PostgresLedgerQueries(Locking, LedgerQueries):
         self.locks.log_appends()
         return super().name_log(log_id, at)
 
-    def insert_log_head(self, row: dict[str, Any]) -> int:
+    def insert_log_head(self, row: dict[str, Any]) -> None:
         self.locks.log_appends()
-        return super().insert_log_head(row)
+        super().insert_log_head(row)
 
     def service_keys(self) -> list[dict[str, Any]]:
         """The keys the log has used, in order; in a write, read under the log lock: keys change

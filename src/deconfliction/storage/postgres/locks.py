@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from deconfliction.storage.committed_log import CommittedLog
 from deconfliction.storage.postgres.connection import Sql
 from deconfliction.storage.sqlite.rows import one
 
@@ -43,6 +44,17 @@ def lock_key(name: str) -> int:
 LOG = lock_key("deconfliction:log")
 MIGRATIONS = lock_key("deconfliction:migrations")
 
+# How many of the log's newest leaves a write's receipt may need: those of the log's last,
+# incomplete block (services/ledger.py caches the hashes of complete blocks of 16 leaves).
+RECENT_LEAVES = 16
+
+# The newest leaves this process does not know, read with the log lock: mostly another
+# process's, whose hashes the receipt's walk needs.
+UNKNOWN_RECENT_LEAVES = (
+    "SELECT idx, leaf_hash FROM log_entries WHERE idx > ? "
+    "AND idx >= (SELECT coalesce(max(idx) + 1, 0) FROM log_entries) - ?"
+)
+
 
 class LockOrderError(RuntimeError):
     """A transaction asked for a lock after one that must come later (a bug, not bad input)."""
@@ -51,12 +63,14 @@ class LockOrderError(RuntimeError):
 class Locks:
     """The advisory locks one write transaction holds."""
 
-    def __init__(self, db: Sql) -> None:
+    def __init__(self, db: Sql, committed_log: CommittedLog) -> None:
         self.db = db
+        self.committed_log = committed_log
         self.mechanisms: set[str] = set()
         self.log = False
         self._ends_query: Any = None  # the pipelined read of the log's ends, sent with the lock
         self._ends: tuple[int, int] | None = None  # the newest event id and the log's size
+        self._leaves_query: Any = None  # the pipelined read of the newest leaves, sent with it
 
     def mechanism(self, mechanism_id: str) -> bool:
         """Hold the mechanism's lock; True if it was taken now (the caller may have waited)."""
@@ -84,10 +98,11 @@ class Locks:
         """Hold the global lock of the line's events and the transparency log.
 
         Every writer waits for this lock, so from here on statements are sent without waiting
-        for the results nobody reads (the appends), and the newest event id and the log size are
-        asked for with the lock, in the same round trip: the lock is held for fewer of them.
-        Each statement of a READ COMMITTED transaction reads a snapshot taken when it starts,
-        and PostgreSQL runs them in order, so those two are read once the lock is held.
+        for the results nobody reads (the appends), and the newest event id, the log size and
+        the newest leaves this process does not know are asked for with the lock, in the same
+        round trip: the lock is held for fewer of them. Each statement of a READ COMMITTED
+        transaction reads a snapshot taken when it starts, and PostgreSQL runs them in order,
+        so these are read once the lock is held.
         """
         if not self.log:
             self.db.start_pipeline()
@@ -95,6 +110,9 @@ class Locks:
             self._ends_query = self.db.execute(
                 "SELECT (SELECT coalesce(max(id), 0) FROM events), "
                 "(SELECT coalesce(max(idx) + 1, 0) FROM log_entries)"
+            )
+            self._leaves_query = self.db.execute(
+                UNKNOWN_RECENT_LEAVES, (self.committed_log.newest_leaf, RECENT_LEAVES)
             )
             self.log = True
 
@@ -111,6 +129,14 @@ class Locks:
     def log_size(self) -> int:
         """The log's size when the log lock was taken."""
         return self._log_ends()[1]
+
+    def recent_leaves(self) -> dict[int, bytes]:
+        """The hashes of the newest leaves (at most RECENT_LEAVES) that this process did not
+        know when the log lock was taken, by index; once (empty afterwards)."""
+        if self._leaves_query is None:
+            return {}
+        rows, self._leaves_query = self._leaves_query.fetchall(), None
+        return {int(index): bytes(digest) for index, digest in rows}
 
 
 class Locking:

@@ -10,7 +10,7 @@ write must take a lock first.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -89,7 +89,12 @@ class PostgresStore:
 
     @contextmanager
     def write(self) -> Iterator[PostgresTransaction]:
-        """One use case's writes in one READ COMMITTED transaction, committed when it ends."""
+        """One use case's writes in one READ COMMITTED transaction, committed when it ends.
+
+        Once the log lock is held, statements are pipelined (locks.py); the COMMIT then goes
+        with the last of them, and one round trip ends the transaction and the lock. A
+        statement that failed fails the transaction there, and it is rolled back.
+        """
         with self._pool.connection() as connection:
             connection.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
             connection.read_only = False
@@ -101,7 +106,12 @@ class PostgresStore:
                 except BaseException as error:
                     tx.db.end_pipeline(error)
                     raise
-                tx.db.end_pipeline(None)
+            try:
+                tx.db.end_pipeline(None)  # the COMMIT, if the statements before it were pipelined
+            except BaseException:
+                with suppress(psycopg.Error):
+                    connection.rollback()  # a pipelined statement failed: the COMMIT was skipped
+                raise
         self._log.learn(tx.log_lesson)  # committed
 
     @contextmanager
@@ -160,7 +170,7 @@ class PostgresTransaction(
     def __init__(self, db: Sql, committed_log: CommittedLog, *, writing: bool) -> None:
         super().__init__(db, committed_log)  # type: ignore[arg-type]
         self.writing = writing
-        self.locks = Locks(db)
+        self.locks = Locks(db, committed_log)
         self.last_event: int | None = None
         self.announced = False
 

@@ -58,16 +58,15 @@ class LedgerQueries:
 
     def log_leaf_hashes(self, start: int, end: int) -> list[bytes]:
         """The leaf hashes start ≤ i < end: from memory if this process knows them all (leaves
-        committed, or this transaction's own), else read."""
-        known, own = self.committed_log.leaves, self.log_own_rows
+        committed, or this transaction's own or read), else read."""
+        known, this = self.committed_log.leaves, self.log_lesson.leaves
         hashes = []
         for index in range(start, end):
             digest = known.get(index)
             if digest is None:
-                row = own.get(index)
-                if row is None:
+                digest = this.get(index)
+                if digest is None:
                     return self._read_leaf_hashes(start, end)
-                digest = row["leaf_hash"]
             hashes.append(digest)
         return hashes
 
@@ -190,14 +189,14 @@ class LedgerQueries:
         assert named is not None
         return named
 
-    def insert_log_head(self, row: dict[str, Any]) -> int:
-        cursor = self.db.execute(
+    def insert_log_head(self, row: dict[str, Any]) -> None:
+        """Store a signed head. Nothing is read back: under PostgreSQL's log lock the insert is
+        pipelined, and a read would wait for it (a round trip while every writer waits)."""
+        self.db.execute(
             "INSERT INTO log_heads (log_id, tree_size, root_hash, timestamp, key_id, signature) "
-            "VALUES (:log_id, :tree_size, :root_hash, :timestamp, :key_id, :signature) "
-            "RETURNING id",
+            "VALUES (:log_id, :tree_size, :root_hash, :timestamp, :key_id, :signature)",
             {"log_id": None, **row},
         )
-        return int(cursor.fetchone()[0])
 
     def latest_log_head(self) -> dict[str, Any] | None:
         return one(self.db.execute("SELECT * FROM log_heads ORDER BY id DESC LIMIT 1"))

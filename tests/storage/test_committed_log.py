@@ -112,8 +112,10 @@ def test_leaves_another_process_appended_come_with_the_log_lock(
     appended since, which it does not know. They are read with the log lock, in its round trip
     (storage/postgres/locks.py), not by a query of their own while every writer waits; the
     receipts still prove their entries."""
+    from deconfliction.storage.postgres.locks import RECENT_LEAVES
     from deconfliction.storage.postgres.store import PostgresTransaction
 
+    assert RECENT_LEAVES >= ledger.MIN_CACHED_SUBTREE  # the last, incomplete block's leaves
     reads: list[tuple[int, int]] = []
     read_leaf_hashes = PostgresTransaction._read_leaf_hashes
 

@@ -40,8 +40,12 @@ class Record(tuple[Any, ...]):
 
 
 def records(cursor: psycopg.Cursor[Any]) -> Callable[[Sequence[Any]], Record]:
-    """psycopg row factory making `Record`s."""
-    names = tuple(column.name for column in cursor.description or ())
+    """psycopg row factory making `Record`s. The column names are read from the result as
+    psycopg's own row factories read them: `cursor.description` would build a `Column` object
+    for every column of every statement's result, rows or not (~6 % of a notify's CPU)."""
+    result = cursor.pgresult
+    fields = [] if result is None else [result.fname(i) for i in range(result.nfields)]
+    names = tuple((field or b"").decode("utf-8") for field in fields)
 
     def make(values: Sequence[Any]) -> Record:
         record = Record(values)

@@ -10,7 +10,7 @@ write must take a lock first.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -93,7 +93,7 @@ class PostgresStore:
 
         Once the log lock is held, statements are pipelined (locks.py); the COMMIT then goes
         with the last of them, and one round trip ends the transaction and the lock. A
-        statement that failed fails the transaction there, and it is rolled back.
+        statement that failed fails the write there, and the transaction is rolled back.
         """
         with self._pool.connection() as connection:
             connection.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
@@ -106,12 +106,10 @@ class PostgresStore:
                 except BaseException as error:
                     tx.db.end_pipeline(error)
                     raise
-            try:
-                tx.db.end_pipeline(None)  # the COMMIT, if the statements before it were pipelined
-            except BaseException:
-                with suppress(psycopg.Error):
-                    connection.rollback()  # a pipelined statement failed: the COMMIT was skipped
-                raise
+            # The COMMIT, if the statements before it were pipelined. If one of them failed, it
+            # raises here, the COMMIT was skipped, and the pooled connection rolls back as the
+            # error leaves its block.
+            tx.db.end_pipeline(None)
         self._log.learn(tx.log_lesson)  # committed
 
     @contextmanager

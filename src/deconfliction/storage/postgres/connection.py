@@ -42,7 +42,8 @@ class Record(tuple[Any, ...]):
 def records(cursor: psycopg.Cursor[Any]) -> Callable[[Sequence[Any]], Record]:
     """psycopg row factory making `Record`s. The column names are read from the result as
     psycopg's own row factories read them: `cursor.description` would build a `Column` object
-    for every column of every statement's result, rows or not (~6 % of a notify's CPU)."""
+    for every column of every statement's result, rows or not (~6 % of the samples holding
+    the interpreter lock in a profile of notifies, docs/postgresql.md)."""
     result = cursor.pgresult
     fields = [] if result is None else [result.fname(i) for i in range(result.nfields)]
     names = tuple((field or b"").decode("utf-8") for field in fields)

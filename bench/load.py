@@ -43,7 +43,9 @@ For each `--db` (`sqlite`, and/or a `postgresql://…/name` URL whose database i
 It prints, per backend and process count, requests/s and p50/p99 per operation, the servers' and
 the client's CPU, and the verdicts: ≥ 800 notifications/s at N = 10⁶ (`notify`), p99 ≤ 50 ms at
 16 clients (`mix`), ≥ 400 notifications/s overlapping (`overlap`) on SQLite, each judged on the
-best of its process counts; 2 processes ≥ 1.5× one (`mechanisms`, PostgreSQL). Every non-2xx
+best of its process counts; 2 processes ≥ 1.5× one (`mechanisms`, PostgreSQL), beside the
+most this machine's cores could give at one process's CPU a request (`cpu_ceiling`: where the
+database and the client share the API's cores, the target may lie above it). Every non-2xx
 answer and transport error is counted and printed; a 5xx fails the run.
 
 Run from the project root: `.venv/bin/python bench/load.py` (see docs/benchmarks.md).
@@ -654,9 +656,26 @@ def verdicts(phases: list[Phase], clients: int) -> list[str]:
         ok = ratio >= TARGETS["scale_2"]
         lines.append(
             f"PostgreSQL 2 processes / 1 on non-overlapping notify: {ratio:.2f}× (target ≥ "
-            f"{TARGETS['scale_2']:g}×): {'met' if ok else 'NOT met'}"
+            f"{TARGETS['scale_2']:g}×): {'met' if ok else 'NOT met'}; {cpu_ceiling(one)}"
         )
     return lines
+
+
+def cpu_ceiling(one: Phase) -> str:
+    """The most any number of API processes could serve on this machine's cores, as a multiple
+    of one process's rate: the cores ÷ the CPU a request took in all (API, PostgreSQL and the
+    client, which share the cores here), at one process's cost a request — which more
+    processes only raise."""
+    requests = sum(len(v) for v in one.record.latencies.values())
+    cpu = one.server_cpu + one.client_cpu + (one.postgres_cpu or 0.0)
+    if not requests or not cpu or not one.per_s():
+        return "no CPU ceiling: nothing was served"
+    cores = os.cpu_count() or 1
+    ceiling = cores / (cpu / requests) / one.per_s()
+    return (
+        f"the ceiling of {cores} cores at one process's {1e3 * cpu / requests:.1f} ms of CPU a "
+        f"request (API, PostgreSQL and client): {ceiling:.2f}×"
+    )
 
 
 def print_report(config: Config, phases: list[Phase], soaked: list[SoakWindow]) -> bool:

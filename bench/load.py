@@ -116,7 +116,7 @@ class Config:
     keep: Path | None
     fill_only: bool
     history_days: int
-    request_threads: int
+    request_threads: int | None  # None: the store's own (`threads_for`)
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -144,9 +144,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument(
         "--request-threads",
         type=int,
-        default=Settings.request_threads,
-        help=f"request threads of each API process ({Settings.request_threads}, the product's "
-        "default; DECONFLICTION_REQUEST_THREADS)",
+        default=None,
+        help="request threads of each API process (DECONFLICTION_REQUEST_THREADS; default: the "
+        "product's, the store's own: 16 on SQLite, 4 on PostgreSQL)",
     )
     parser.add_argument("--phases", default=",".join(PHASES), help="phases to run, in order")
     parser.add_argument("--soak", type=float, default=0.0, help="soak seconds (0: none)")
@@ -384,6 +384,16 @@ def worker_serve(spec: dict[str, Any]) -> None:
     uvicorn.run(create_app(ctx, settings), host=HOST, port=spec["port"], log_level="info")
 
 
+def threads_for(config: Config, backend: str) -> int:
+    """The request threads each API process serves the backend with: the setting's, else the
+    store's own, as `create_app` chooses."""
+    from deconfliction.storage.postgres.store import PostgresStore
+    from deconfliction.storage.sqlite.store import SqliteStore
+
+    store = SqliteStore if backend == "SQLite" else PostgresStore
+    return config.request_threads or store.request_threads
+
+
 def start_servers(
     filled: Filled, count: int, threads: int, origin: float, directory: Path
 ) -> list[Server]:
@@ -506,7 +516,8 @@ def run_phase(
 ) -> Phase:
     stored = filled.count()
     log(
-        f"  {name}: N = {stored:,}, {len(servers)} process(es) of {config.request_threads} "
+        f"  {name}: N = {stored:,}, {len(servers)} process(es) of "
+        f"{threads_for(config, filled.backend)} "
         "request thread(s), "
         f"{config.seconds:g} s"
     )
@@ -528,7 +539,7 @@ def run_phase(
     phase = Phase(
         filled.backend,
         len(servers),
-        config.request_threads,
+        threads_for(config, filled.backend),
         name,
         stored,
         record,
@@ -721,7 +732,7 @@ def run_backend(config: Config, filled: Filled, origin: float, work: Path) -> li
     parties = [gen.party_id(p) for p in range(config.parties)]
     for count in counts:
         with fresh_copy(filled, f"processes{count}") as copy:
-            servers = start_servers(copy, count, config.request_threads, origin, work)
+            servers = start_servers(copy, count, threads_for(config, filled.backend), origin, work)
             try:
                 urls = [s.url for s in servers]
                 mine = own_mechanisms(urls[0], parties, config.concurrency)
@@ -756,7 +767,7 @@ def main(argv: list[str] | None = None) -> None:
             if not mix:
                 raise SystemExit("--soak needs the mix phase (its rate sets the soak's)")
             with fresh_copy(filled, "soak") as copy:
-                servers = start_servers(copy, 1, config.request_threads, origin, work)
+                servers = start_servers(copy, 1, threads_for(config, filled.backend), origin, work)
                 try:
                     parties = [gen.party_id(p) for p in range(config.parties)]
                     target = Target([servers[0].url], gen.MECHANISM, parties)

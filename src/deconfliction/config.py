@@ -21,7 +21,7 @@ class Settings:
     operator_token: str | None = None
     signing_key_file: str | None = None
     max_body_bytes: int = 1_048_576
-    request_threads: int = 4
+    request_threads: int | None = None  # None: the store's own (SqliteStore, PostgresStore)
     scheduler_interval_s: float = 5.0
     webhook_retry_base_s: float = 5.0
     webhook_retry_max_s: float = 900.0
@@ -133,7 +133,8 @@ DESCRIPTIONS = {
     "docs/deployment.md); replaces DECONFLICTION_DB",
     "operator_token": "use this operator token instead of generating one (automated deployments)",
     "max_body_bytes": "largest request body accepted; larger ones get 413",
-    "request_threads": "threads serving the blocking part of requests; a few per core is best",
+    "request_threads": "threads serving the blocking part of requests; unset: 16 on SQLite "
+    "(its writer's group commit fills with them), 4 on PostgreSQL",
     "scheduler_interval_s": "how often the server looks for missed deadlines and silent parties",
     "webhook_retry_base_s": "first delay before a failed webhook delivery is retried (doubles)",
     "webhook_retry_max_s": "longest delay between two retries of a webhook delivery",

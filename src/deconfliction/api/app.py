@@ -84,7 +84,7 @@ def create_app(target: Context | Deployment, settings: Settings | None = None) -
         title="deconfliction",
         version=__version__,
         description=DESCRIPTION,
-        lifespan=lifespan(workers, settings.request_threads),
+        lifespan=lifespan(workers, settings.request_threads or ctx.store.request_threads),
         telemetry=telemetry(settings),
     )
     app.state.context = ctx  # the home shard: it authenticates callers

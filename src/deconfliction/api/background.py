@@ -49,9 +49,10 @@ def lifespan(
 ) -> Callable[[FastAPI], AsyncIterator[None]]:
     """A lifespan that runs the workers while the server is up and stops them with it.
 
-    It also sets how many threads serve the blocking part of requests. Their work holds the GIL
-    or waits for the one writer, so threads beyond a few per core only add contention: with 40
-    (AnyIO's default) the line's fan-out p99 was ~2× that with 4 (docs/benchmarks.md).
+    It also sets how many threads serve the blocking part of requests (the deployment's
+    setting, else the store's `request_threads`). Their work holds the GIL or waits for a
+    writer, so more than those only add contention: with 40 (AnyIO's default) the line's
+    fan-out p99 was ~2× that with 4 (docs/benchmarks.md).
     """
 
     @asynccontextmanager

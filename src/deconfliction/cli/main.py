@@ -132,6 +132,7 @@ def settings() -> None:
     for name, env in ENV_NAMES.items():
         value = getattr(current, name)
         shown = "(set)" if name == "operator_token" and value else value
+        shown = "(unset)" if shown is None else shown
         out.print(f"[bold]{env}[/] = {shown}\n    {DESCRIPTIONS[name]}", highlight=False)
 
 

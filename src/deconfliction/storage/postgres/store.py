@@ -66,6 +66,11 @@ def box_values(box: Box) -> tuple[float, ...]:
 class PostgresStore:
     """A PostgreSQL database holding every mechanism; many writers, one per mechanism at a time."""
 
+    # Few: the thread holding the log lock shares its process's interpreter lock with the others,
+    # and a process of 4 keeps its core busy while requests wait for PostgreSQL
+    # (docs/deployment.md, "Request threads with several processes").
+    request_threads = 4
+
     def __init__(self, url: str, pool_size: int = POOL_SIZE) -> None:
         try:
             migrate(url)

@@ -6,7 +6,9 @@ target machine), creates one mechanism and `--parties` member parties (10) with 
 over the API, opens `--streams` server-sent event streams (100: `GET
 /v1/events`, spread evenly over the parties, one connection each), then for `--seconds` (20)
 sends messages at `--rate` (200 messages/s), each from a random party to one random other
-party, with at most `--concurrency` (64) sends in flight. The load goes through
+party, with at most `--concurrency` (64) sends in flight. The server runs with the product's
+defaults, none of the caller's `DECONFLICTION_*` variables passed on, but for
+`--request-threads` (each process's, the product's default unless given). The load goes through
 bench/lean_http.py, a client that spends a few times less CPU than httpx, as it shares the
 server's two cores. It measures:
 
@@ -73,6 +75,7 @@ class Config:
     streams: int
     concurrency: int
     workers: int
+    request_threads: int | None  # None: the product's default for the store
     drain: float
     seed: int
     keep: Path | None
@@ -91,6 +94,13 @@ def parse_args(argv: list[str] | None = None) -> Config:
     )
     parser.add_argument(
         "--workers", type=int, default=2, help="server processes (`serve --workers`, default 2)"
+    )
+    parser.add_argument(
+        "--request-threads",
+        type=int,
+        default=None,
+        help="request threads of each server process (DECONFLICTION_REQUEST_THREADS; default: "
+        "the product's, 16 on SQLite)",
     )
     parser.add_argument(
         "--drain",
@@ -115,6 +125,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         parser.error("--concurrency must be 1–500")
     if not 1 <= args.workers <= 32:
         parser.error("--workers must be 1–32")
+    if args.request_threads is not None and not 1 <= args.request_threads <= 256:
+        parser.error("--request-threads must be 1–256")
     if not 0 < args.drain <= 120:
         parser.error("--drain must be in (0, 120]")
     return Config(
@@ -124,6 +136,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         streams=args.streams,
         concurrency=args.concurrency,
         workers=args.workers,
+        request_threads=args.request_threads,
         drain=args.drain,
         seed=args.seed,
         keep=args.keep,
@@ -137,11 +150,13 @@ def log(message: str) -> None:
 # The server.
 
 
-def start_server(directory: Path, workers: int) -> Server:
+def start_server(directory: Path, workers: int, request_threads: int | None) -> Server:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DECONFLICTION_")}
     env["DECONFLICTION_DB"] = f"sqlite:///{directory / 'line.db'}"
     env["DECONFLICTION_OPERATOR_TOKEN"] = OPERATOR
+    if request_threads is not None:
+        env["DECONFLICTION_REQUEST_THREADS"] = str(request_threads)
     command = [sys.executable, "-m", "deconfliction.cli", "serve", "--host", HOST]
     command += ["--port", str(port), "--workers", str(workers)]
     return start(command, env, directory, port, directory / "server.log")
@@ -477,7 +492,8 @@ def report(bench: Bench, wall_s: float, server_cpu: float | None, client_cpu: fl
         f"\n{config.parties} parties, {config.streams} open streams "
         f"({config.streams // config.parties} a party), target {config.rate:g} messages/s for "
         f"{config.seconds:g} s, at most {config.concurrency} sends in flight; "
-        f"{config.workers} server process(es); seed {config.seed}"
+        f"{config.workers} server process(es) of "
+        f"{config.request_threads or 'the default'} request thread(s); seed {config.seed}"
     )
     print("\n| measure | count | p50 ms | p99 ms | max ms |")
     print("| --- | ---: | ---: | ---: | ---: |")
@@ -535,7 +551,7 @@ def main(argv: list[str] | None = None) -> None:
     log(f"measuring src/ at {revision}")
     directory = config.keep or Path(tempfile.mkdtemp(prefix="deconfliction-line-"))
     directory.mkdir(parents=True, exist_ok=True)
-    server = start_server(directory, config.workers)
+    server = start_server(directory, config.workers, config.request_threads)
     try:
         log(f"server on {server.url}; setting up {config.parties} parties")
         line = set_up(server.url, config.parties)

@@ -78,7 +78,7 @@ from load_traffic import Bodies, Record, Target, Traffic
 from revision import source_revision
 from server_process import HOST, Server, free_port, start
 
-from deconfliction.config import Settings
+from deconfliction.config import RANGES, Settings
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -179,6 +179,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
 
     processes = counts("--processes", args.processes)
     sqlite_processes = counts("--sqlite-processes", args.sqlite_processes)
+    low, high = RANGES["request_threads"]
+    if args.request_threads is not None and not low <= args.request_threads <= high:
+        parser.error(f"--request-threads: a whole number, {low:g}–{high:g}")
     if args.fill_only and args.keep is None:
         parser.error("--fill-only needs --keep DIR: the filled stores are kept there")
     dbs = args.db or ["sqlite"]
@@ -479,6 +482,11 @@ class Phase:
     rss_mb: list[float]
 
     @property
+    def requests(self) -> int:
+        """Every request answered or failed, whatever its status."""
+        return sum(len(v) for v in self.record.latencies.values())
+
+    @property
     def wall(self) -> float:
         return self.record.ended - self.record.started
 
@@ -594,7 +602,7 @@ def soak(
 
 def print_phase(phase: Phase) -> None:
     record = phase.record
-    requests = sum(len(v) for v in record.latencies.values())
+    requests = phase.requests
     pg = f", all postgres {phase.postgres_cpu:.1f} s" if phase.postgres_cpu is not None else ""
     print(
         f"\n**{phase.backend}, {phase.processes} process(es) of {phase.threads} request "
@@ -677,7 +685,7 @@ def cpu_ceiling(one: Phase) -> str:
     of one process's rate: the cores ÷ the CPU a request took in all (API, PostgreSQL and the
     client, which share the cores here), at one process's cost a request — which more
     processes only raise."""
-    requests = sum(len(v) for v in one.record.latencies.values())
+    requests = one.requests
     cpu = one.server_cpu + one.client_cpu + (one.postgres_cpu or 0.0)
     if not requests or not cpu or not one.per_s():
         return "no CPU ceiling: nothing was served"

@@ -131,8 +131,10 @@ def settings() -> None:
     current = settings_or_fail()
     for name, env in ENV_NAMES.items():
         value = getattr(current, name)
-        shown = "(set)" if name == "operator_token" and value else value
-        shown = "(unset)" if shown is None else shown
+        if value is None:
+            shown: object = "(unset)"
+        else:
+            shown = "(set)" if name == "operator_token" and value else value
         out.print(f"[bold]{env}[/] = {shown}\n    {DESCRIPTIONS[name]}", highlight=False)
 
 

@@ -24,10 +24,10 @@ For each `--db` (`sqlite`, and/or a `postgresql://…/name` URL whose database i
    Within a count the phases add to the copy (N is printed before each phase).
 2. **Servers**: `--processes` (1,2,4) API processes of the working tree on PostgreSQL,
    `--sqlite-processes` (1,2) on the SQLite file (their writers take turns through its writer
-   lock, as `deconfliction serve --workers N`'s do), each `create_app` under uvicorn as
-   `deconfliction serve` runs them (access log on), over the filled store, on a clock that
-   starts at the fill's "now" and runs with real time (every process the same). Client i talks
-   to process i mod k: no proxy in between.
+   lock, as `deconfliction serve --workers N`'s do), each `serving_app` under uvicorn as
+   `deconfliction serve` runs them (access log on, the garbage collector settled), over the
+   filled store, on a clock that starts at the fill's "now" and runs with real time (every
+   process the same). Client i talks to process i mod k: no proxy in between.
 3. **Phases**, each `--seconds` (30) with `--concurrency` (16) clients, a client being one
    connection issuing its next request as soon as its last is answered:
    - `notify`: notifications spread like the stored ones, each checked against the N stored;
@@ -370,7 +370,7 @@ def worker_serve(spec: dict[str, Any]) -> None:
 
     import uvicorn
 
-    from deconfliction.api.app import create_app
+    from deconfliction.api.app import serving_app
     from deconfliction.runtime import open_context
 
     origin = spec["origin"]
@@ -384,7 +384,7 @@ def worker_serve(spec: dict[str, Any]) -> None:
     settings = Settings(
         db=spec["url"], signing_key_file=spec["key_file"], request_threads=spec["threads"]
     )
-    uvicorn.run(create_app(ctx, settings), host=HOST, port=spec["port"], log_level="info")
+    uvicorn.run(serving_app(ctx, settings), host=HOST, port=spec["port"], log_level="info")
 
 
 def threads_for(config: Config, backend: str) -> int:

@@ -2,11 +2,12 @@
 client that posts the same notifies through it, `concurrency` at a time.
 
 The server runs in a subprocess with PYTHONPATH at the revision's `src` (`worker_serve`): the
-revision's own `create_app` and uvicorn, as `deconfliction serve` runs them (access log on), over
-a context whose clock is the benchmark's (so the stored notifications' times are the present).
-Each party authenticates with the token the fill stored for it. The client (`drive`, in the
-parent) posts a block of notifies with one httpx.AsyncClient on uvloop; a block's figures are
-its wall time, its POST → 201 latencies and the server's CPU over it (from /proc).
+revision's own app (`serving_app`, else `create_app`) and uvicorn, as `deconfliction serve` runs
+them (access log on), over a context whose clock is the benchmark's (so the stored
+notifications' times are the present). Each party authenticates with the token the fill stored
+for it. The client (`drive`, in the parent) posts a block of notifies with one
+httpx.AsyncClient on uvloop; a block's figures are its wall time, its POST → 201 latencies and
+the server's CPU over it (from /proc).
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ def worker_serve(spec: dict[str, Any], open_context: Callable[[dict[str, Any]], 
     """Serve the revision's API over the prefilled copy until SIGINT (in the worker process)."""
     import uvicorn
 
-    from deconfliction.api.app import create_app
+    from deconfliction.api import app as api
     from deconfliction.config import Settings
 
     ctx = open_context(spec)
-    app = create_app(ctx, Settings(db=f"sqlite:///{spec['db']}"))
+    # As `deconfliction serve` builds it; revisions older than `serving_app` had `create_app`.
+    build = getattr(api, "serving_app", api.create_app)
+    app = build(ctx, Settings(db=f"sqlite:///{spec['db']}"))
     uvicorn.run(app, host=HOST, port=spec["port"], log_level="info")
 
 

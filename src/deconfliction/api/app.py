@@ -23,6 +23,7 @@ from deconfliction.api import (
 )
 from deconfliction.api.authentication import Authenticate
 from deconfliction.api.background import Worker, lifespan
+from deconfliction.api.collector import settle_for_serving
 from deconfliction.api.limits import BodyLimit, SecurityHeaders
 from deconfliction.api.rate_limits import FailedSignIns, RateLimits, TokenBuckets
 from deconfliction.api.strict_json import StrictJSON
@@ -132,4 +133,12 @@ def create_app(target: Context | Deployment, settings: Settings | None = None) -
     app.include_router(routes_proof.router)
     app.include_router(routes_console.router)
     error_docs.document(app)
+    return app
+
+
+def serving_app(target: Context | Deployment, settings: Settings | None = None) -> FastAPI:
+    """`create_app` for a process that will do nothing but serve it, its garbage collector set
+    for that (api/collector.py): what `deconfliction serve` and its workers run."""
+    app = create_app(target, settings)
+    settle_for_serving()
     return app

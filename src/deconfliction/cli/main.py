@@ -86,7 +86,7 @@ def serve(
     """Serve the API (and create the database and operator token if they do not exist)."""
     import uvicorn
 
-    from deconfliction.api.app import create_app
+    from deconfliction.api.app import serving_app
 
     deployment, settings = open_deployment(db)
     err.print(
@@ -98,7 +98,7 @@ def serve(
         deployment.close()  # each worker opens its own
         serve_workers.serve(db, host, port, workers)
         return
-    uvicorn.run(create_app(deployment, settings), host=host, port=port, log_level="info")
+    uvicorn.run(serving_app(deployment, settings), host=host, port=port, log_level="info")
 
 
 @app.command()
@@ -111,14 +111,14 @@ def demo(
     """A fresh demo: two armed forces and an aid agency over northern Syria, then serve it."""
     import uvicorn
 
-    from deconfliction.api.app import create_app
+    from deconfliction.api.app import serving_app
     from deconfliction.cli.demo import build_demo, print_guide
 
     scenario = build_demo(directory)
     print_guide(scenario, f"http://{host}:{port}")
     if not no_serve:
         uvicorn.run(
-            create_app(scenario.ctx, Settings(db=scenario.url)),
+            serving_app(scenario.ctx, Settings(db=scenario.url)),
             host=host,
             port=port,
             log_level="warning",

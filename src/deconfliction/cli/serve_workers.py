@@ -37,8 +37,8 @@ def serve(db: str | None, host: str, port: int, workers: int) -> None:
 
 def app() -> FastAPI:
     """One worker's app, over the deployment its environment names."""
-    from deconfliction.api.app import create_app
+    from deconfliction.api.app import serving_app
 
     settings = Settings.from_env()
     deployment, _ = open_configured(settings)
-    return create_app(deployment, settings)
+    return serving_app(deployment, settings)

@@ -1,7 +1,8 @@
 """A serving process's garbage collector (api/collector.py): the app `deconfliction serve` and
 each of its workers build has what the process held at its start frozen out of the collector's
-walks and its young generation collected every 7,000 allocations; a bare `create_app`, which the
-tests build by the hundred in one process, leaves the collector as it was.
+walks and its young generation collected every 7,000 allocations (CPython's own: 700); a bare
+`create_app`, which the tests build by the hundred in one process, leaves the collector as it
+was.
 
 Each case runs in a fresh interpreter, as a server does: freezing is for the whole process."""
 
@@ -64,7 +65,8 @@ def test_a_serving_process_freezes_its_start_and_collects_the_young_less_often(
 ) -> None:
     env = server_env(databases.new("collector.db"), OPERATOR)
     found = _collector_around_build(builder, env, tmp_path)
-    assert found["before"] == {"frozen": 0, "young": 700}  # CPython's own, before the app
+    assert found["before"]["frozen"] == 0
+    assert found["before"]["young"] < YOUNG_COLLECTION_EVERY  # CPython's own (700 on 3.11)
     assert found["after"]["young"] == YOUNG_COLLECTION_EVERY
     # What the process held when the app was built is out of the walks: tens of thousands of
     # objects frozen, and far fewer left for a full collection to walk.
@@ -75,4 +77,5 @@ def test_a_serving_process_freezes_its_start_and_collects_the_young_less_often(
 def test_a_bare_app_leaves_the_collector_alone(databases: Databases, tmp_path: Path) -> None:
     env = server_env(databases.new("collector.db"), OPERATOR)
     found = _collector_around_build("create_app", env, tmp_path)
-    assert found["after"] == found["before"] == {"frozen": 0, "young": 700}
+    assert found["after"] == found["before"]
+    assert found["after"]["frozen"] == 0

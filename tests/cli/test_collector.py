@@ -22,38 +22,44 @@ from .servers import server_env
 
 OPERATOR = "operator-token-for-the-collector-test-0001"
 
-BUILDERS = {
-    "serve": "from deconfliction.api.app import serving_app as build",
-    "serve --workers": "from deconfliction.cli.serve_workers import app as build_worker",
-    "create_app": "from deconfliction.api.app import create_app as build",
-}
-
-SCRIPT = """
+# Each case ends with report(): the collector's state before anything ran and now.
+PRELUDE = """
 import gc, json
+def state():
+    return {"frozen": gc.get_freeze_count(), "young": gc.get_threshold()[0]}
+before = state()
+def report():
+    print(json.dumps({"before": before, "after": state(), "walked": len(gc.get_objects())}))
+"""
+
+BUILDS = {
+    # The command itself, up to where uvicorn would start serving the app it built.
+    "serve": """
+import uvicorn
+uvicorn.run = lambda app, **options: report()
+from deconfliction.cli.main import app
+app(["serve"], standalone_mode=False)
+""",
+    # What uvicorn's supervisor calls in each worker process.
+    "serve --workers": """
+from deconfliction.cli.serve_workers import app
+app()
+report()
+""",
+    "create_app": """
+from deconfliction.api.app import create_app
 from deconfliction.config import Settings
 from deconfliction.sharding.deployment import open_configured
-{import_line}
-before = {{"frozen": gc.get_freeze_count(), "young": gc.get_threshold()[0]}}
-if "build_worker" in globals():
-    build_worker()
-else:
-    settings = Settings.from_env()
-    build(open_configured(settings)[0], settings)
-after = {{"frozen": gc.get_freeze_count(), "young": gc.get_threshold()[0]}}
-print(json.dumps({{"before": before, "after": after, "walked": len(gc.get_objects())}}))
-"""
+settings = Settings.from_env()
+create_app(open_configured(settings)[0], settings)
+report()
+""",
+}
 
 
 def _collector_around_build(builder: str, env: dict[str, str], cwd: Path) -> dict:
-    script = SCRIPT.format(import_line=BUILDERS[builder])
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    command = [sys.executable, "-c", PRELUDE + BUILDS[builder]]
+    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     result: dict = json.loads(done.stdout.strip().splitlines()[-1])
     return result

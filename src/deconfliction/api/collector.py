@@ -7,11 +7,11 @@ request thread runs — and on a SQLite file, none of the other processes' write
 paused one holds the writer's turn. Under load that came every ~2.5 s. Frozen once at the start,
 they are left out of every collection, and a full one walks the ~15,000 objects made since.
 
-The young generation is collected every 7,000 allocations instead of CPython's 700: sixteen
-request threads keep many objects briefly alive at once, so a collection every 700 found most of
-them still in use, walked them and promoted them, to be walked again by the older generations.
-Measured (docs/reliability.md): the collector's time in a 30 s phase of the load benchmark's
-mix, 1.3–1.9 s before, none during it after.
+The young generation is collected every 7,000 allocations instead of CPython's 700: the request
+threads (16 a process on SQLite) keep many objects briefly alive at once, so a collection every
+700 found most of them still in use, walked them and promoted them, to be walked again by the
+older generations. Measured (docs/reliability.md): the collector's time in a 30 s phase of the
+load benchmark's mix, 1.3–1.9 s before, none during it after.
 """
 
 from __future__ import annotations

@@ -222,14 +222,16 @@ class Draws:
     party: np.ndarray
 
 
-def draw(rng: np.random.Generator, n: int, parties: int, history_days: int = 0) -> Draws:
-    """n volumes' random numbers; they start in the DAYS from T0 or, with `history_days`, in
-    those days before T0 and the DAYS after it (the same draws otherwise)."""
+def draw(
+    rng: np.random.Generator, n: int, parties: int, history_days: int = 0, days: int = DAYS
+) -> Draws:
+    """n volumes' random numbers; they start in the `days` (DAYS) from T0 or, with
+    `history_days`, in those days before T0 and the `days` after it (the same draws otherwise)."""
     lat = CENTRE_LAT + rng.uniform(-0.5, 0.5, n) * SIDE_M / METRES_PER_DEG
     east = rng.uniform(-0.5, 0.5, n) * SIDE_M
     lon = CENTRE_LON + east / (METRES_PER_DEG * np.cos(np.radians(lat)))
     duration = rng.integers(DURATION_MIN[0], DURATION_MIN[1] + 1, n)
-    span = (history_days + DAYS) * 1440 - duration
+    span = (history_days + days) * 1440 - duration
     start = (rng.random(n) * span).astype(np.int64) - history_days * 1440
     bands = np.sort(np.round(rng.uniform(0.0, CEILING_M, (n, 2)) / 10.0) * 10.0, axis=1)
     bands[:, 1] = np.where(bands[:, 1] > bands[:, 0], bands[:, 1], bands[:, 0] + 10.0)
@@ -373,10 +375,16 @@ def _slices(d: Draws, size: int) -> Iterator[tuple[int, Draws]]:
 
 
 def generate(
-    n: int, seed: int, parties: int, verify: int, rules: Rules, history_days: int = 0
+    n: int,
+    seed: int,
+    parties: int,
+    verify: int,
+    rules: Rules,
+    history_days: int = 0,
+    days: int = DAYS,
 ) -> Dataset:
     """n volumes built in worker processes (one per CPU), assembled here in order."""
-    d = draw(np.random.default_rng(seed), n, parties, history_days)
+    d = draw(np.random.default_rng(seed), n, parties, history_days, days)
     data = Dataset([], [], [], np.empty(0), np.empty(0), d.lower, d.upper, d.party)
     started = time.perf_counter()
     tasks = ((part, first, verify, rules) for first, part in _slices(d, CHUNK))

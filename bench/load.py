@@ -5,9 +5,14 @@ For each `--db` (`sqlite`, and/or a `postgresql://…/name` URL whose database i
 
 1. **Fill**: one mechanism with `--n` (10⁶) notifications of bench/conflicts.py's distribution
    (a 600 km square, 0–12 km altitude) from `--parties` (20) member parties, over a year: the
-   `--history-days` (358) before the week the traffic notifies in, and that week — a mechanism's
-   history, as it accumulates (`--history-days 0` puts all N in that week: then a notify meets
-   ~26 stored ones, each a conflict with its system message to acknowledge), written
+   `--history-days` (274) before T0 and the `--future-days` (91) after it, the days the traffic
+   notifies in — a mechanism's history and what is planned ahead. The traffic's own notifies
+   join the stored ones there, so the days ahead are many: the density a notify meets (~0.5
+   conflicts at 10⁶) then stays nearly as the fill left it through a phase and a 10-minute soak
+   (with the 7 days ahead used until 2026-12-08 a soak at 10⁶ added as many again as the fill
+   had in them, and the conflicts a notify grew with it). The `overlap` phase notifies in the
+   first 7 days (`--history-days 0 --future-days 7` puts all N in one week: then a notify
+   meets ~26 stored ones, each a conflict with its system message to acknowledge), written
    through the store's own writes with their events and log entries (bench/prefill.py), not over
    HTTP. On SQLite each is checked against those before it as a notify would be, its conflicts
    recorded with their system messages, and both parties acknowledge each conflict and message
@@ -31,14 +36,17 @@ For each `--db` (`sqlite`, and/or a `postgresql://…/name` URL whose database i
 3. **Phases**, each `--seconds` (30) with `--concurrency` (16) clients, a client being one
    connection issuing its next request as soon as its last is answered:
    - `notify`: notifications spread like the stored ones, each checked against the N stored;
-   - `overlap`: every notification inside one 20 km square, areas 1–5 km: many conflicts each;
+   - `overlap`: every notification inside one 20 km square and the first 7 days ahead, areas
+     1–5 km: many conflicts each;
    - `mix`: notify 30 %, revise 10, cancel 5, list (a ~10 km box) 25, acknowledge (a conflict
      or message the party was shown) 20, message 10 — random parties of the 20;
    - `mechanisms`: notify, but client i writes in its own small mechanism (16 of them, made over
      the operator API): traffic where no two writers share a mechanism — issue #6's
      "non-overlapping traffic" for its scaling target.
 4. **Soak** (`--soak S`, e.g. 600; first backend, one process): the mix at 70 % of the rate the
-   mix phase reached, issued at a fixed rate; p99 and the server's memory per 30 s window.
+   mix phase reached, issued at a fixed rate; per 30 s window the rate, p99 (all requests and
+   the notifies'), the conflicts a notify/revise met (whether the data a request meets stayed
+   as it was) and the server's memory.
 
 It prints, per backend and process count, requests/s and p50/p99 per operation, the servers' and
 the client's CPU, and the verdicts: ≥ 800 notifications/s at N = 10⁶ (`notify`), p99 ≤ 50 ms at
@@ -56,6 +64,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import resource
 import sqlite3
@@ -86,8 +95,9 @@ OPERATOR = "operator-token-for-the-load-benchmark-00000000001"
 SERVE_FLAG = "--serve"
 PHASES = ("notify", "overlap", "mix", "mechanisms")
 SOAK_WINDOW_S = 30.0
-# One window of the soak: its start (s), requests/s, p99 ms, the server's VmRSS and RssAnon (MB).
-SoakWindow = tuple[float, float, float, float, float]
+# One window of the soak: its start (s), requests/s, p99 ms, the notifies' p99 ms, conflicts a
+# notify/revise, the server's VmRSS and RssAnon (MB).
+SoakWindow = tuple[float, float, float, float, float, float, float]
 SOAK_SHARE = 0.7
 THROUGH_STORE = 2_000  # PostgreSQL: the rest by COPY, without their events and log entries
 MAX_RATE = 1_500  # notify bodies drawn per second of a phase: more than the service can take
@@ -116,6 +126,7 @@ class Config:
     keep: Path | None
     fill_only: bool
     history_days: int
+    future_days: int
     request_threads: int | None  # None: the store's own (`threads_for`)
 
 
@@ -154,8 +165,15 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument(
         "--history-days",
         type=int,
-        default=358,
-        help="days of stored notifications before the week the traffic notifies in (358)",
+        default=274,
+        help="days of stored notifications before the days the traffic notifies in (274)",
+    )
+    parser.add_argument(
+        "--future-days",
+        type=int,
+        default=91,
+        help="days ahead the stored notifications and the traffic's start in (91; the overlap "
+        "phase's, everyone in one place, in the first 7)",
     )
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the filled stores here")
     parser.add_argument(
@@ -182,6 +200,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
     low, high = RANGES["request_threads"]
     if args.request_threads is not None and not low <= args.request_threads <= high:
         parser.error(f"--request-threads: a whole number, {low:g}–{high:g}")
+    if args.history_days < 0 or args.future_days < gen.DAYS:
+        parser.error(
+            f"--history-days: 0 or more; --future-days: at least {gen.DAYS} (the overlap "
+            "phase's week)"
+        )
     if args.fill_only and args.keep is None:
         parser.error("--fill-only needs --keep DIR: the filled stores are kept there")
     dbs = args.db or ["sqlite"]
@@ -202,6 +225,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         keep=args.keep,
         fill_only=args.fill_only,
         history_days=args.history_days,
+        future_days=args.future_days,
         request_threads=args.request_threads,
     )
 
@@ -292,10 +316,13 @@ _DATA: dict[tuple[int, ...], Any] = {}
 
 def _generated(config: Config) -> Any:
     """The fill's notifications, generated once a run (every backend gets the same)."""
-    key = (config.n, config.seed, config.parties, config.history_days)
+    key = (config.n, config.seed, config.parties, config.history_days, config.future_days)
     if key not in _DATA:
-        log(f"generating {config.n:,} volumes (seed {config.seed}, {config.history_days} d back)")
-        _DATA[key] = gen.generate(*key[:3], 200, prefill.rules(), config.history_days)
+        log(
+            f"generating {config.n:,} volumes (seed {config.seed}, {config.history_days} d back, "
+            f"{config.future_days} d ahead)"
+        )
+        _DATA[key] = gen.generate(*key[:3], 200, prefill.rules(), *key[3:])
     return _DATA[key]
 
 
@@ -310,10 +337,15 @@ def _ensure_operator(filled: Filled) -> None:
         ctx.store.close()
 
 
+def _span(config: Config) -> str:
+    """The fill's days back and ahead, as its file names carry them."""
+    return f"h{config.history_days}-f{config.future_days}"
+
+
 def sqlite_store(config: Config, directory: Path) -> Filled:
     from deconfliction.storage.sqlite.store import SqliteStore
 
-    path = directory / f"load-{config.n}-h{config.history_days}-conflicts.sqlite"
+    path = directory / f"load-{config.n}-{_span(config)}-conflicts.sqlite"
     filled = Filled(f"sqlite:///{path}", path.with_name(path.name + ".signing-key"), "SQLite")
     done = path.with_name(path.name + ".filled")
     if done.exists():
@@ -340,7 +372,7 @@ def postgres_store(config: Config, url: str, directory: Path) -> Filled:
     name = str(conninfo_to_dict(url).get("dbname") or "")
     if not name or name in ("postgres", "template0", "template1"):
         raise SystemExit(f"--db {url}: name a database of its own for the benchmark")
-    stem = f"{name}-{config.n}-h{config.history_days}"
+    stem = f"{name}-{config.n}-{_span(config)}"
     filled = Filled(url, directory / f"{stem}.signing-key", "PostgreSQL")
     done = directory / f"{stem}.filled"
     if done.exists():
@@ -530,7 +562,7 @@ def run_phase(
         f"{config.seconds:g} s"
     )
     count = int(config.seconds * MAX_RATE)
-    bodies = Bodies(count, seed, config.parties, overlap=name == "overlap")
+    bodies = Bodies(count, seed, config.parties, days=config.future_days, overlap=name == "overlap")
     if name != "mechanisms":
         target = Target(target.urls, target.mechanism, target.parties)
     traffic = Traffic(target, bodies, mix=name == "mix", seed=seed)
@@ -562,12 +594,17 @@ def run_phase(
     return phase
 
 
+def p99_ms(seconds: list[float]) -> float:
+    """The 99th percentile of latencies in seconds, in ms (NaN for none)."""
+    return float(np.percentile(np.array(seconds) * 1e3, 99)) if seconds else math.nan
+
+
 def soak(
     config: Config, filled: Filled, server: Server, target: Target, rate: float
 ) -> list[SoakWindow]:
     """One SoakWindow per window of the soak."""
     count = int(config.soak * rate) + 1_000
-    bodies = Bodies(count, config.seed + 99, config.parties, overlap=False)
+    bodies = Bodies(count, config.seed + 99, config.parties, days=config.future_days, overlap=False)
     traffic = Traffic(target, bodies, mix=True, seed=config.seed + 99)
     samples: list[tuple[float, float, float]] = []
 
@@ -589,11 +626,20 @@ def soak(
     windows = []
     for at, rss, heap in samples:
         start_ = at - SOAK_WINDOW_S
-        seconds = [s for issued, _, s in record.windows if start_ <= issued < at]
-        if seconds:
-            p99 = float(np.percentile(np.array(seconds) * 1e3, 99))
-            rate = len(seconds) / SOAK_WINDOW_S
-            windows.append((start_ - record.started, rate, p99, rss, heap))
+        inside = [w for w in record.windows if start_ <= w[0] < at]
+        if inside:
+            notifies = [w for w in inside if w[1] in ("notify", "revise")]
+            windows.append(
+                (
+                    start_ - record.started,
+                    len(inside) / SOAK_WINDOW_S,
+                    p99_ms([w[2] for w in inside]),
+                    p99_ms([w[2] for w in notifies if w[1] == "notify"]),
+                    sum(w[3] for w in notifies) / max(len(notifies), 1),
+                    rss,
+                    heap,
+                )
+            )
     return windows
 
 
@@ -719,10 +765,16 @@ def print_report(config: Config, phases: list[Phase], soaked: list[SoakWindow]) 
         print_phase(p)
     if soaked:
         print("\n**Soak** (the mix at a fixed rate)\n")
-        print("| from s | requests/s | p99 ms | server RSS MB | of which heap (RssAnon) MB |")
-        print("| ---: | ---: | ---: | ---: | ---: |")
-        for at, rate, p99, rss, heap in soaked:
-            print(f"| {at:.0f} | {rate:.1f} | {p99:.1f} | {rss:.0f} | {heap:.0f} |")
+        print(
+            "| from s | requests/s | p99 ms | notify p99 ms | conflicts a notify/revise "
+            "| server RSS MB | of which heap (RssAnon) MB |"
+        )
+        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for at, rate, p99, notify_p99, conflicts, rss, heap in soaked:
+            print(
+                f"| {at:.0f} | {rate:.1f} | {p99:.1f} | {notify_p99:.1f} | {conflicts:.2f} "
+                f"| {rss:.0f} | {heap:.0f} |"
+            )
     print()
     for line in verdicts(phases, config.concurrency):
         print(f"- {line}")

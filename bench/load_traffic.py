@@ -43,10 +43,13 @@ class Target:
 
 
 class Bodies:
-    """Notify bodies drawn in advance from bench/conflicts.py's distribution, in order."""
+    """Notify bodies drawn in advance from bench/conflicts.py's distribution, in order: starting
+    in the `days` after T0, or, `overlap`, everyone in one 20 km square and in the first week."""
 
-    def __init__(self, count: int, seed: int, parties: int, *, overlap: bool) -> None:
-        d = gen.draw(np.random.default_rng(seed), count, parties)
+    def __init__(self, count: int, seed: int, parties: int, *, days: int, overlap: bool) -> None:
+        d = gen.draw(
+            np.random.default_rng(seed), count, parties, days=gen.DAYS if overlap else days
+        )
         if overlap:
             d = _squeezed(d, np.random.default_rng(seed + 1))
         self.items = [prefill.notify_body(d, i, f"load {seed}-{i}") for i in range(count)]
@@ -84,12 +87,14 @@ class Record:
     fallbacks: int = 0  # acknowledge or revise/cancel picked with nothing to act on: notified
     started: float = 0.0
     ended: float = 0.0
-    windows: list[tuple[float, str, float]] = field(default_factory=list)  # (issued, op, s)
+    # (issued, op, s, conflicts in the answer)
+    windows: list[tuple[float, str, float, int]] = field(default_factory=list)
 
-    def add(self, op: str, issued: float, seconds: float, status: int) -> None:
+    def add(self, op: str, issued: float, seconds: float, status: int, conflicts: int) -> None:
         self.latencies.setdefault(op, []).append(seconds)
         self.statuses[f"{op} {status}"] += 1
-        self.windows.append((issued, op, seconds))
+        self.windows.append((issued, op, seconds, conflicts))
+        self.conflicts += conflicts
 
 
 @dataclass
@@ -167,9 +172,10 @@ class Traffic:
         except lean_http.HttpError as error:
             self.record.transport_errors[f"{op} {error}"] += 1
             return True
-        self.record.add(op, issued, time.perf_counter() - issued, response.status)
-        if response.ok and op in LEARNED_FROM:
-            self._learn(op, party, response.json())
+        seconds = time.perf_counter() - issued
+        learnt = response.ok and op in LEARNED_FROM
+        conflicts = self._learn(op, party, response.json()) if learnt else 0
+        self.record.add(op, issued, seconds, response.status, conflicts)
         return True
 
     def _request(self, op: str, party: str, index: int) -> tuple[str, str, dict[str, str]]:
@@ -195,20 +201,21 @@ class Traffic:
             return "POST", f"/v1/{state.to_acknowledge.popleft()}/acknowledge", {}
         return "POST", f"/v1/mechanisms/{self.target.mechanism}/messages", {}
 
-    def _learn(self, op: str, party: str, answer: Any) -> None:
+    def _learn(self, op: str, party: str, answer: Any) -> int:
+        """Remember what the answer lets `party` act on; the number of conflicts it reports."""
         if op in ("notify", "revise"):
             self.state[party].own[answer["id"]] = int(answer["version"])
-            self.record.conflicts += len(answer["conflicts"])
             if self.mix:
                 for conflict in answer["conflicts"]:
                     self.state[party].to_acknowledge.append(f"conflicts/{conflict['id']}")
                     other = conflict["other_party"]["id"]
                     if other in self.state:
                         self.state[other].to_acknowledge.append(f"conflicts/{conflict['id']}")
-        elif op == "message":
-            for recipient in answer["to"]:
-                if recipient in self.state:
-                    self.state[recipient].to_acknowledge.append(f"messages/{answer['id']}")
+            return len(answer["conflicts"])
+        for recipient in answer["to"]:
+            if recipient in self.state:
+                self.state[recipient].to_acknowledge.append(f"messages/{answer['id']}")
+        return 0
 
     # Phases.
 

@@ -562,7 +562,9 @@ def run_phase(
         f"{config.seconds:g} s"
     )
     count = int(config.seconds * MAX_RATE)
-    bodies = Bodies(count, seed, config.parties, days=config.future_days, overlap=name == "overlap")
+    overlap = name == "overlap"  # everyone in one place at one time: the first week
+    days = gen.DAYS if overlap else config.future_days
+    bodies = Bodies(count, seed, config.parties, days=days, overlap=overlap)
     if name != "mechanisms":
         target = Target(target.urls, target.mechanism, target.parties)
     traffic = Traffic(target, bodies, mix=name == "mix", seed=seed)
@@ -626,16 +628,16 @@ def soak(
     windows = []
     for at, rss, heap in samples:
         start_ = at - SOAK_WINDOW_S
-        inside = [w for w in record.windows if start_ <= w[0] < at]
+        inside = [a for a in record.answers if start_ <= a.issued < at]
         if inside:
-            notifies = [w for w in inside if w[1] in ("notify", "revise")]
+            notifies = [a for a in inside if a.op in ("notify", "revise")]
             windows.append(
                 (
                     start_ - record.started,
                     len(inside) / SOAK_WINDOW_S,
-                    p99_ms([w[2] for w in inside]),
-                    p99_ms([w[2] for w in notifies if w[1] == "notify"]),
-                    sum(w[3] for w in notifies) / max(len(notifies), 1),
+                    p99_ms([a.seconds for a in inside]),
+                    p99_ms([a.seconds for a in notifies if a.op == "notify"]),
+                    sum(a.conflicts for a in notifies) / max(len(notifies), 1),
                     rss,
                     heap,
                 )

@@ -15,7 +15,7 @@ import random
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import conflicts as gen
@@ -43,13 +43,11 @@ class Target:
 
 
 class Bodies:
-    """Notify bodies drawn in advance from bench/conflicts.py's distribution, in order: starting
-    in the `days` after T0, or, `overlap`, everyone in one 20 km square and in the first week."""
+    """Notify bodies drawn in advance from bench/conflicts.py's distribution, in order, starting
+    in the `days` after T0; `overlap`: everyone in one 20 km square."""
 
     def __init__(self, count: int, seed: int, parties: int, *, days: int, overlap: bool) -> None:
-        d = gen.draw(
-            np.random.default_rng(seed), count, parties, days=gen.DAYS if overlap else days
-        )
+        d = gen.draw(np.random.default_rng(seed), count, parties, days=days)
         if overlap:
             d = _squeezed(d, np.random.default_rng(seed + 1))
         self.items = [prefill.notify_body(d, i, f"load {seed}-{i}") for i in range(count)]
@@ -76,6 +74,15 @@ def _squeezed(d: gen.Draws, rng: np.random.Generator) -> gen.Draws:
     )
 
 
+class Answer(NamedTuple):
+    """One answered request, for the soak's windows."""
+
+    issued: float
+    op: str
+    seconds: float
+    conflicts: int  # the conflicts a notify's or revise's answer reported
+
+
 @dataclass
 class Record:
     """What a phase saw: latencies (s) and statuses per operation."""
@@ -83,18 +90,20 @@ class Record:
     latencies: dict[str, list[float]] = field(default_factory=dict)
     statuses: Counter[str] = field(default_factory=Counter)
     transport_errors: Counter[str] = field(default_factory=Counter)
-    conflicts: int = 0
     fallbacks: int = 0  # acknowledge or revise/cancel picked with nothing to act on: notified
     started: float = 0.0
     ended: float = 0.0
-    # (issued, op, s, conflicts in the answer)
-    windows: list[tuple[float, str, float, int]] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
 
     def add(self, op: str, issued: float, seconds: float, status: int, conflicts: int) -> None:
         self.latencies.setdefault(op, []).append(seconds)
         self.statuses[f"{op} {status}"] += 1
-        self.windows.append((issued, op, seconds, conflicts))
-        self.conflicts += conflicts
+        self.answers.append(Answer(issued, op, seconds, conflicts))
+
+    @property
+    def conflicts(self) -> int:
+        """The conflicts all answers reported."""
+        return sum(answer.conflicts for answer in self.answers)
 
 
 @dataclass
@@ -212,9 +221,10 @@ class Traffic:
                     if other in self.state:
                         self.state[other].to_acknowledge.append(f"conflicts/{conflict['id']}")
             return len(answer["conflicts"])
-        for recipient in answer["to"]:
-            if recipient in self.state:
-                self.state[recipient].to_acknowledge.append(f"messages/{answer['id']}")
+        if op == "message":
+            for recipient in answer["to"]:
+                if recipient in self.state:
+                    self.state[recipient].to_acknowledge.append(f"messages/{answer['id']}")
         return 0
 
     # Phases.
